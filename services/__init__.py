@@ -1,0 +1,1 @@
+"""tipbench services: each folder is one deployable app; none imports another."""

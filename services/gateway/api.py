@@ -1,0 +1,190 @@
+"""The /api/bench routes. Thin: parse, call the core or a store, answer."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, jsonify, request
+from mlflow.entities import RunStatus
+from pydantic import BaseModel, ValidationError
+
+from services.gateway.deps import deps
+from services.gateway.errors import ApiError, validation_error
+from services.gateway.submit import submit
+from shared import tracking
+from shared.contracts import EXPERIMENT_PATTERN, BenchRequest, IngestScores, ScoreFile
+from shared.errors import InvalidScores, JobNotFound, PacketNotFound
+from shared.judging import check_scores
+from shared.messaging import send
+
+bench = Blueprint("bench", __name__, url_prefix="/api/bench")
+_EXPERIMENT = re.compile(EXPERIMENT_PATTERN)
+M = TypeVar("M", bound=BaseModel)
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(
+            422,
+            "invalid_request",
+            "the body must be a JSON object (Content-Type: application/json)",
+        )
+    return body
+
+
+def _parse(model: type[M], body: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def _experiment(name: str) -> str:
+    if not _EXPERIMENT.match(name):
+        raise ApiError(
+            422,
+            "invalid_experiment",
+            f"experiment name {name!r} must match {EXPERIMENT_PATTERN}",
+        )
+    return name
+
+
+def _existing_experiment_id(name: str) -> str:
+    found = tracking.find_experiment(deps().mlflow, _experiment(name))
+    if found is None:
+        raise ApiError(404, "not_found", f"no experiment {name!r}")
+    return str(found.experiment_id)
+
+
+@bench.post("/run")
+def run_bench() -> tuple[Response, int]:
+    """Validate a bench request, create its job and enqueue its cells."""
+    bench_request = _parse(BenchRequest, _json_body())
+    limit = deps().settings.max_cells_per_job
+    if bench_request.cell_count() > limit:
+        raise ApiError(
+            422,
+            "too_many_cells",
+            f"the request makes {bench_request.cell_count()} cells; the limit is {limit}",
+            [{"field": "models", "message": "models x prompts x n_scenarios is over the limit"}],
+        )
+    submitted = submit(bench_request, deps())
+    body = submitted.model_dump() | {"status_url": f"/api/bench/jobs/{submitted.job_id}"}
+    return jsonify(body), 202
+
+
+@bench.get("/jobs")
+def list_jobs() -> Response:
+    """The most recent jobs, newest first."""
+    store = deps().jobs
+    return jsonify([store.get(job_id).model_dump() for job_id in store.recent()])
+
+
+@bench.get("/jobs/<job_id>")
+def job_status(job_id: str) -> Response:
+    """A job's status and cell counts."""
+    try:
+        return jsonify(deps().jobs.get(job_id).model_dump())
+    except JobNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+
+
+@bench.get("/experiments")
+def list_experiments() -> Response:
+    """Every tip-bench-* experiment."""
+    return jsonify(
+        [
+            {
+                "experiment": exp.name.removeprefix(tracking.EXPERIMENT_PREFIX),
+                "mlflow_experiment": exp.name,
+                "experiment_id": exp.experiment_id,
+                "created_at": (exp.creation_time or 0) / 1000,
+            }
+            for exp in tracking.list_experiments(deps().mlflow)
+        ]
+    )
+
+
+@bench.get("/runs/<experiment>")
+def list_runs(experiment: str) -> Response:
+    """The experiment's cell runs with their params, metrics and judge state."""
+    experiment_id = _existing_experiment_id(experiment)
+    runs = tracking.search_runs(deps().mlflow, experiment_id, f"tags.{tracking.TAG_KIND} = 'cell'")
+    return jsonify(
+        [
+            {
+                "run_id": run.info.run_id,
+                "status": run.info.status,
+                "job_id": run.data.tags.get(tracking.TAG_JOB_ID),
+                "cell_key": run.data.tags.get(tracking.TAG_CELL_KEY),
+                "judge_pending": run.data.tags.get(tracking.TAG_JUDGE_PENDING) == "true",
+                "params": run.data.params,
+                "metrics": run.data.metrics,
+            }
+            for run in runs
+            if run.info.status == RunStatus.to_string(RunStatus.FINISHED)
+        ]
+    )
+
+
+@bench.get("/leaderboard/<experiment>")
+def leaderboard(experiment: str) -> Response:
+    """The experiment's stored leaderboard (built by the reporter)."""
+    board = deps().leaderboards.get(_experiment(experiment))
+    if board is None:
+        raise ApiError(404, "not_found", f"no leaderboard for {experiment!r} yet")
+    return jsonify(board.model_dump())
+
+
+@bench.get("/judge/<experiment>/packet")
+def judge_packet(experiment: str) -> Response:
+    """The experiment's current blind judge packet."""
+    try:
+        return jsonify(deps().packets.latest(_experiment(experiment)).model_dump(mode="json"))
+    except PacketNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+
+
+@bench.post("/judge/<experiment>/scores")
+def post_scores(experiment: str) -> tuple[Response, int]:
+    """Check a score file against its packet and queue it for ingestion."""
+    name = _experiment(experiment)
+    scores = _parse(ScoreFile, _json_body())
+    try:
+        check_scores(name, scores, deps().packets)
+    except InvalidScores as exc:
+        raise ApiError(422, "invalid_scores", str(exc), exc.problems) from None
+    submission_id = uuid.uuid4().hex
+    deps().packets.save_submission(submission_id, name, scores)
+    send(deps().broker, IngestScores(submission_id=submission_id, experiment=name))
+    return (
+        jsonify(
+            {
+                "submission_id": submission_id,
+                "status_url": f"/api/bench/judge/{name}/submissions/{submission_id}",
+                "n_scores": len(scores.scores),
+            }
+        ),
+        202,
+    )
+
+
+@bench.get("/judge/<experiment>/submissions/<submission_id>")
+def submission_status(experiment: str, submission_id: str) -> Response:
+    """Whether a score submission was ingested."""
+    try:
+        found = deps().packets.submission(submission_id)
+    except PacketNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    if found["experiment"] != _experiment(experiment):
+        raise ApiError(404, "not_found", f"no score submission {submission_id!r} in {experiment!r}")
+    return jsonify(
+        {
+            "submission_id": submission_id,
+            "status": found["status"],
+            "error": found.get("error") or None,
+        }
+    )

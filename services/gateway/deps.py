@@ -1,0 +1,48 @@
+"""The gateway's clients, built once per worker process by create_app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from flask import current_app
+from mlflow.tracking import MlflowClient
+
+from shared import tracking
+from shared.broker import make_broker
+from shared.jobs import JobStore
+from shared.judging import PacketStore
+from shared.leaderboards import LeaderboardStore
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class GatewayDeps:
+    """Everything a route needs."""
+
+    settings: Settings
+    broker: RedisBroker
+    mlflow: MlflowClient
+    jobs: JobStore
+    packets: PacketStore
+    leaderboards: LeaderboardStore
+
+
+def build_deps(settings: Settings) -> GatewayDeps:
+    """Open the gateway's clients (lazily connecting; nothing is contacted here)."""
+    client = redis.Redis.from_url(settings.redis_url)
+    return GatewayDeps(
+        settings=settings,
+        broker=make_broker(settings),
+        mlflow=tracking.make_client(settings),
+        jobs=JobStore(client, settings),
+        packets=PacketStore(client, settings),
+        leaderboards=LeaderboardStore(client, settings),
+    )
+
+
+def deps() -> GatewayDeps:
+    """The current app's clients."""
+    found: GatewayDeps = current_app.extensions["tipbench"]
+    return found

@@ -1,0 +1,87 @@
+"""Turn a validated bench request into a job: record, parent run, one message per cell."""
+
+from __future__ import annotations
+
+import uuid
+
+from mlflow.entities import Param
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.gateway.deps import GatewayDeps
+from shared import tracking
+from shared.contracts import BenchRequest, CollectCell, cell_key
+from shared.messaging import send
+from shared.rubric import RUBRIC_ID, load_rubric
+from shared.suite import SUITE_VERSION, scenarios
+
+
+class Submitted(BaseModel):
+    """The answer to an accepted bench request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    job_id: str = Field(description="Job id; poll /api/bench/jobs/<job_id>.")
+    experiment: str = Field(description="Experiment name.")
+    mlflow_experiment: str = Field(description="MLflow experiment name.")
+    parent_run_id: str = Field(description="The job's MLflow parent run.")
+    cells: int = Field(description="Cells enqueued.")
+
+
+def plan_cells(job_id: str, request: BenchRequest, parent_run_id: str) -> list[CollectCell]:
+    """Every cell of the request, grouped by model so that each model loads once."""
+    chosen = scenarios()[: request.n_scenarios]
+    return [
+        CollectCell(
+            job_id=job_id,
+            cell_key=cell_key(job_id, model, prompt, target.id),
+            experiment=request.experiment,
+            parent_run_id=parent_run_id,
+            model=model,
+            prompt_version=prompt,
+            scenario_id=target.id,
+            n_tips=request.n_tips,
+            temperature=request.temperature,
+            seed=request.seed,
+            max_model_b=request.max_model_b,
+            allow_unknown_size=request.allow_unknown_size,
+        )
+        for model in request.models
+        for prompt in request.prompts
+        for target in chosen
+    ]
+
+
+def submit(request: BenchRequest, deps: GatewayDeps) -> Submitted:
+    """Create the job's parent run and record, then enqueue its cells."""
+    job_id = uuid.uuid4().hex
+    experiment_id = tracking.ensure_experiment(deps.mlflow, request.experiment)
+    parent = deps.mlflow.create_run(
+        experiment_id,
+        run_name=f"job {job_id[:8]}",
+        tags={
+            tracking.TAG_KIND: "job",
+            tracking.TAG_JOB_ID: job_id,
+            tracking.TAG_RUBRIC_ID: RUBRIC_ID,
+            "suite_version": SUITE_VERSION,
+        },
+    )
+    parent_run_id = parent.info.run_id
+    deps.mlflow.log_batch(
+        parent_run_id,
+        params=[
+            Param(name, ",".join(value) if isinstance(value, list) else str(value))
+            for name, value in request.model_dump(mode="json").items()
+        ],
+    )
+    deps.mlflow.log_dict(parent_run_id, request.model_dump(mode="json"), "request.json")
+    deps.mlflow.log_dict(parent_run_id, load_rubric().as_dict(), "rubric.json")
+    cells = plan_cells(job_id, request, parent_run_id)
+    deps.jobs.create(job_id, request, parent_run_id, total=len(cells))
+    for cell in cells:
+        send(deps.broker, cell)
+    return Submitted(
+        job_id=job_id,
+        experiment=request.experiment,
+        mlflow_experiment=tracking.experiment_name(request.experiment),
+        parent_run_id=parent_run_id,
+        cells=len(cells),
+    )

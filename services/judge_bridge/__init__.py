@@ -1,0 +1,1 @@
+"""The judge bridge: builds blind judge packets and writes judges' scores to the runs."""

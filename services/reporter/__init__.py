@@ -1,0 +1,1 @@
+"""The reporter: rebuilds an experiment's leaderboard when its runs change. Scales out."""

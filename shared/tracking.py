@@ -1,0 +1,93 @@
+"""MLflow helpers: experiment names, the run tags tipbench relies on, paginated search."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Final
+
+from mlflow.entities import Experiment, Run, ViewType
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from shared.settings import Settings
+
+EXPERIMENT_PREFIX: Final = "tip-bench-"
+TAG_KIND: Final = "run_kind"  # job | cell | summary
+TAG_JOB_ID: Final = "job_id"
+TAG_CELL_KEY: Final = "cell_key"
+TAG_JUDGE_PENDING: Final = "judge_pending"
+TAG_RUBRIC_ID: Final = "rubric_id"
+TAG_PARENT: Final = "mlflow.parentRunId"
+PAGE_SIZE: Final = 1000
+
+
+def experiment_name(name: str) -> str:
+    """The MLflow experiment of a tipbench experiment name."""
+    return f"{EXPERIMENT_PREFIX}{name}"
+
+
+def make_client(settings: Settings) -> MlflowClient:
+    """An MLflow client for the configured tracking server."""
+    return MlflowClient(tracking_uri=settings.mlflow_uri)
+
+
+def find_experiment(client: MlflowClient, name: str) -> Experiment | None:
+    """The MLflow experiment of a tipbench experiment, or None."""
+    return client.get_experiment_by_name(experiment_name(name))
+
+
+def ensure_experiment(client: MlflowClient, name: str) -> str:
+    """The id of the experiment's MLflow experiment, created if missing."""
+    found = find_experiment(client, name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(experiment_name(name)))
+    except MlflowException as exc:
+        # Two submissions raced to create it: the other one won, use theirs.
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        again = find_experiment(client, name)
+        if again is None:
+            raise
+        return str(again.experiment_id)
+
+
+def list_experiments(client: MlflowClient) -> list[Experiment]:
+    """Every active tip-bench-* experiment, newest first."""
+    found: list[Experiment] = []
+    token: str | None = None
+    while True:
+        page = client.search_experiments(
+            view_type=ViewType.ACTIVE_ONLY,
+            filter_string=f"name LIKE '{EXPERIMENT_PREFIX}%'",
+            max_results=PAGE_SIZE,
+            order_by=["creation_time DESC"],
+            page_token=token,
+        )
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def search_runs(client: MlflowClient, experiment_id: str, filter_string: str) -> Iterator[Run]:
+    """Every active run of an experiment matching the filter, page by page."""
+    token: str | None = None
+    while True:
+        page = client.search_runs(
+            experiment_ids=[experiment_id],
+            filter_string=filter_string,
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=PAGE_SIZE,
+            page_token=token,
+        )
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def quote(value: str) -> str:
+    """A value quoted for an MLflow filter string (values are validated ids)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -1,0 +1,250 @@
+"""A fake Ollama HTTP server speaking the documented API, for tests.
+
+It serves /api/tags, /api/show, /api/ps, /api/generate (load and unload) and /api/chat,
+and records what a real server would make observable: every call, every model load,
+and how many models were resident at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Reply = Callable[[str, list[dict[str, str]]], str]
+_N_TIPS = re.compile(r"exactly (\d+) tips")
+
+
+def requested_tips(messages: list[dict[str, str]]) -> int:
+    """How many tips the last user message asks for (3 if it does not say)."""
+    match = _N_TIPS.search(messages[-1]["content"])
+    return int(match.group(1)) if match else 3
+
+
+def tidy_reply(model: str, messages: list[dict[str, str]]) -> str:
+    """A well-formed answer: exactly the tips asked for, numbered, short."""
+    tips = [
+        f"{i}. Take a short concrete step number {i} now."
+        for i in range(1, requested_tips(messages) + 1)
+    ]
+    return "\n".join(tips)
+
+
+@dataclass
+class FakeModel:
+    """A model the fake serves."""
+
+    name: str
+    parameter_size: str = "1B"
+    parameter_count: int | None = None
+    reply: Reply = tidy_reply
+    digest: str = "sha256:" + "0" * 64
+
+
+@dataclass
+class FakeOllamaState:
+    """What the fake has seen; read by tests."""
+
+    models: dict[str, FakeModel] = field(default_factory=dict)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    loads: list[str] = field(default_factory=list)
+    resident: set[str] = field(default_factory=set)
+    max_resident: int = 0
+    generation_delay_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        """Forget calls, loads and residency (models stay)."""
+        with self.lock:
+            self.calls.clear()
+            self.loads.clear()
+            self.resident.clear()
+            self.max_resident = 0
+            self.generation_delay_s = 0.0
+
+    def calls_to(self, path: str) -> list[dict[str, Any]]:
+        """Bodies of the calls to one endpoint."""
+        with self.lock:
+            return [body for p, body in self.calls if p == path]
+
+    def _load(self, model: str) -> bool:
+        with self.lock:
+            if model in self.resident:
+                return False
+            self.resident.add(model)
+            self.loads.append(model)
+            self.max_resident = max(self.max_resident, len(self.resident))
+            return True
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        return
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(length) or b"{}")
+
+    def _model(self, body: dict[str, Any]) -> FakeModel | None:
+        found = self.server.state.models.get(body.get("model", ""))
+        if found is None:
+            self._send(404, {"error": f"model '{body.get('model')}' not found"})
+        return found
+
+    def do_GET(self) -> None:
+        state = self.server.state
+        with state.lock:
+            state.calls.append((self.path, {}))
+        if self.path == "/api/tags":
+            self._send(200, {"models": [self._entry(m) for m in state.models.values()]})
+        elif self.path == "/api/ps":
+            with state.lock:
+                resident = [state.models[name] for name in sorted(state.resident)]
+            self._send(200, {"models": [self._entry(m) for m in resident]})
+        elif self.path == "/api/version":
+            self._send(200, {"version": "0.0.0-fake"})
+        else:
+            self._send(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        state = self.server.state
+        body = self._body()
+        with state.lock:
+            state.calls.append((self.path, body))
+        if self.path == "/api/show":
+            model = self._model(body)
+            if model:
+                self._send(200, self._show(model))
+        elif self.path == "/api/generate":
+            model = self._model(body)
+            if model:
+                self._generate(model, body)
+        elif self.path == "/api/chat":
+            model = self._model(body)
+            if model:
+                self._chat(model, body)
+        else:
+            self._send(404, {"error": "not found"})
+
+    @staticmethod
+    def _entry(model: FakeModel) -> dict[str, Any]:
+        return {
+            "name": model.name,
+            "model": model.name,
+            "modified_at": _now(),
+            "size": 1,
+            "digest": model.digest,
+            "details": {"parameter_size": model.parameter_size, "quantization_level": "Q4_K_M"},
+        }
+
+    @staticmethod
+    def _show(model: FakeModel) -> dict[str, Any]:
+        info: dict[str, Any] = {"general.architecture": "llama"}
+        if model.parameter_count is not None:
+            info["general.parameter_count"] = model.parameter_count
+        return {
+            "modelfile": "",
+            "template": "{{ .Prompt }}",
+            "details": {
+                "format": "gguf",
+                "family": "llama",
+                "parameter_size": model.parameter_size,
+                "quantization_level": "Q4_K_M",
+            },
+            "model_info": info,
+            "modified_at": _now(),
+        }
+
+    def _generate(self, model: FakeModel, body: dict[str, Any]) -> None:
+        state = self.server.state
+        if not body.get("prompt") and body.get("keep_alive") in (0, "0", "0s"):
+            with state.lock:
+                state.resident.discard(model.name)
+            reason = "unload"
+        else:
+            state._load(model.name)
+            reason = "load"
+        self._send(
+            200,
+            {"model": model.name, "created_at": _now(), "response": "", "done": True,
+             "done_reason": reason},
+        )  # fmt: skip
+
+    def _chat(self, model: FakeModel, body: dict[str, Any]) -> None:
+        state = self.server.state
+        loaded_now = state._load(model.name)
+        if state.generation_delay_s:
+            time.sleep(state.generation_delay_s)
+        text = model.reply(model.name, body.get("messages", []))
+        eval_count = max(1, len(text.split()))
+        self._send(
+            200,
+            {
+                "model": model.name,
+                "created_at": _now(),
+                "message": {"role": "assistant", "content": text},
+                "done": True,
+                "done_reason": "stop",
+                "total_duration": 600_000_000 if loaded_now else 500_000_000,
+                "load_duration": 100_000_000 if loaded_now else 1_000_000,
+                "prompt_eval_count": 40,
+                "prompt_eval_duration": 50_000_000,
+                "eval_count": eval_count,
+                "eval_duration": 400_000_000,
+            },
+        )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: FakeOllamaState
+
+
+class FakeOllama:
+    """Runs the fake on 127.0.0.1 in a background thread."""
+
+    def __init__(self) -> None:
+        self.state = FakeOllamaState()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.state = self.state
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:41234."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def add(self, model: FakeModel) -> FakeModel:
+        """Serve one more model."""
+        self.state.models[model.name] = model
+        return model
+
+    def start(self) -> FakeOllama:
+        """Start serving."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()

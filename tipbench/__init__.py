@@ -1,0 +1,1 @@
+"""The tipbench command line and the local (no Docker) stack."""

@@ -1,0 +1,210 @@
+"""The local stack without Docker: MLflow server, gateway and workers as background processes.
+
+`up` records every process it starts in a pid file under <var>/run; `down` stops exactly
+those processes (after checking that each pid still runs the command it started).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import redis
+
+from shared.settings import Settings
+
+BIN = Path(sys.executable).parent
+MLFLOW_READY_TIMEOUT_S = 90.0
+GATEWAY_READY_TIMEOUT_S = 30.0
+
+
+class StackError(Exception):
+    """Raised when a part of the local stack cannot be started or reached."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """One background process of the stack."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+
+
+def _var(settings: Settings) -> Path:
+    return Path(settings.var_dir).resolve()
+
+
+def worker_argv(module: str, queue: str, *, threads: int) -> list[str]:
+    """A dramatiq worker command: one process, `threads` threads, one queue."""
+    return [str(BIN / "dramatiq"), module, "--processes", "1", "--threads", str(threads),
+            "--queues", queue]  # fmt: skip
+
+
+def services(settings: Settings, reporters: int = 1) -> list[Service]:
+    """The application processes, in start order (MLflow and Redis are handled apart)."""
+    single = {"dramatiq_queue_prefetch": "1"}  # no second message prefetched into memory
+    found = [
+        Service(
+            "gateway",
+            [
+                str(BIN / "gunicorn"),
+                "-c",
+                str(Path(__file__).parents[1] / "services/gateway/gunicorn.conf.py"),
+                "services.gateway.app:create_app()",
+            ],
+            {},
+        ),  # fmt: skip
+        Service(
+            "collector", worker_argv("services.collector.actors", "collect", threads=1), single
+        ),
+        Service(
+            "judge_bridge", worker_argv("services.judge_bridge.actors", "judge", threads=2), {}
+        ),
+    ]
+    found += [
+        Service(f"reporter-{i}", worker_argv("services.reporter.actors", "report", threads=2), {})
+        for i in range(1, reporters + 1)
+    ]
+    return found
+
+
+def mlflow_service(settings: Settings) -> Service:
+    """The MLflow tracking server: SQLite and proxied artifacts under <var>/mlflow."""
+    data = _var(settings) / "mlflow"
+    data.mkdir(parents=True, exist_ok=True)
+    return Service(
+        "mlflow",
+        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(settings.mlflow_port),
+         "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
+         "--artifacts-destination", str(data / "artifacts"), "--serve-artifacts",
+         "--workers", "2"],
+        {},
+    )  # fmt: skip
+
+
+def start(settings: Settings, service: Service) -> int:
+    """Start a service in its own session, log to <var>/log, record its pid; returns the pid."""
+    var = _var(settings)
+    (var / "log").mkdir(parents=True, exist_ok=True)
+    (var / "run").mkdir(parents=True, exist_ok=True)
+    log = (var / "log" / f"{service.name}.log").open("ab")
+    process = subprocess.Popen(
+        service.argv,
+        env=os.environ | service.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=Path(__file__).parents[1],
+    )
+    (var / "run" / f"{service.name}.pid").write_text(f"{process.pid}\n{service.argv[0]}\n")
+    return process.pid
+
+
+def _alive_as(pid: int, program: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(
+        Path(part.decode(errors="replace")).name == Path(program).name for part in cmdline[:3]
+    )
+
+
+def stop(settings: Settings, name: str, *, timeout_s: float = 20.0) -> bool:
+    """Stop one recorded service (SIGTERM, then SIGKILL); False if it was not running."""
+    pidfile = _var(settings) / "run" / f"{name}.pid"
+    if not pidfile.exists():
+        return False
+    pid_text, _, program = pidfile.read_text().partition("\n")
+    pid, program = int(pid_text), program.strip()
+    pidfile.unlink()
+    if not _alive_as(pid, program):
+        return False
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive_as(pid, program):
+        time.sleep(0.2)
+    if _alive_as(pid, program):
+        os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def recorded(settings: Settings) -> list[str]:
+    """Names of the services with a pid file."""
+    run = _var(settings) / "run"
+    return sorted(p.stem for p in run.glob("*.pid")) if run.exists() else []
+
+
+def wait_http(url: str, timeout_s: float, what: str) -> None:
+    """Wait until GET url answers 200, or raise StackError naming what did not come up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise StackError(f"{what} did not answer at {url} within {timeout_s:.0f} s")
+
+
+def ensure_redis(settings: Settings) -> None:
+    """Use the Redis at TIPBENCH_REDIS_URL; start one under <var> if none answers."""
+    try:
+        redis.Redis.from_url(settings.redis_url, socket_timeout=2).ping()
+        return
+    except redis.RedisError:
+        pass
+    server = shutil.which("redis-server")
+    if server is None:
+        raise StackError(
+            f"no Redis answers at {settings.redis_url} and redis-server is not installed"
+        )
+    url = urlparse(settings.redis_url)
+    data = _var(settings) / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    host, port = url.hostname or "127.0.0.1", str(url.port or 6379)
+    argv = [server, "--bind", host, "--port", port, "--dir", str(data), "--appendonly", "yes"]
+    start(settings, Service("redis", argv, {}))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            redis.Redis.from_url(settings.redis_url, socket_timeout=1).ping()
+            return
+        except redis.RedisError:
+            time.sleep(0.2)
+    raise StackError(f"redis-server started but does not answer at {settings.redis_url}")
+
+
+def up(settings: Settings, reporters: int = 1) -> list[str]:
+    """Start what is not running yet; returns the names started."""
+    started: list[str] = []
+    running = set(recorded(settings))
+    ensure_redis(settings)
+    if "mlflow" not in running:
+        start(settings, mlflow_service(settings))
+        started.append("mlflow")
+    wait_http(f"{settings.mlflow_uri}/health", MLFLOW_READY_TIMEOUT_S, "MLflow")
+    for service in services(settings, reporters):
+        if service.name not in running:
+            start(settings, service)
+            started.append(service.name)
+    gateway = f"http://{settings.gateway_host}:{settings.gateway_port}/healthz"
+    wait_http(gateway, GATEWAY_READY_TIMEOUT_S, "the gateway")
+    return started
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop every recorded service, application first; returns the names stopped."""
+    order = sorted(recorded(settings), key=lambda n: (n in ("mlflow", "redis"), n))
+    return [name for name in order if stop(settings, name)]
