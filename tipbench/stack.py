@@ -23,6 +23,8 @@ from shared.settings import Settings
 
 BIN = Path(sys.executable).parent
 MLFLOW_READY_TIMEOUT_S = 90.0
+# Processes started by this Python process, kept so that they are reaped when stopped.
+_children: dict[int, subprocess.Popen[bytes]] = {}
 GATEWAY_READY_TIMEOUT_S = 30.0
 
 
@@ -96,16 +98,17 @@ def start(settings: Settings, service: Service) -> int:
     var = _var(settings)
     (var / "log").mkdir(parents=True, exist_ok=True)
     (var / "run").mkdir(parents=True, exist_ok=True)
-    log = (var / "log" / f"{service.name}.log").open("ab")
-    process = subprocess.Popen(
-        service.argv,
-        env=os.environ | service.env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd=Path(__file__).parents[1],
-    )
+    with (var / "log" / f"{service.name}.log").open("ab") as log:
+        process = subprocess.Popen(
+            service.argv,
+            env=os.environ | service.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=Path(__file__).parents[1],
+        )
+    _children[process.pid] = process
     (var / "run" / f"{service.name}.pid").write_text(f"{process.pid}\n{service.argv[0]}\n")
     return process.pid
 
@@ -136,6 +139,9 @@ def stop(settings: Settings, name: str, *, timeout_s: float = 20.0) -> bool:
         time.sleep(0.2)
     if _alive_as(pid, program):
         os.killpg(pid, signal.SIGKILL)
+    child = _children.pop(pid, None)
+    if child is not None:
+        child.wait(timeout=timeout_s)
     return True
 
 
@@ -158,13 +164,18 @@ def wait_http(url: str, timeout_s: float, what: str) -> None:
     raise StackError(f"{what} did not answer at {url} within {timeout_s:.0f} s")
 
 
+def _redis_answers(url: str) -> bool:
+    try:
+        with redis.Redis.from_url(url, socket_timeout=1) as client:
+            return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
 def ensure_redis(settings: Settings) -> None:
     """Use the Redis at TIPBENCH_REDIS_URL; start one under <var> if none answers."""
-    try:
-        redis.Redis.from_url(settings.redis_url, socket_timeout=2).ping()
+    if _redis_answers(settings.redis_url):
         return
-    except redis.RedisError:
-        pass
     server = shutil.which("redis-server")
     if server is None:
         raise StackError(
@@ -178,11 +189,9 @@ def ensure_redis(settings: Settings) -> None:
     start(settings, Service("redis", argv, {}))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            redis.Redis.from_url(settings.redis_url, socket_timeout=1).ping()
+        if _redis_answers(settings.redis_url):
             return
-        except redis.RedisError:
-            time.sleep(0.2)
+        time.sleep(0.2)
     raise StackError(f"redis-server started but does not answer at {settings.redis_url}")
 
 

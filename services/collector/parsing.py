@@ -2,7 +2,8 @@
 
 Definitions (also in docs/rubric.md):
 - a tip is a top-level list item: a line starting with `1.`, `1)`, `-`, `*` or `•`,
-  at the smallest indentation among the list lines; markdown emphasis is removed;
+  at the smallest indentation among the list lines; where numbered and bulleted lines
+  mix, only the numbered ones are tips (the bullets are nested); emphasis is removed;
 - format_ok = exactly n_tips tips, and nothing else of substance: no nested items, no
   other text except at most one short lead-in line ending with ':' (up to 8 words);
 - overlong = any tip over the rubric's word limit.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_ITEM = re.compile(r"^(?P<indent>\s*)(?:\d{1,2}[.)]|[-*•])\s+(?P<text>\S.*?)\s*$")
+_ITEM = re.compile(r"^(?P<indent>\s*)(?:(?P<number>\d{1,2}[.)])|[-*•])\s+(?P<text>\S.*?)\s*$")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
 LEAD_IN_MAX_WORDS = 8
 
@@ -33,20 +34,26 @@ def _clean(text: str) -> str:
 
 def parse_tips(answer: str) -> ParsedAnswer:
     """Split an answer into top-level tips and everything else."""
-    items: list[tuple[int, str]] = []
+    items: list[tuple[int, bool, str]] = []
     other: list[str] = []
     for line in answer.splitlines():
         if not line.strip():
             continue
         match = _ITEM.match(line.expandtabs(4))
         if match:
-            items.append((len(match["indent"]), _clean(match["text"])))
+            items.append((len(match["indent"]), bool(match["number"]), _clean(match["text"])))
         else:
             other.append(line.strip())
     if not items:
         return ParsedAnswer(tips=[], other_lines=other, nested_items=0)
-    top = min(indent for indent, _ in items)
-    tips = [text for indent, text in items if indent == top and text]
+    # Small models often put unindented bullets under numbered headings: where both kinds
+    # appear, the numbered items are the tips and the bullets belong to them.
+    if any(numbered for _, numbered, _ in items) and not all(n for _, n, _ in items):
+        items_at_top = [(i, n, t) for i, n, t in items if n]
+    else:
+        items_at_top = items
+    top = min(indent for indent, _, _ in items_at_top)
+    tips = [text for indent, _, text in items_at_top if indent == top and text]
     return ParsedAnswer(tips=tips, other_lines=other, nested_items=len(items) - len(tips))
 
 

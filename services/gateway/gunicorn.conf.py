@@ -12,3 +12,6 @@ timeout = 60
 graceful_timeout = 20
 accesslog = None
 errorlog = "-"
+# gunicorn's control socket has one default path per user: two stacks on one machine
+# would fight over it, and nothing here uses it.
+control_socket_disable = True

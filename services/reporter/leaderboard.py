@@ -58,16 +58,26 @@ def aggregate(experiment: str, runs: Iterable[Run]) -> Leaderboard:
             r.prompt_version,
         )
     )
-    ranked = [
-        row.model_copy(update={"rank": i}) if row.mean_composite is not None else row
-        for i, row in enumerate(rows, start=1)
-    ]
     return Leaderboard(
         experiment=experiment,
         built_at=time.time(),
-        n_runs=sum(r.n for r in ranked),
-        rows=ranked,
+        n_runs=sum(r.n for r in rows),
+        rows=rank_with_ties(rows),
     )
+
+
+def rank_with_ties(rows: list[LeaderboardRow]) -> list[LeaderboardRow]:
+    """Competition ranking of sorted rows: equal mean composites share a rank (1, 1, 3)."""
+    ranked: list[LeaderboardRow] = []
+    for position, row in enumerate(rows, start=1):
+        if row.mean_composite is None:
+            ranked.append(row)
+            continue
+        previous = ranked[-1] if ranked else None
+        tied = previous is not None and previous.mean_composite == row.mean_composite
+        rank = previous.rank if tied and previous is not None else position
+        ranked.append(row.model_copy(update={"rank": rank}))
+    return ranked
 
 
 def rebuild(client: MlflowClient, experiment: str) -> Leaderboard | None:

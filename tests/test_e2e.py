@@ -1,0 +1,177 @@
+"""End to end: the gateway under gunicorn and the three workers as real processes.
+
+A 2 models x 3 prompts x 2 scenarios job is posted over HTTP, generated against the fake
+Ollama, judged through the packet round trip, and ranked on the leaderboard.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from shared import tracking
+from shared.settings import Settings
+from tests.conftest import auth, log_tail, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def api(running_stack: Settings) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{running_stack.gateway_port}", headers=auth(), timeout=30
+    ) as client:
+        yield client
+
+
+def finished_job(api: httpx.Client, settings: Settings, job_id: str, timeout_s: float) -> Any:
+    def ended() -> Any:
+        job = api.get(f"/api/bench/jobs/{job_id}").json()
+        return job if job["status"] in ("finished", "partial", "failed") else None
+
+    try:
+        return wait_until(ended, timeout_s=timeout_s, what=f"job {job_id}")
+    except BaseException:
+        print(log_tail(settings, "collector"))  # noqa: T201 - shown only on failure
+        raise
+
+
+def judge(packet: dict[str, Any]) -> dict[str, Any]:
+    """A rule-following judge: tidy answers score high, rambling ones low."""
+    scores = []
+    for item in packet["items"]:
+        tidy = len(item["tips"]) == item["scenario"]["n_tips"] and "Sure!" not in item["answer"]
+        scores.append(
+            {"item_id": item["item_id"], "relevance": 5 if tidy else 2,
+             "actionability": 4 if tidy else 2, "tone": 4 if tidy else 3,
+             "format_ok": 1 if tidy else 0, "overlong": 0 if tidy else 1,
+             "rationale": "tidy list" if tidy else "rambles"}
+        )  # fmt: skip
+    return {"packet_id": packet["packet_id"], "judge_id": "e2e-judge", "scores": scores}
+
+
+def test_bench_job_runs_end_to_end_and_ranks_the_judged_pairs(
+    api: httpx.Client, running_stack: Settings
+) -> None:
+    # Given two candidate models behind Ollama and three prompt versions
+    request = {
+        "models": ["tidy:1b", "rambler:2b"],
+        "prompts": ["v1", "v2-mentor", "v3-few-shot"],
+        "n_scenarios": 2,
+        "n_tips": 3,
+        "experiment": "e2e",
+    }
+    # When the job is posted and runs to the end
+    posted = api.post("/api/bench/run", json=request)
+    assert posted.status_code == 202, posted.text
+    job_id = posted.json()["job_id"]
+    assert posted.json()["cells"] == 12
+    job = finished_job(api, running_stack, job_id, timeout_s=120)
+    # Then every cell has exactly one finished run
+    assert (job["status"], job["done"], job["failed"]) == ("finished", 12, 0)
+    runs = api.get("/api/bench/runs/e2e").json()
+    assert len(runs) == 12
+    assert len({r["cell_key"] for r in runs}) == 12
+    assert all(r["judge_pending"] for r in runs)
+
+    # When the judge packet is fetched it is blind
+    packet = wait_until(
+        lambda: (r := api.get("/api/bench/judge/e2e/packet")).status_code == 200 and r.json(),
+        timeout_s=30,
+        what="the judge packet",
+    )
+    assert len(packet["items"]) == 12
+    text = json.dumps(packet)
+    for secret in [
+        "tidy:1b",
+        "rambler:2b",
+        "v2-mentor",
+        "v3-few-shot",
+        *(r["run_id"] for r in runs),
+    ]:
+        assert secret not in text
+
+    # And the scores are posted
+    posted_scores = api.post("/api/bench/judge/e2e/scores", json=judge(packet))
+    assert posted_scores.status_code == 202, posted_scores.text
+
+    # Then the leaderboard ranks the tidy model's three rows first, without being asked
+    def scored_board() -> Any:
+        response = api.get("/api/bench/leaderboard/e2e")
+        board = response.json() if response.status_code == 200 else None
+        return board if board and all(r["n_scored"] == 2 for r in board["rows"]) else None
+
+    board = wait_until(scored_board, timeout_s=60, what="the scored leaderboard")
+    rows = board["rows"]
+    assert [r["model"] for r in rows] == ["tidy:1b"] * 3 + ["rambler:2b"] * 3
+    assert {r["prompt_version"] for r in rows[:3]} == {"v1", "v2-mentor", "v3-few-shot"}
+    assert [r["rank"] for r in rows] == [1, 1, 1, 4, 4, 4]
+    for row in rows[:3]:
+        assert (row["n"], row["mean_composite"], row["format_ok_rate"], row["overlong_rate"]) == (
+            2,
+            15.0,
+            1.0,
+            0.0,
+        )
+        assert (row["mean_relevance"], row["mean_actionability"], row["mean_tone"]) == (
+            5.0,
+            4.0,
+            4.0,
+        )
+    for row in rows[3:]:
+        assert (row["n"], row["mean_composite"], row["format_ok_rate"], row["overlong_rate"]) == (
+            2,
+            6.0,
+            0.0,
+            1.0,
+        )
+    assert all(r["mean_latency_s"] > 0 and r["mean_tokens_per_s"] > 0 for r in rows)
+    runs = api.get("/api/bench/runs/e2e").json()
+    assert not any(r["judge_pending"] for r in runs)
+    assert sorted(r["metrics"]["composite"] for r in runs) == [6.0] * 6 + [15.0] * 6
+
+
+def test_embedded_model_job_runs_for_real_through_the_stack(
+    api: httpx.Client, running_stack: Settings
+) -> None:
+    posted = api.post(
+        "/api/bench/run",
+        json={
+            "models": ["gguf:smollm2-135m"],
+            "prompts": ["v1"],
+            "n_scenarios": 1,
+            "experiment": "e2e-gguf",
+        },
+    )
+    assert posted.status_code == 202, posted.text
+    job = finished_job(api, running_stack, posted.json()["job_id"], timeout_s=180)
+    assert (job["status"], job["done"]) == ("finished", 1), job
+    (run,) = api.get("/api/bench/runs/e2e-gguf").json()
+    assert run["params"]["provider"] == "gguf"
+    assert run["params"]["quantization"] == "Q4_1"
+    assert run["params"]["model_digest"].startswith("sha256:")
+    assert run["metrics"]["completion_tokens"] > 0
+
+
+def test_a_model_over_the_size_limit_fails_its_cells_with_the_reason(
+    api: httpx.Client, running_stack: Settings
+) -> None:
+    posted = api.post(
+        "/api/bench/run",
+        json={"models": ["giant:8b"], "n_scenarios": 2, "experiment": "e2e-giant"},
+    )
+    assert posted.status_code == 202, posted.text
+    job = finished_job(api, running_stack, posted.json()["job_id"], timeout_s=60)
+    assert (job["status"], job["done"], job["failed"]) == ("failed", 0, 2)
+    assert all("8.00B parameters, over max_model_b=4" in e for e in job["failed_cells"].values())
+    with redis.Redis.from_url(running_stack.redis_url) as client:
+        dead = client.zcard(running_stack.key("dramatiq", "collect.XQ"))
+    assert dead >= 2
+    assert tracking.experiment_name("e2e-giant") in {
+        e["mlflow_experiment"] for e in api.get("/api/bench/experiments").json()
+    }

@@ -1,0 +1,117 @@
+"""Specs of the model providers and the model session, against the fake Ollama and the real GGUF."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.collector.providers import GenerationOptions, parse_parameter_size
+from services.collector.providers.gguf import GgufProvider
+from services.collector.providers.ollama import OllamaProvider
+from services.collector.session import ModelSession
+from shared.errors import ModelSizeUnknown, ModelTooLarge, ProviderUnavailable, UnknownModel
+from shared.suite import render_prompt, scenario
+from tests.conftest import free_port
+from tests.fake_ollama import FakeOllama
+
+OPTIONS = GenerationOptions(temperature=0.0, seed=7, num_predict=200, num_ctx=2048)
+
+
+@pytest.fixture
+def ollama(fake_ollama: FakeOllama) -> OllamaProvider:
+    fake_ollama.state.reset()
+    return OllamaProvider(fake_ollama.url, timeout_s=5, load_timeout_s=10)
+
+
+@pytest.mark.parametrize(
+    ("label", "billions"),
+    [("1.5B", 1.5), ("135M", 0.135), ("8x7B", 56.0), ("7b", 7.0), ("", None), ("big", None)],
+)
+def test_parameter_size_labels_parse_to_billions(label: str, billions: float | None) -> None:
+    assert parse_parameter_size(label) == billions
+
+
+def test_ollama_describe_reads_show_details_and_parameter_count(ollama: OllamaProvider) -> None:
+    assert ollama.describe("tidy:1b").params_b == 1.0
+    assert ollama.describe("rambler:2b").params_b == 2.0  # from general.parameter_count
+    assert ollama.describe("mystery:latest").params_b is None
+
+
+def test_ollama_generate_converts_nanoseconds_to_seconds(
+    ollama: OllamaProvider, fake_ollama: FakeOllama
+) -> None:
+    prompt = render_prompt("v1", scenario("student@morning"), 3)
+    generation = ollama.generate("tidy:1b", prompt.messages, OPTIONS)
+    assert generation.text.count("\n") == 2
+    assert generation.generation_s == pytest.approx(0.4)
+    assert generation.prompt_eval_s == pytest.approx(0.05)
+    assert generation.tokens_per_s == pytest.approx(generation.completion_tokens / 0.4)
+    sent = fake_ollama.state.calls_to("/api/chat")[-1]
+    assert sent["options"] == {"temperature": 0.0, "seed": 7, "num_predict": 200, "num_ctx": 2048}
+
+
+def test_ollama_missing_model_is_unknown(ollama: OllamaProvider) -> None:
+    with pytest.raises(UnknownModel, match="no-such:model"):
+        ollama.describe("no-such:model")
+
+
+def test_ollama_unreachable_is_a_transient_error() -> None:
+    provider = OllamaProvider(f"http://127.0.0.1:{free_port()}", timeout_s=2, load_timeout_s=2)
+    with pytest.raises(ProviderUnavailable, match="unreachable"):
+        provider.generate("tidy:1b", [{"role": "user", "content": "hi"}], OPTIONS)
+
+
+def test_session_unloads_the_previous_model_before_loading_the_next(
+    ollama: OllamaProvider, fake_ollama: FakeOllama
+) -> None:
+    session = ModelSession({"ollama": ollama})
+    for model in ["tidy:1b", "tidy:1b", "rambler:2b", "rambler:2b", "tidy:1b"]:
+        session.use(model, max_model_b=4, allow_unknown_size=False)
+    assert fake_ollama.state.loads == ["tidy:1b", "rambler:2b", "tidy:1b"]
+    assert fake_ollama.state.max_resident == 1
+    assert session.loads == 3
+    unloads = [c for c in fake_ollama.state.calls_to("/api/generate") if c.get("keep_alive") == 0]
+    assert [c["model"] for c in unloads] == ["tidy:1b", "rambler:2b"]
+
+
+@pytest.mark.parametrize(
+    ("model", "allow_unknown", "error", "message"),
+    [
+        ("giant:8b", False, ModelTooLarge, "giant:8b has 8.00B parameters, over max_model_b=4"),
+        ("giant:8b", True, ModelTooLarge, "over max_model_b"),
+        ("mystery:latest", False, ModelSizeUnknown, "parameter count unknown"),
+    ],
+)
+def test_session_size_guard_refuses_before_loading(
+    ollama: OllamaProvider,
+    fake_ollama: FakeOllama,
+    model: str,
+    allow_unknown: bool,
+    error: type[Exception],
+    message: str,
+) -> None:
+    session = ModelSession({"ollama": ollama})
+    with pytest.raises(error, match=message):
+        session.use(model, max_model_b=4, allow_unknown_size=allow_unknown)
+    assert fake_ollama.state.loads == []
+
+
+def test_session_runs_unknown_sizes_when_allowed(
+    ollama: OllamaProvider, fake_ollama: FakeOllama
+) -> None:
+    ModelSession({"ollama": ollama}).use("mystery:latest", max_model_b=4, allow_unknown_size=True)
+    assert fake_ollama.state.loads == ["mystery:latest"]
+
+
+@pytest.mark.slow
+def test_embedded_smollm2_generates_for_real() -> None:
+    provider = GgufProvider(n_threads=2)
+    info = provider.describe("smollm2-135m")
+    assert info.params_b == pytest.approx(0.135)
+    assert info.quantization == "Q4_1"
+    assert info.digest.startswith("sha256:") and len(info.digest) == 7 + 64
+    prompt = render_prompt("v3-few-shot", scenario("founder@morning"), 3)
+    generation = provider.generate("smollm2-135m", prompt.messages, OPTIONS)
+    assert generation.completion_tokens > 0
+    assert generation.text.strip()
+    assert generation.tokens_per_s > 0
+    provider.unload("smollm2-135m")

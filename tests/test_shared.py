@@ -1,0 +1,156 @@
+"""Specs of the shared library: settings, rubric, suite, contracts, model names."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shared.contracts import BenchRequest, cell_key
+from shared.errors import UnknownModel
+from shared.models import gguf_file, parse_model
+from shared.rubric import composite, load_rubric
+from shared.settings import Settings
+from shared.suite import personas, prompt_versions, render_prompt, scenario, scenarios, time_slots
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [("", "at least 16"), ("short", "at least 16"), ("changeme", "at least 16")],
+)
+def test_settings_refuse_weak_admin_tokens(token: str, reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        Settings(admin_token=token)  # type: ignore[arg-type]
+
+
+def test_settings_require_an_admin_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TIPBENCH_ADMIN_TOKEN", raising=False)
+    with pytest.raises(ValidationError, match="admin_token"):
+        Settings()  # type: ignore[call-arg]
+
+
+def test_settings_read_tipbench_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIPBENCH_ADMIN_TOKEN", "x" * 20)
+    monkeypatch.setenv("TIPBENCH_GATEWAY_PORT", "9123")
+    monkeypatch.setenv("TIPBENCH_NAMESPACE", "stack2")
+    settings = Settings()  # type: ignore[call-arg]
+    assert settings.gateway_port == 9123
+    assert settings.key("job", "abc") == "stack2:job:abc"
+    assert "x" * 20 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        ((5, 5, 5, 1, 0), 17),
+        ((1, 1, 1, 0, 1), 2),
+        ((3, 4, 2, 1, 1), 10),
+        ((4, 4, 4, 0, 0), 12),
+    ],
+)
+def test_composite_follows_the_tip_v1_formula(scores: tuple[int, ...], expected: int) -> None:
+    rel, act, tone, fmt, over = scores
+    assert (
+        composite(relevance=rel, actionability=act, tone=tone, format_ok=fmt, overlong=over)
+        == expected
+    )
+
+
+def test_rubric_data_matches_the_formula_range() -> None:
+    rubric = load_rubric()
+    assert rubric.id == "tip-v1"
+    assert set(rubric.scales) == {"relevance", "actionability", "tone"}
+    assert set(rubric.flags) == {"format_ok", "overlong"}
+    low = composite(relevance=1, actionability=1, tone=1, format_ok=0, overlong=1)
+    high = composite(relevance=5, actionability=5, tone=5, format_ok=1, overlong=0)
+    assert (rubric.composite.min, rubric.composite.max) == (low, high)
+    assert all(set(s.levels) == {"1", "2", "3", "4", "5"} for s in rubric.scales.values())
+
+
+def test_suite_has_eight_scenarios_of_four_personas_and_two_slots() -> None:
+    ids = [s.id for s in scenarios()]
+    assert len(personas()) == 4 and len(time_slots()) == 2
+    assert len(ids) == len(set(ids)) == 8
+    first_four = scenarios()[:4]
+    assert {s.persona.id for s in first_four} == {p.id for p in personas()}
+    assert {s.time_slot.id for s in first_four} == {t.id for t in time_slots()}
+
+
+def test_prompt_versions_render_distinct_prompts_with_worked_examples_in_v3() -> None:
+    assert set(prompt_versions()) == {"v1", "v2-mentor", "v3-few-shot"}
+    target = scenario("nurse@evening")
+    rendered = {v: render_prompt(v, target, 4) for v in prompt_versions()}
+    assert len({r.sha256 for r in rendered.values()}) == 3
+    few_shot = rendered["v3-few-shot"].messages
+    assert [m["role"] for m in few_shot].count("assistant") == 2
+    assert "exactly 4 tips" in few_shot[-1]["content"]
+    assert target.persona.description in few_shot[-1]["content"]
+    assert render_prompt("v1", target, 4).sha256 == rendered["v1"].sha256
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"models": []}, "models"),
+        ({"models": ["qwen2.5:1.5b", "qwen2.5:1.5b"]}, "models"),
+        ({"models": ["gguf:unknown"]}, "models"),
+        ({"models": ["bad name!"]}, "models"),
+        ({"prompts": ["v9"]}, "prompts"),
+        ({"n_tips": 0}, "n_tips"),
+        ({"n_tips": "three"}, "n_tips"),
+        ({"n_scenarios": 9}, "n_scenarios"),
+        ({"temperature": 3}, "temperature"),
+        ({"experiment": "../etc"}, "experiment"),
+        ({"experiment": "Name' OR 1=1"}, "experiment"),
+        ({"max_model_b": 0}, "max_model_b"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_bench_request_refuses_bad_fields_by_name(body: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        BenchRequest.model_validate(body)
+    assert [e["loc"][0] for e in caught.value.errors()] == [field]
+
+
+def test_bench_request_defaults_to_the_embedded_model() -> None:
+    request = BenchRequest()
+    assert request.models == ["gguf:smollm2-135m"]
+    assert request.max_model_b == 4.0
+    assert request.cell_count() == 2
+
+
+def test_cell_key_is_stable_and_distinguishes_cells() -> None:
+    key = cell_key("job1", "m", "v1", "student@morning")
+    assert key == cell_key("job1", "m", "v1", "student@morning")
+    others = {
+        cell_key("job2", "m", "v1", "student@morning"),
+        cell_key("job1", "n", "v1", "student@morning"),
+        cell_key("job1", "m", "v2-mentor", "student@morning"),
+        cell_key("job1", "m", "v1", "nurse@morning"),
+    }
+    assert key not in others and len(others) == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "provider", "model"),
+    [
+        ("qwen2.5:1.5b", "ollama", "qwen2.5:1.5b"),
+        ("ollama:llama3.2:3b", "ollama", "llama3.2:3b"),
+        ("library/phi3:mini", "ollama", "library/phi3:mini"),
+        ("gguf:smollm2-135m", "gguf", "smollm2-135m"),
+    ],
+)
+def test_model_names_say_their_provider(name: str, provider: str, model: str) -> None:
+    ref = parse_model(name)
+    assert (ref.provider, ref.name) == (provider, model)
+
+
+@pytest.mark.parametrize("name", ["gguf:nope", "ollama:", "", "x" * 200, "white space"])
+def test_model_names_refused_say_why(name: str) -> None:
+    with pytest.raises(UnknownModel, match="model"):
+        parse_model(name)
+
+
+def test_embedded_model_file_is_found_in_its_package() -> None:
+    path = gguf_file("smollm2-135m")
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.stat().st_size > 50_000_000
