@@ -1,0 +1,53 @@
+# tipbench: the Makefile's targets are the project's vocabulary.
+#   make demo   set everything up, start the local stack, run a small real benchmark
+#   make test   run the test suite (needs a Redis; starts its own MLflow server)
+#   make up / make down / make lint / make typecheck / make check
+
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+TIPBENCH  := $(VENV)/bin/tipbench
+VAR       ?= $(or $(TIPBENCH_VAR_DIR),var)
+REPORTERS ?= 1
+# llama.cpp is compiled by pip; a native build crashes in the AMX kernel on some CPUs.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+# The admin token: TIPBENCH_ADMIN_TOKEN if set, else a random one kept in $(VAR)/admin-token.
+WITH_TOKEN := TIPBENCH_ADMIN_TOKEN="$${TIPBENCH_ADMIN_TOKEN:-$$(cat $(VAR)/admin-token)}"
+
+.PHONY: install up down demo test lint typecheck check clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet -e ".[embedded,server,dev]"
+	touch $@
+
+$(VAR)/admin-token:
+	mkdir -p $(VAR)
+	umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
+
+up: install $(VAR)/admin-token
+	$(WITH_TOKEN) $(TIPBENCH) up --reporters $(REPORTERS)
+
+down: install $(VAR)/admin-token
+	$(WITH_TOKEN) $(TIPBENCH) down
+
+demo: install $(VAR)/admin-token
+	$(WITH_TOKEN) $(TIPBENCH) demo
+	@echo "admin token: $(VAR)/admin-token (stop the stack with: make down)"
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy shared services tipbench
+
+check: lint typecheck test
+
+clean: down
+	rm -rf $(VAR)

@@ -1,0 +1,185 @@
+"""Specs of the gateway app (in-process Flask client) against a real Redis and MLflow server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from services.gateway.app import create_app
+from shared.contracts import CollectCell
+from shared.settings import Settings
+from tests.conftest import auth
+
+ROUTE_ARGS = {"experiment": "nothing-here", "job_id": "nojob", "submission_id": "nosub"}
+
+
+@pytest.fixture
+def app(settings: Settings, mlflow_server: str) -> Flask:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def queue(settings: Settings) -> Iterator[Any]:
+    """Reads the collect queue's messages, in order, from Redis."""
+    client = redis.Redis.from_url(settings.redis_url)
+    name = settings.key("dramatiq", "collect")
+    client.delete(name, f"{name}.msgs")
+
+    def messages() -> list[CollectCell]:
+        # dramatiq's Redis broker appends ids on the right and consumes from the left.
+        bodies = [client.hget(f"{name}.msgs", i) for i in client.lrange(name, 0, -1)]
+        return [CollectCell.model_validate(json.loads(b)["args"][0]) for b in bodies if b]
+
+    yield messages
+    client.delete(name, f"{name}.msgs")
+    client.close()
+
+
+def api_routes(app: Flask) -> list[tuple[str, str]]:
+    """Every (method, concrete path) under /api in the URL map."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = rule.rule
+        for arg in rule.arguments:
+            path = path.replace(f"<{arg}>", ROUTE_ARGS[arg])
+        found += [(method, path) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    return found
+
+
+def test_every_api_route_refuses_a_missing_token_with_401(app: Flask, client: FlaskClient) -> None:
+    routes = api_routes(app)
+    assert len(routes) >= 9
+    for method, path in routes:
+        response = client.open(path, method=method, json={})
+        assert response.status_code == 401, (method, path)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.json["error"]["code"] == "unauthorized"
+
+
+def test_every_api_route_refuses_a_wrong_token_with_403(app: Flask, client: FlaskClient) -> None:
+    for method, path in api_routes(app):
+        response = client.open(path, method=method, json={}, headers=auth("wrong-token-0123456789"))
+        assert response.status_code == 403, (method, path)
+        assert "not valid" in response.json["error"]["message"]
+
+
+def test_healthz_answers_without_a_token(client: FlaskClient) -> None:
+    assert client.get("/healthz").json == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"models": ["gguf:nope"]}, "models"),
+        ({"prompts": ["v0"]}, "prompts"),
+        ({"n_tips": 99}, "n_tips"),
+        ({"temperature": -1}, "temperature"),
+        ({"experiment": "a/b"}, "experiment"),
+        ({"models": "tidy:1b"}, "models"),
+        ({"unknown": True}, "unknown"),
+    ],
+)
+def test_bad_bench_request_gets_422_naming_the_field_and_enqueues_nothing(
+    client: FlaskClient, queue: Any, body: dict[str, Any], field: str
+) -> None:
+    response = client.post("/api/bench/run", json=body, headers=auth())
+    assert response.status_code == 422
+    error = response.json["error"]
+    assert field in error["message"]
+    assert [d["field"] for d in error["details"]] == [field]
+    assert queue() == []
+
+
+@pytest.mark.parametrize("data", [b"not json", b"[1, 2]", b""])
+def test_a_body_that_is_not_a_json_object_gets_422(client: FlaskClient, queue: Any, data: bytes) -> None:
+    response = client.post(
+        "/api/bench/run", data=data, headers=auth() | {"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert "JSON object" in response.json["error"]["message"]
+    assert queue() == []
+
+
+def test_a_request_over_the_cell_limit_is_refused(settings: Settings, mlflow_server: str, queue: Any) -> None:
+    client = create_app(settings.model_copy(update={"max_cells_per_job": 5})).test_client()
+    response = client.post(
+        "/api/bench/run", json={"models": ["tidy:1b"], "n_scenarios": 6}, headers=auth()
+    )
+    assert response.status_code == 422
+    assert "6 cells; the limit is 5" in response.json["error"]["message"]
+    assert queue() == []
+
+
+def test_accepted_request_enqueues_one_message_per_cell_grouped_by_model(
+    client: FlaskClient, queue: Any
+) -> None:
+    body = {
+        "models": ["tidy:1b", "rambler:2b"],
+        "prompts": ["v1", "v3-few-shot"],
+        "n_scenarios": 3,
+        "experiment": "gw-grouping",
+    }
+    response = client.post("/api/bench/run", json=body, headers=auth())
+    assert response.status_code == 202
+    answer = response.json
+    assert answer["cells"] == 12 and answer["mlflow_experiment"] == "tip-bench-gw-grouping"
+    cells = queue()
+    assert [c.model for c in cells] == ["tidy:1b"] * 6 + ["rambler:2b"] * 6
+    assert len({c.cell_key for c in cells}) == 12
+    assert {c.job_id for c in cells} == {answer["job_id"]}
+    job = client.get(answer["status_url"], headers=auth()).json
+    assert (job["status"], job["total"], job["done"]) == ("queued", 12, 0)
+
+
+def test_unknown_things_get_404_with_the_json_error_shape(client: FlaskClient) -> None:
+    for path in [
+        "/api/bench/jobs/nojob",
+        "/api/bench/runs/never-made",
+        "/api/bench/leaderboard/never-made",
+        "/api/bench/judge/never-made/packet",
+        "/api/bench/no-such-route",
+    ]:
+        response = client.get(path, headers=auth())
+        assert response.status_code == 404, path
+        assert set(response.json["error"]) == {"code", "message", "details"}
+
+
+def test_scores_for_an_unknown_packet_are_refused_whole(client: FlaskClient) -> None:
+    body = {
+        "packet_id": "nopacket",
+        "judge_id": "me",
+        "scores": [{"item_id": "x", "relevance": 3, "actionability": 3, "tone": 3, "format_ok": 1, "overlong": 0}],
+    }
+    response = client.post("/api/bench/judge/some-exp/scores", json=body, headers=auth())
+    assert response.status_code == 422
+    assert "no judge packet 'nopacket'" in response.json["error"]["details"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("score", "field"),
+    [
+        ({"relevance": 6}, "scores.0.relevance"),
+        ({"tone": 0}, "scores.0.tone"),
+        ({"format_ok": 2}, "scores.0.format_ok"),
+        ({"composite": 17}, "scores.0.composite"),
+    ],
+)
+def test_score_values_out_of_the_rubric_get_422(client: FlaskClient, score: dict[str, int], field: str) -> None:
+    item = {"item_id": "x", "relevance": 3, "actionability": 3, "tone": 3, "format_ok": 1, "overlong": 0}
+    body = {"packet_id": "p", "judge_id": "me", "scores": [item | score]}
+    response = client.post("/api/bench/judge/some-exp/scores", json=body, headers=auth())
+    assert response.status_code == 422
+    assert field in [d["field"] for d in response.json["error"]["details"]]
