@@ -17,9 +17,10 @@ HEARTBEAT_TIMEOUT_MS = 20_000
 
 def make_broker(settings: Settings) -> RedisBroker:
     """Build the RedisBroker every service and the gateway use."""
-    return RedisBroker(
+    broker: RedisBroker = RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.redis_url,
         namespace=settings.key("dramatiq"),
         maintenance_chance=MAINTENANCE_CHANCE,
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
     )
+    return broker

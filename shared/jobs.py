@@ -81,7 +81,7 @@ class CellMark(BaseModel):
 class JobStore:
     """Job records under the stack's namespace in Redis."""
 
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, client: redis.Redis[bytes], settings: Settings) -> None:
         self._redis = client
         self._settings = settings
         self._mark = client.register_script(_MARK_CELL)
@@ -139,7 +139,7 @@ class JobStore:
             job_id=fields["job_id"],
             experiment=fields["experiment"],
             parent_run_id=fields["parent_run_id"],
-            status=fields["status"],  # type: ignore[arg-type]
+            status=fields["status"],
             total=int(fields["total"]),
             done=done,
             failed=failed,

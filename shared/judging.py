@@ -87,7 +87,7 @@ def score_file_example(packet_id: str, item_id: str) -> dict[str, Any]:
 class PacketStore:
     """Packets, their item -> run mappings, and score submissions, in Redis."""
 
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, client: redis.Redis[bytes], settings: Settings) -> None:
         self._redis = client
         self._settings = settings
 
@@ -96,7 +96,8 @@ class PacketStore:
         key = self._settings.key("packet", packet.packet_id)
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(key, packet.model_dump_json())
-            pipe.hset(f"{key}:runs", mapping=item_runs)
+            mapping: dict[str | bytes, bytes | float | int | str] = dict(item_runs.items())
+            pipe.hset(f"{key}:runs", mapping=mapping)
             pipe.set(self._settings.key("packet-latest", packet.experiment), packet.packet_id)
             pipe.execute()
 

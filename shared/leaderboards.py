@@ -40,7 +40,7 @@ class Leaderboard(BaseModel):
 class LeaderboardStore:
     """The latest leaderboard of each experiment, in Redis."""
 
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, client: redis.Redis[bytes], settings: Settings) -> None:
         self._redis = client
         self._settings = settings
 

@@ -43,7 +43,9 @@ def test_every_dependency_waits_for_health_or_completion(compose: dict[str, Any]
         depends = service.get("depends_on", {})
         assert isinstance(depends, dict), f"{name}: bare depends_on list"
         for target, rule in depends.items():
-            expected = "service_completed_successfully" if target == "ollama-pull" else "service_healthy"
+            expected = (
+                "service_completed_successfully" if target == "ollama-pull" else "service_healthy"
+            )
             assert rule == {"condition": expected}, (name, target)
             if expected == "service_healthy":
                 assert "healthcheck" in compose["services"][target], target
@@ -68,7 +70,9 @@ def test_stateful_services_persist_and_check_health(compose: dict[str, Any]) -> 
         assert "healthcheck" in services[name], name
 
 
-def test_collector_is_single_concurrency_and_admin_token_is_required(compose: dict[str, Any]) -> None:
+def test_collector_is_single_concurrency_and_admin_token_is_required(
+    compose: dict[str, Any],
+) -> None:
     collector = compose["services"]["collector"]
     command = " ".join(collector["command"])
     assert "--processes 1 --threads 1 --queues collect" in command

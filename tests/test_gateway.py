@@ -104,7 +104,9 @@ def test_bad_bench_request_gets_422_naming_the_field_and_enqueues_nothing(
 
 
 @pytest.mark.parametrize("data", [b"not json", b"[1, 2]", b""])
-def test_a_body_that_is_not_a_json_object_gets_422(client: FlaskClient, queue: Any, data: bytes) -> None:
+def test_a_body_that_is_not_a_json_object_gets_422(
+    client: FlaskClient, queue: Any, data: bytes
+) -> None:
     response = client.post(
         "/api/bench/run", data=data, headers=auth() | {"Content-Type": "application/json"}
     )
@@ -113,7 +115,9 @@ def test_a_body_that_is_not_a_json_object_gets_422(client: FlaskClient, queue: A
     assert queue() == []
 
 
-def test_a_request_over_the_cell_limit_is_refused(settings: Settings, mlflow_server: str, queue: Any) -> None:
+def test_a_request_over_the_cell_limit_is_refused(
+    settings: Settings, mlflow_server: str, queue: Any
+) -> None:
     client = create_app(settings.model_copy(update={"max_cells_per_job": 5})).test_client()
     response = client.post(
         "/api/bench/run", json={"models": ["tidy:1b"], "n_scenarios": 6}, headers=auth()
@@ -161,7 +165,16 @@ def test_scores_for_an_unknown_packet_are_refused_whole(client: FlaskClient) -> 
     body = {
         "packet_id": "nopacket",
         "judge_id": "me",
-        "scores": [{"item_id": "x", "relevance": 3, "actionability": 3, "tone": 3, "format_ok": 1, "overlong": 0}],
+        "scores": [
+            {
+                "item_id": "x",
+                "relevance": 3,
+                "actionability": 3,
+                "tone": 3,
+                "format_ok": 1,
+                "overlong": 0,
+            }
+        ],
     }
     response = client.post("/api/bench/judge/some-exp/scores", json=body, headers=auth())
     assert response.status_code == 422
@@ -177,8 +190,17 @@ def test_scores_for_an_unknown_packet_are_refused_whole(client: FlaskClient) -> 
         ({"composite": 17}, "scores.0.composite"),
     ],
 )
-def test_score_values_out_of_the_rubric_get_422(client: FlaskClient, score: dict[str, int], field: str) -> None:
-    item = {"item_id": "x", "relevance": 3, "actionability": 3, "tone": 3, "format_ok": 1, "overlong": 0}
+def test_score_values_out_of_the_rubric_get_422(
+    client: FlaskClient, score: dict[str, int], field: str
+) -> None:
+    item = {
+        "item_id": "x",
+        "relevance": 3,
+        "actionability": 3,
+        "tone": 3,
+        "format_ok": 1,
+        "overlong": 0,
+    }
     body = {"packet_id": "p", "judge_id": "me", "scores": [item | score]}
     response = client.post("/api/bench/judge/some-exp/scores", json=body, headers=auth())
     assert response.status_code == 422

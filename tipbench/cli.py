@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `tipbench`."""
     args = parser().parse_args(argv)
     try:
-        settings = Settings()  # type: ignore[call-arg]  # read from the environment
+        settings = Settings()  # read from the environment
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         name = "TIPBENCH_" + str(first["loc"][0]).upper() if first["loc"] else "settings"

@@ -26,7 +26,7 @@ from shared.jobs import JobStore
 from shared.messaging import COLLECT_QUEUE
 from shared.settings import Settings
 
-settings = Settings()  # type: ignore[call-arg]  # read from the environment
+settings = Settings()  # read from the environment
 broker = make_broker(settings)
 dramatiq.set_broker(broker)
 log = logging.getLogger("tipbench.collector")

@@ -129,7 +129,7 @@ def _generate_and_log(cell: CollectCell, deps: CollectorDeps, experiment_id: str
             tracking.TAG_RUBRIC_ID: RUBRIC_ID,
         },
     )
-    run_id = run.info.run_id
+    run_id: str = run.info.run_id
     now = int(time.time() * 1000)
     params = {
         "model": cell.model,

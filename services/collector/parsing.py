@@ -49,7 +49,7 @@ def parse_tips(answer: str) -> ParsedAnswer:
     # Small models often put unindented bullets under numbered headings: where both kinds
     # appear, the numbered items are the tips and the bullets belong to them.
     if any(numbered for _, numbered, _ in items) and not all(n for _, n, _ in items):
-        items_at_top = [(i, n, t) for i, n, t in items if n]
+        items_at_top: list[tuple[int, bool, str]] = [(i, n, t) for i, n, t in items if n]
     else:
         items_at_top = items
     top = min(indent for indent, _, _ in items_at_top)

@@ -15,7 +15,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the gateway: the /api/bench routes behind the admin token, and /healthz."""
-    settings = settings or Settings()  # type: ignore[call-arg]  # read from the environment
+    settings = settings or Settings()  # read from the environment
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 from shared.settings import Settings
 
-_settings = Settings()  # type: ignore[call-arg]
+_settings = Settings()
 
 bind = f"{_settings.gateway_host}:{_settings.gateway_port}"
 worker_class = "gthread"

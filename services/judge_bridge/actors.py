@@ -22,7 +22,7 @@ from shared.judging import PacketStore
 from shared.messaging import JUDGE_QUEUE, send
 from shared.settings import Settings
 
-settings = Settings()  # type: ignore[call-arg]  # read from the environment
+settings = Settings()  # read from the environment
 broker = make_broker(settings)
 dramatiq.set_broker(broker)
 log = logging.getLogger("tipbench.judge_bridge")

@@ -18,7 +18,7 @@ from shared.leaderboards import LeaderboardStore
 from shared.messaging import REPORT_QUEUE
 from shared.settings import Settings
 
-settings = Settings()  # type: ignore[call-arg]  # read from the environment
+settings = Settings()  # read from the environment
 broker = make_broker(settings)
 dramatiq.set_broker(broker)
 

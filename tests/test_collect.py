@@ -1,0 +1,131 @@
+"""Specs of the collector's core against a real MLflow server, real Redis and the fake Ollama."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from mlflow.tracking import MlflowClient
+
+from services.collector.collect import CollectorDeps, collect_cell
+from services.collector.providers.ollama import OllamaProvider
+from services.collector.session import ModelSession
+from shared import tracking
+from shared.broker import make_broker
+from shared.contracts import BenchRequest, CollectCell, cell_key
+from shared.jobs import JobStore
+from shared.settings import Settings
+from tests.fake_ollama import FakeOllama
+
+
+@pytest.fixture
+def deps(
+    settings: Settings, mlflow_server: str, fake_ollama: FakeOllama
+) -> Iterator[CollectorDeps]:
+    fake_ollama.state.reset()
+    client = redis.Redis.from_url(settings.redis_url)
+    provider = OllamaProvider(fake_ollama.url, timeout_s=5, load_timeout_s=10)
+    broker = make_broker(settings)
+    yield CollectorDeps(
+        mlflow=tracking.make_client(settings),
+        jobs=JobStore(client, settings),
+        broker=broker,
+        session=ModelSession({"ollama": provider}),
+    )
+    broker.close()
+    client.close()
+
+
+def a_cell(deps: CollectorDeps, experiment: str) -> CollectCell:
+    job_id = uuid.uuid4().hex
+    experiment_id = tracking.ensure_experiment(deps.mlflow, experiment)
+    parent = deps.mlflow.create_run(experiment_id, tags={tracking.TAG_KIND: "job"})
+    deps.jobs.create(job_id, BenchRequest(models=["tidy:1b"]), parent.info.run_id, total=1)
+    return CollectCell(
+        job_id=job_id,
+        cell_key=cell_key(job_id, "tidy:1b", "v3-few-shot", "retiree@morning"),
+        experiment=experiment,
+        parent_run_id=parent.info.run_id,
+        model="tidy:1b",
+        prompt_version="v3-few-shot",
+        scenario_id="retiree@morning",
+        n_tips=4,
+        temperature=0.2,
+        seed=11,
+        max_model_b=4,
+        allow_unknown_size=False,
+    )
+
+
+def cell_runs(client: MlflowClient, experiment: str, key: str) -> list[str]:
+    found = tracking.find_experiment(client, experiment)
+    assert found is not None
+    runs = tracking.search_runs(client, str(found.experiment_id), f"tags.cell_key = '{key}'")
+    return [r.info.run_id for r in runs]
+
+
+def test_a_cell_is_logged_as_one_complete_mlflow_run(deps: CollectorDeps) -> None:
+    cell = a_cell(deps, "collect-record")
+    run_id = collect_cell(cell, deps)
+    run = deps.mlflow.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags[tracking.TAG_PARENT] == cell.parent_run_id
+    assert run.data.tags[tracking.TAG_JUDGE_PENDING] == "true"
+    assert run.data.tags[tracking.TAG_CELL_KEY] == cell.cell_key
+    params = run.data.params
+    assert (params["model"], params["prompt_version"], params["scenario_id"]) == (
+        "tidy:1b", "v3-few-shot", "retiree@morning",
+    )  # fmt: skip
+    assert (params["persona"], params["time_slot"], params["provider"]) == (
+        "retiree",
+        "morning",
+        "ollama",
+    )
+    assert (params["temperature"], params["n_tips"], params["seed"]) == ("0.2", "4", "11")
+    metrics = run.data.metrics
+    assert (metrics["auto_format_ok"], metrics["auto_overlong"], metrics["n_tips_parsed"]) == (
+        1.0,
+        0.0,
+        4.0,
+    )
+    assert metrics["generation_s"] == pytest.approx(0.4)
+    assert metrics["latency_s"] > 0 and metrics["tokens_per_s"] > 0
+    artifacts = {a.path for a in deps.mlflow.list_artifacts(run_id)}
+    assert artifacts == {"prompt.json", "candidates.json", "raw_response.json", "rubric.json"}
+    with tempfile.TemporaryDirectory() as folder:
+        candidates = json.loads(
+            Path(deps.mlflow.download_artifacts(run_id, "candidates.json", folder)).read_text()
+        )
+    assert len(candidates["tips"]) == 4
+    assert deps.jobs.get(cell.job_id).status == "finished"
+
+
+def test_a_redelivered_cell_makes_no_second_run_and_no_second_call(
+    deps: CollectorDeps, fake_ollama: FakeOllama
+) -> None:
+    cell = a_cell(deps, "collect-redelivery")
+    first = collect_cell(cell, deps)
+    chats = len(fake_ollama.state.calls_to("/api/chat"))
+    second = collect_cell(cell, deps)
+    assert second == first
+    assert cell_runs(deps.mlflow, cell.experiment, cell.cell_key) == [first]
+    assert len(fake_ollama.state.calls_to("/api/chat")) == chats
+    assert deps.jobs.get(cell.job_id).done == 1
+
+
+def test_a_run_left_unfinished_by_a_crash_is_replaced_not_duplicated(deps: CollectorDeps) -> None:
+    cell = a_cell(deps, "collect-crash")
+    found = tracking.find_experiment(deps.mlflow, cell.experiment)
+    assert found is not None
+    crashed = deps.mlflow.create_run(
+        str(found.experiment_id),
+        tags={tracking.TAG_KIND: "cell", tracking.TAG_CELL_KEY: cell.cell_key},
+    )
+    run_id = collect_cell(cell, deps)
+    assert run_id != crashed.info.run_id
+    assert cell_runs(deps.mlflow, cell.experiment, cell.cell_key) == [run_id]
