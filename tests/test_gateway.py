@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from services.gateway.app import create_app
 from shared.contracts import CollectCell
 from shared.settings import Settings
-from tests.conftest import auth
+from tests.conftest import auth, free_port
 
 ROUTE_ARGS = {"experiment": "nothing-here", "job_id": "nojob", "submission_id": "nosub"}
 
@@ -205,3 +205,17 @@ def test_score_values_out_of_the_rubric_get_422(
     response = client.post("/api/bench/judge/some-exp/scores", json=body, headers=auth())
     assert response.status_code == 422
     assert field in [d["field"] for d in response.json["error"]["details"]]
+
+
+def test_an_unreachable_mlflow_gets_503_and_enqueues_nothing(
+    settings: Settings, queue: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The MLflow client's own retries (minutes by default) are turned off for this test.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    down = settings.model_copy(update={"mlflow_uri": f"http://127.0.0.1:{free_port()}"})
+    client = create_app(down).test_client()
+    response = client.post("/api/bench/run", json={"models": ["tidy:1b"]}, headers=auth())
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "mlflow_unavailable"
+    assert queue() == []

@@ -59,20 +59,26 @@ def _bar(done: int, failed: int, total: int, width: int = 30) -> str:
 def watch(gateway: Gateway, job_id: str, *, poll_s: float = 1.0) -> dict[str, Any]:
     """Show a progress bar until the job ends; returns the final job status."""
     started = time.monotonic()
+    tty = sys.stdout.isatty()
+    shown: tuple[Any, ...] = ()
     while True:
         job: dict[str, Any] = gateway.call("GET", f"/api/bench/jobs/{job_id}")
         done, failed, total = job["done"], job["failed"], job["total"]
-        elapsed = time.monotonic() - started
-        finished = done + failed
-        eta = f"{elapsed / finished * (total - finished):.0f}s" if finished else "?"
-        line = (
-            f"\r{_bar(done, failed, total)} {finished}/{total} cells"
-            f" ({failed} failed) {job.get('current_model') or ''} eta {eta}   "
-        )
-        sys.stdout.write(line)
-        sys.stdout.flush()
+        state = (done, failed, job.get("current_model"), job["status"])
+        if tty or state != shown:  # a log file gets one line per change, not per poll
+            elapsed = time.monotonic() - started
+            finished = done + failed
+            eta = f"{elapsed / finished * (total - finished):.0f}s" if finished else "?"
+            line = (
+                f"{_bar(done, failed, total)} {finished}/{total} cells ({failed} failed)"
+                f" {job.get('current_model') or ''} eta {eta}"
+            )
+            sys.stdout.write(f"\r{line}   " if tty else f"{line}\n")
+            sys.stdout.flush()
+            shown = state
         if job["status"] in ("finished", "partial", "failed"):
-            sys.stdout.write("\n")
+            if tty:
+                sys.stdout.write("\n")
             return job
         time.sleep(poll_s)
 

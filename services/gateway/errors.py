@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from flask import Flask, Response, jsonify
+from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -64,6 +66,18 @@ def register_error_handlers(app: Flask) -> None:
             if exc.get_response().headers.get(header):
                 response.headers[header] = exc.get_response().headers[header]
         return response
+
+    @app.errorhandler(MlflowException)
+    def _mlflow_error(exc: MlflowException) -> Response:
+        app.logger.error("MLflow refused or is unreachable: %s", exc)
+        return error_response(
+            503, "mlflow_unavailable", f"the MLflow tracking server failed: {exc.message[:300]}"
+        )
+
+    @app.errorhandler(redis.RedisError)
+    def _redis_error(exc: redis.RedisError) -> Response:
+        app.logger.error("Redis is unreachable: %s", exc)
+        return error_response(503, "redis_unavailable", f"Redis failed: {exc}")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
