@@ -96,8 +96,22 @@ def test_bench_job_runs_end_to_end_and_ranks_the_judged_pairs(
     ]:
         assert secret not in text
 
-    # And the scores are posted
-    posted_scores = api.post("/api/bench/judge/e2e/scores", json=judge(packet))
+    # When a score file has an unknown item, or is posted to another experiment
+    scores = judge(packet)
+    bad = scores | {"scores": [*scores["scores"], scores["scores"][0] | {"item_id": "forged"}]}
+    refused = api.post("/api/bench/judge/e2e/scores", json=bad)
+    misplaced = api.post("/api/bench/judge/other-exp/scores", json=scores)
+    # Then both are refused whole, naming the problem, and no run was scored
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"] == [
+        {"field": "scores[12].item_id", "message": "item 'forged' is not in the packet"}
+    ]
+    assert misplaced.status_code == 422
+    assert "belongs to experiment 'e2e'" in misplaced.json()["error"]["details"][0]["message"]
+    assert all(r["judge_pending"] for r in api.get("/api/bench/runs/e2e").json())
+
+    # When the valid scores are posted
+    posted_scores = api.post("/api/bench/judge/e2e/scores", json=scores)
     assert posted_scores.status_code == 202, posted_scores.text
 
     # Then the leaderboard ranks the tidy model's three rows first, without being asked

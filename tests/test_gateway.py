@@ -16,6 +16,14 @@ from shared.contracts import CollectCell
 from shared.settings import Settings
 from tests.conftest import auth, free_port
 
+VALID_SCORE = {
+    "item_id": "x",
+    "relevance": 3,
+    "actionability": 3,
+    "tone": 3,
+    "format_ok": 1,
+    "overlong": 0,
+}
 ROUTE_ARGS = {"experiment": "nothing-here", "job_id": "nojob", "submission_id": "nosub"}
 
 
@@ -165,16 +173,7 @@ def test_scores_for_an_unknown_packet_are_refused_whole(client: FlaskClient) -> 
     body = {
         "packet_id": "nopacket",
         "judge_id": "me",
-        "scores": [
-            {
-                "item_id": "x",
-                "relevance": 3,
-                "actionability": 3,
-                "tone": 3,
-                "format_ok": 1,
-                "overlong": 0,
-            }
-        ],
+        "scores": [VALID_SCORE],
     }
     response = client.post("/api/bench/judge/some-exp/scores", json=body, headers=auth())
     assert response.status_code == 422
@@ -193,15 +192,7 @@ def test_scores_for_an_unknown_packet_are_refused_whole(client: FlaskClient) -> 
 def test_score_values_out_of_the_rubric_get_422(
     client: FlaskClient, score: dict[str, int], field: str
 ) -> None:
-    item = {
-        "item_id": "x",
-        "relevance": 3,
-        "actionability": 3,
-        "tone": 3,
-        "format_ok": 1,
-        "overlong": 0,
-    }
-    body = {"packet_id": "p", "judge_id": "me", "scores": [item | score]}
+    body = {"packet_id": "p", "judge_id": "me", "scores": [VALID_SCORE | score]}
     response = client.post("/api/bench/judge/some-exp/scores", json=body, headers=auth())
     assert response.status_code == 422
     assert field in [d["field"] for d in response.json["error"]["details"]]
