@@ -67,7 +67,9 @@ def api_routes(app: Flask) -> list[tuple[str, str]]:
     return found
 
 
-def test_every_api_route_refuses_a_missing_token_with_401(app: Flask, client: FlaskClient) -> None:
+def test_every_api_route_refuses_a_missing_token_with_401(
+    app: Flask, client: FlaskClient, queue: Any
+) -> None:
     routes = api_routes(app)
     assert len(routes) >= 9
     for method, path in routes:
@@ -75,13 +77,17 @@ def test_every_api_route_refuses_a_missing_token_with_401(app: Flask, client: Fl
         assert response.status_code == 401, (method, path)
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         assert response.json["error"]["code"] == "unauthorized"
+    assert queue() == []
 
 
-def test_every_api_route_refuses_a_wrong_token_with_403(app: Flask, client: FlaskClient) -> None:
+def test_every_api_route_refuses_a_wrong_token_with_403(
+    app: Flask, client: FlaskClient, queue: Any
+) -> None:
     for method, path in api_routes(app):
         response = client.open(path, method=method, json={}, headers=auth("wrong-token-0123456789"))
         assert response.status_code == 403, (method, path)
         assert "not valid" in response.json["error"]["message"]
+    assert queue() == []
 
 
 def test_healthz_answers_without_a_token(client: FlaskClient) -> None:
