@@ -8,45 +8,80 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import BenchRequest
+from shared.contracts import BenchRequest, CollectCell
 from shared.errors import JobNotFound
 from shared.settings import Settings
 
-JobState = Literal["queued", "running", "finished", "partial", "failed"]
+JobState = Literal["queued", "running", "finished", "partial", "failed", "cancelled"]
 
 # Marks a cell done or failed, at most once, and decides the job's status atomically so
-# that concurrent or redelivered marks can neither double-count nor miss the end.
+# that concurrent or redelivered marks can neither double-count nor miss the end. It also
+# counts down the cells left per model, which tells the collector when to unload a model.
 _MARK_CELL = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0, 0} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0, 0, 0} end
 local added = 0
 if ARGV[2] == '1' then
   added = redis.call('SADD', KEYS[2], ARGV[1])
-  redis.call('SREM', KEYS[3], ARGV[1])
+  local was_failed = redis.call('SREM', KEYS[3], ARGV[1])
   redis.call('HDEL', KEYS[4], ARGV[1])
+  if added == 1 and was_failed == 0 then redis.call('HINCRBY', KEYS[5], ARGV[5], -1) end
 elseif redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
   added = redis.call('SADD', KEYS[3], ARGV[1])
   redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
+  if added == 1 then redis.call('HINCRBY', KEYS[5], ARGV[5], -1) end
 end
 local done = redis.call('SCARD', KEYS[2])
 local failed = redis.call('SCARD', KEYS[3])
 local total = tonumber(redis.call('HGET', KEYS[1], 'total'))
+local left = tonumber(redis.call('HGET', KEYS[5], ARGV[5]) or '0')
 local complete = 0
+local status = redis.call('HGET', KEYS[1], 'status')
 if done + failed >= total then
   complete = 1
-  local status = 'finished'
-  if failed > 0 then
-    if done == 0 then status = 'failed' else status = 'partial' end
+  if added == 1 and status ~= 'cancelled' then
+    status = 'finished'
+    if failed > 0 then
+      if done == 0 then status = 'failed' else status = 'partial' end
+    end
   end
   if added == 1 then redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[4]) end
-elseif added == 1 then
+elseif added == 1 and status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running')
 end
-return {added, done, failed, complete}
+return {added, done, failed, complete, left}
+"""
+
+# Puts a job's failed cells back in play: they leave the failed set, count again as left
+# for their model, and the job runs again. Returns the reopened cell keys.
+_REOPEN_FAILED = """
+local keys = redis.call('SMEMBERS', KEYS[2])
+for _, key in ipairs(keys) do
+  local spec = redis.call('HGET', KEYS[4], key)
+  redis.call('HINCRBY', KEYS[3], cjson.decode(spec)['model'], 1)
+end
+if #keys > 0 then
+  redis.call('DEL', KEYS[2], KEYS[5])
+  redis.call('HSET', KEYS[1], 'status', 'running')
+  redis.call('HDEL', KEYS[1], 'finished_at')
+end
+return keys
+"""
+
+# Cancels a job that has not ended: the collector then skips its remaining cells.
+_CANCEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return -1 end
+if status == 'queued' or status == 'running' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled')
+  return 1
+end
+return 0
 """
 
 
@@ -57,13 +92,18 @@ class JobStatus(BaseModel):
     job_id: str = Field(description="Job id.")
     experiment: str = Field(description="Experiment name.")
     parent_run_id: str = Field(description="The job's MLflow parent run.")
-    status: JobState = Field(description="queued, running, finished, partial or failed.")
+    status: JobState = Field(
+        description="queued, running, finished, partial (some cells failed), failed, cancelled."
+    )
     total: int = Field(description="Cells in the job.")
     done: int = Field(description="Cells with a finished run.")
-    failed: int = Field(description="Cells failed for good.")
+    failed: int = Field(description="Cells failed for good (or skipped by a cancel).")
     current_model: str | None = Field(description="Model of the cell being generated.")
+    models_left: dict[str, int] = Field(description="Cells not yet ended, per model.")
     created_at: float = Field(description="Submission time, Unix seconds.")
     finished_at: float | None = Field(description="When the last cell ended, Unix seconds.")
+    elapsed_s: float = Field(description="Seconds since submission (until the end).")
+    eta_s: float | None = Field(description="Estimated seconds left, from the pace so far.")
     failed_cells: dict[str, str] = Field(description="Failed cell key -> error.")
     request: dict[str, Any] = Field(description="The bench request as submitted.")
 
@@ -76,6 +116,7 @@ class CellMark(BaseModel):
     done: int = Field(description="Cells done after the mark.")
     failed: int = Field(description="Cells failed after the mark.")
     complete: bool = Field(description="True if every cell is now done or failed.")
+    model_left: int = Field(description="Cells of the same model in this job not yet ended.")
 
 
 class JobStore:
@@ -85,67 +126,110 @@ class JobStore:
         self._redis = client
         self._settings = settings
         self._mark = client.register_script(_MARK_CELL)
+        self._reopen = client.register_script(_REOPEN_FAILED)
+        self._cancel = client.register_script(_CANCEL)
 
-    def _keys(self, job_id: str) -> tuple[str, str, str, str]:
+    def _key(self, job_id: str, part: str = "") -> str:
         base = self._settings.key("job", job_id)
-        return base, f"{base}:done", f"{base}:failed", f"{base}:errors"
+        return f"{base}:{part}" if part else base
 
-    def create(self, job_id: str, request: BenchRequest, parent_run_id: str, total: int) -> None:
-        """Write a new job record in state queued."""
+    def create(
+        self, job_id: str, request: BenchRequest, parent_run_id: str, cells: list[CollectCell]
+    ) -> None:
+        """Write a new job record in state queued, with its cells' specifications."""
         now = time.time()
-        job_key = self._keys(job_id)[0]
+        left: dict[str | bytes, bytes | float | int | str] = dict(
+            Counter(cell.model for cell in cells)
+        )
+        specs: dict[str | bytes, bytes | float | int | str] = {
+            cell.cell_key: cell.model_dump_json() for cell in cells
+        }
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(
-                job_key,
+                self._key(job_id),
                 mapping={
                     "job_id": job_id,
                     "experiment": request.experiment,
                     "parent_run_id": parent_run_id,
                     "status": "queued",
-                    "total": total,
+                    "total": len(cells),
                     "created_at": now,
                     "request": request.model_dump_json(),
                 },
             )
+            pipe.hset(self._key(job_id, "left"), mapping=left)
+            pipe.hset(self._key(job_id, "cells"), mapping=specs)
             pipe.zadd(self._settings.key("jobs"), {job_id: now})
             pipe.execute()
 
-    def mark_cell(self, job_id: str, cell_key: str, *, ok: bool, error: str = "") -> CellMark:
+    def mark_cell(self, cell: CollectCell, *, ok: bool, error: str = "") -> CellMark:
         """Mark a cell done (ok) or failed; idempotent per cell and outcome."""
-        added, done, failed, complete = self._mark(
-            keys=list(self._keys(job_id)), args=[cell_key, "1" if ok else "0", error, time.time()]
+        keys = [self._key(cell.job_id, p) for p in ("", "done", "failed", "errors", "left")]
+        added, done, failed, complete, left = self._mark(
+            keys=keys, args=[cell.cell_key, "1" if ok else "0", error, time.time(), cell.model]
         )
         if added == -1:
+            raise JobNotFound(f"no job {cell.job_id!r}")
+        return CellMark(
+            added=bool(added), done=done, failed=failed, complete=bool(complete), model_left=left
+        )
+
+    def reopen_failed(self, job_id: str) -> list[CollectCell]:
+        """Put the failed cells back in play and return them, to be enqueued again."""
+        self.get(job_id)
+        keys = [self._key(job_id, p) for p in ("", "failed", "left", "cells", "errors")]
+        cell_keys = [k.decode() for k in self._reopen(keys=keys)]
+        if not cell_keys:
+            return []
+        specs = self._redis.hmget(self._key(job_id, "cells"), cell_keys)
+        return [CollectCell.model_validate_json(spec) for spec in specs if spec is not None]
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a job that has not ended; False if it had already ended."""
+        result = self._cancel(keys=[self._key(job_id)])
+        if result == -1:
             raise JobNotFound(f"no job {job_id!r}")
-        return CellMark(added=bool(added), done=done, failed=failed, complete=bool(complete))
+        return bool(result)
+
+    def is_cancelled(self, job_id: str) -> bool:
+        """True if the job was cancelled."""
+        return self._redis.hget(self._key(job_id), "status") == b"cancelled"
 
     def set_current_model(self, job_id: str, model: str) -> None:
         """Record which model the collector is generating with."""
-        self._redis.hset(self._keys(job_id)[0], "current_model", model)
+        self._redis.hset(self._key(job_id), "current_model", model)
 
     def get(self, job_id: str) -> JobStatus:
         """Read a job; JobNotFound if there is none."""
-        job_key, done_key, failed_key, errors_key = self._keys(job_id)
         with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(job_key)
-            pipe.scard(done_key)
-            pipe.scard(failed_key)
-            pipe.hgetall(errors_key)
-            record, done, failed, errors = pipe.execute()
+            pipe.hgetall(self._key(job_id))
+            pipe.scard(self._key(job_id, "done"))
+            pipe.scard(self._key(job_id, "failed"))
+            pipe.hgetall(self._key(job_id, "errors"))
+            pipe.hgetall(self._key(job_id, "left"))
+            record, done, failed, errors, left = pipe.execute()
         if not record:
             raise JobNotFound(f"no job {job_id!r}")
         fields = {k.decode(): v.decode() for k, v in record.items()}
+        created = float(fields["created_at"])
+        finished = float(fields["finished_at"]) if "finished_at" in fields else None
+        total, ended = int(fields["total"]), done + failed
+        elapsed = (finished or time.time()) - created
+        eta = elapsed / ended * (total - ended) if ended and finished is None else None
         return JobStatus(
             job_id=fields["job_id"],
             experiment=fields["experiment"],
             parent_run_id=fields["parent_run_id"],
             status=fields["status"],
-            total=int(fields["total"]),
+            total=total,
             done=done,
             failed=failed,
             current_model=fields.get("current_model"),
-            created_at=float(fields["created_at"]),
-            finished_at=float(fields["finished_at"]) if "finished_at" in fields else None,
+            models_left={k.decode(): int(v) for k, v in left.items() if int(v) > 0},
+            created_at=created,
+            finished_at=finished,
+            elapsed_s=round(elapsed, 3),
+            eta_s=round(eta, 1) if eta is not None else None,
             failed_cells={k.decode(): v.decode() for k, v in errors.items()},
             request=json.loads(fields["request"]),
         )

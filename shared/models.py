@@ -11,6 +11,8 @@ from typing import Literal
 from shared.errors import UnknownModel
 
 Provider = Literal["ollama", "gguf"]
+_SIZE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
+_SCALE = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
 # Embedded models: name -> (PyPI distribution shipping the file, file name inside it).
@@ -61,3 +63,20 @@ def gguf_file(name: str) -> Path:
         if entry.name == filename:
             return Path(str(dist.locate_file(entry)))
     raise UnknownModel(f"{distribution} is installed but holds no {filename}")
+
+
+def parse_parameter_size(text: str) -> float | None:
+    """Billions of parameters from a size label such as '1.5B', '135M' or '8x7B'."""
+    match = _SIZE.match(text or "")
+    if not match:
+        return None
+    experts, number, unit = match.groups()
+    return float(number) * _SCALE[unit.upper()] * (int(experts) if experts else 1)
+
+
+def ollama_params_b(model_info: dict[str, object], parameter_size: str | None) -> float | None:
+    """Billions of parameters from Ollama /api/show: general.parameter_count, else the label."""
+    count = model_info.get("general.parameter_count")
+    if isinstance(count, int | float) and count > 0:
+        return float(count) / 1e9
+    return parse_parameter_size(parameter_size or "")

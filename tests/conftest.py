@@ -69,6 +69,9 @@ def rambling_reply(model: str, messages: list[dict[str, str]]) -> str:
 
 FAKE_MODELS = (
     FakeModel("tidy:1b", parameter_size="1B", reply=tidy_reply),
+    FakeModel("tidy-b:0.5b", parameter_size="500M"),
+    FakeModel("tidy-c:3b", parameter_size="3B"),
+    FakeModel("tidy-d:1.5b", parameter_size="1.5B"),
     FakeModel(
         "rambler:2b", parameter_size="2B", parameter_count=2_000_000_000, reply=rambling_reply
     ),

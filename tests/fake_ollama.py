@@ -56,6 +56,7 @@ class FakeOllamaState:
     resident: set[str] = field(default_factory=set)
     max_resident: int = 0
     generation_delay_s: float = 0.0
+    failing: dict[str, int] = field(default_factory=dict)  # model -> HTTP status of /api/chat
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
@@ -66,6 +67,7 @@ class FakeOllamaState:
             self.resident.clear()
             self.max_resident = 0
             self.generation_delay_s = 0.0
+            self.failing.clear()
 
     def calls_to(self, path: str) -> list[dict[str, Any]]:
         """Bodies of the calls to one endpoint."""
@@ -191,6 +193,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, model: FakeModel, body: dict[str, Any]) -> None:
         state = self.server.state
+        if model.name in state.failing:
+            self._send(state.failing[model.name], {"error": f"injected failure of {model.name}"})
+            return
         loaded_now = state._load(model.name)
         if state.generation_delay_s:
             time.sleep(state.generation_delay_s)

@@ -32,10 +32,10 @@ def test_run_watch_shows_progress_then_the_leaderboard(running_stack: Settings) 
 
 
 def test_run_with_failed_cells_exits_1_and_names_them(running_stack: Settings) -> None:
-    result = tipbench(running_stack, "run", "--models", "giant:8b", "--n-scenarios", "1",
-                      "--experiment", "cli-failed", "--watch")  # fmt: skip
+    result = tipbench(running_stack, "run", "--models", "gguf:smollm2-135m", "--n-scenarios", "1",
+                      "--max-model-b", "0.1", "--experiment", "cli-failed", "--watch")  # fmt: skip
     assert result.returncode == 1
-    assert "over max_model_b=4" in result.stdout
+    assert "over max_model_b=0.1" in result.stdout
 
 
 def test_a_refused_request_exits_2_with_one_line(running_stack: Settings) -> None:

@@ -45,8 +45,7 @@ def a_cell(deps: CollectorDeps, experiment: str) -> CollectCell:
     job_id = uuid.uuid4().hex
     experiment_id = tracking.ensure_experiment(deps.mlflow, experiment)
     parent = deps.mlflow.create_run(experiment_id, tags={tracking.TAG_KIND: "job"})
-    deps.jobs.create(job_id, BenchRequest(models=["tidy:1b"]), parent.info.run_id, total=1)
-    return CollectCell(
+    cell = CollectCell(
         job_id=job_id,
         cell_key=cell_key(job_id, "tidy:1b", "v3-few-shot", "retiree@morning"),
         experiment=experiment,
@@ -60,6 +59,8 @@ def a_cell(deps: CollectorDeps, experiment: str) -> CollectCell:
         max_model_b=4,
         allow_unknown_size=False,
     )
+    deps.jobs.create(job_id, BenchRequest(models=["tidy:1b"]), parent.info.run_id, [cell])
+    return cell
 
 
 def cell_runs(client: MlflowClient, experiment: str, key: str) -> list[str]:

@@ -216,3 +216,41 @@ def test_an_unreachable_mlflow_gets_503_and_enqueues_nothing(
     assert response.status_code == 503
     assert response.json["error"]["code"] == "mlflow_unavailable"
     assert queue() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"models": ["giant:8b"]}, "giant:8b has 8.00B parameters, over max_model_b=4"),
+        (
+            {"models": ["tidy-c:3b"], "max_model_b": 2},
+            "tidy-c:3b has 3.00B parameters, over max_model_b=2",
+        ),
+        ({"models": ["mystery:latest"]}, "mystery:latest: parameter count unknown"),
+        ({"models": ["not-pulled:1b"]}, "Ollama has no model 'not-pulled:1b'"),
+    ],
+)
+def test_the_size_guard_refuses_models_at_submission(
+    client: FlaskClient, queue: Any, body: dict[str, Any], message: str
+) -> None:
+    response = client.post("/api/bench/run", json=body | {"experiment": "gw-size"}, headers=auth())
+    assert response.status_code == 422
+    assert message in response.json["error"]["message"]
+    assert response.json["error"]["details"][0]["field"] == "models"
+    assert queue() == []
+
+
+def test_the_size_guard_admits_unknown_sizes_when_asked(client: FlaskClient, queue: Any) -> None:
+    body = {"models": ["mystery:latest"], "allow_unknown_size": True, "experiment": "gw-size"}
+    assert client.post("/api/bench/run", json=body, headers=auth()).status_code == 202
+    assert len(queue()) == 2
+
+
+def test_the_size_guard_leaves_the_decision_to_the_collector_when_ollama_is_down(
+    settings: Settings, mlflow_server: str, queue: Any
+) -> None:
+    offline = settings.model_copy(update={"ollama_host": f"http://127.0.0.1:{free_port()}"})
+    client = create_app(offline).test_client()
+    body = {"models": ["giant:8b"], "n_scenarios": 1, "experiment": "gw-size"}
+    assert client.post("/api/bench/run", json=body, headers=auth()).status_code == 202
+    assert [c.model for c in queue()] == ["giant:8b"]

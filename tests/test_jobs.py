@@ -1,45 +1,72 @@
-"""Specs of the job record in Redis: idempotent marks, one end, the right final status."""
+"""Specs of the job record in Redis: idempotent marks, one end, retry, cancel, model counts."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import redis
 
-from shared.contracts import BenchRequest
+from shared.contracts import BenchRequest, CollectCell
 from shared.errors import JobNotFound
 from shared.jobs import JobStore
 from shared.settings import Settings
 
 
 @pytest.fixture
-def jobs(settings: Settings) -> JobStore:
-    return JobStore(redis.Redis.from_url(settings.redis_url), settings)
+def jobs(settings: Settings) -> Iterator[JobStore]:
+    with redis.Redis.from_url(settings.redis_url) as client:
+        yield JobStore(client, settings)
 
 
-def new_job(jobs: JobStore, total: int) -> str:
+def cells_of(job_id: str, spec: str) -> list[CollectCell]:
+    """Cells named by `spec`: 'a:m1 b:m1 c:m2' = cell a and b of model m1, c of m2."""
+    cells = []
+    for entry in spec.split():
+        key, model = entry.split(":")
+        cells.append(
+            CollectCell(
+                job_id=job_id, cell_key=key, experiment="x", parent_run_id="p", model=model,
+                prompt_version="v1", scenario_id="student@morning", n_tips=3, temperature=0.7,
+                seed=1, max_model_b=4, allow_unknown_size=False,
+            )
+        )  # fmt: skip
+    return cells
+
+
+def new_job(jobs: JobStore, spec: str) -> dict[str, CollectCell]:
     job_id = uuid.uuid4().hex
-    jobs.create(job_id, BenchRequest(models=["tidy:1b"]), "parent-run", total=total)
-    return job_id
+    cells = cells_of(job_id, spec)
+    jobs.create(job_id, BenchRequest(models=["tidy:1b"]), "parent-run", cells)
+    return {c.cell_key: c for c in cells}
 
 
 def test_a_cell_marked_twice_counts_once(jobs: JobStore) -> None:
-    job_id = new_job(jobs, total=3)
-    first = jobs.mark_cell(job_id, "a", ok=True)
-    again = jobs.mark_cell(job_id, "a", ok=True)
+    cells = new_job(jobs, "a:m b:m c:m")
+    first = jobs.mark_cell(cells["a"], ok=True)
+    again = jobs.mark_cell(cells["a"], ok=True)
     assert (first.added, again.added) == (True, False)
-    assert jobs.get(job_id).done == 1
-    assert jobs.get(job_id).status == "running"
+    job = jobs.get(cells["a"].job_id)
+    assert (job.done, job.status, job.models_left) == (1, "running", {"m": 2})
+    assert job.eta_s is not None and job.eta_s >= 0
 
 
 def test_the_job_completes_exactly_when_every_cell_is_marked(jobs: JobStore) -> None:
-    job_id = new_job(jobs, total=2)
-    assert not jobs.mark_cell(job_id, "a", ok=True).complete
-    last = jobs.mark_cell(job_id, "b", ok=True)
+    cells = new_job(jobs, "a:m b:m")
+    assert not jobs.mark_cell(cells["a"], ok=True).complete
+    last = jobs.mark_cell(cells["b"], ok=True)
     assert last.complete and (last.done, last.failed) == (2, 0)
-    job = jobs.get(job_id)
-    assert job.status == "finished" and job.finished_at is not None
+    job = jobs.get(cells["a"].job_id)
+    assert job.status == "finished" and job.finished_at is not None and job.eta_s is None
+
+
+def test_model_left_counts_down_per_model(jobs: JobStore) -> None:
+    cells = new_job(jobs, "a:m1 b:m1 c:m2")
+    assert jobs.mark_cell(cells["a"], ok=True).model_left == 1
+    assert jobs.mark_cell(cells["a"], ok=True).model_left == 1  # a repeat changes nothing
+    assert jobs.mark_cell(cells["b"], ok=False, error="x").model_left == 0
+    assert jobs.mark_cell(cells["c"], ok=True).model_left == 0
 
 
 @pytest.mark.parametrize(
@@ -48,10 +75,10 @@ def test_the_job_completes_exactly_when_every_cell_is_marked(jobs: JobStore) -> 
 def test_failed_cells_make_the_job_partial_or_failed(
     jobs: JobStore, outcomes: tuple[bool, bool], status: str
 ) -> None:
-    job_id = new_job(jobs, total=2)
+    cells = new_job(jobs, "a:m b:m")
     for key, ok in zip("ab", outcomes, strict=True):
-        jobs.mark_cell(job_id, key, ok=ok, error="" if ok else f"boom {key}")
-    job = jobs.get(job_id)
+        jobs.mark_cell(cells[key], ok=ok, error="" if ok else f"boom {key}")
+    job = jobs.get(cells["a"].job_id)
     assert job.status == status
     assert job.failed_cells == {
         k: f"boom {k}" for k, ok in zip("ab", outcomes, strict=True) if not ok
@@ -59,12 +86,49 @@ def test_failed_cells_make_the_job_partial_or_failed(
 
 
 def test_a_failure_never_overwrites_a_done_cell(jobs: JobStore) -> None:
-    job_id = new_job(jobs, total=2)
-    jobs.mark_cell(job_id, "a", ok=True)
-    assert not jobs.mark_cell(job_id, "a", ok=False, error="late retry").added
-    assert (jobs.get(job_id).done, jobs.get(job_id).failed) == (1, 0)
+    cells = new_job(jobs, "a:m b:m")
+    jobs.mark_cell(cells["a"], ok=True)
+    assert not jobs.mark_cell(cells["a"], ok=False, error="late retry").added
+    job = jobs.get(cells["a"].job_id)
+    assert (job.done, job.failed) == (1, 0)
+
+
+def test_reopening_returns_only_the_failed_cells_and_the_job_runs_again(jobs: JobStore) -> None:
+    cells = new_job(jobs, "a:m1 b:m1 c:m2")
+    job_id = cells["a"].job_id
+    jobs.mark_cell(cells["a"], ok=True)
+    jobs.mark_cell(cells["b"], ok=False, error="timeout")
+    jobs.mark_cell(cells["c"], ok=False, error="500")
+    assert jobs.get(job_id).status == "partial"
+    reopened = jobs.reopen_failed(job_id)
+    assert sorted(c.cell_key for c in reopened) == ["b", "c"]
+    assert reopened[0].model_dump() == cells[reopened[0].cell_key].model_dump()
+    job = jobs.get(job_id)
+    assert (job.status, job.failed, job.failed_cells, job.models_left) == (
+        "running",
+        0,
+        {},
+        {"m1": 1, "m2": 1},
+    )
+    jobs.mark_cell(cells["b"], ok=True)
+    assert jobs.mark_cell(cells["c"], ok=True).complete
+    assert jobs.get(job_id).status == "finished"
+    assert jobs.reopen_failed(job_id) == []
+
+
+def test_cancel_stops_a_running_job_and_refuses_an_ended_one(jobs: JobStore) -> None:
+    cells = new_job(jobs, "a:m b:m")
+    job_id = cells["a"].job_id
+    jobs.mark_cell(cells["a"], ok=True)
+    assert jobs.cancel(job_id) and jobs.is_cancelled(job_id)
+    jobs.mark_cell(cells["b"], ok=False, error="cancelled")
+    assert jobs.get(job_id).status == "cancelled"
+    assert not jobs.cancel(job_id)
 
 
 def test_unknown_job_is_named(jobs: JobStore) -> None:
+    (cell,) = cells_of("missing", "a:m")
     with pytest.raises(JobNotFound, match="no job 'missing'"):
-        jobs.mark_cell("missing", "a", ok=True)
+        jobs.mark_cell(cell, ok=True)
+    with pytest.raises(JobNotFound, match="no job 'missing'"):
+        jobs.cancel("missing")

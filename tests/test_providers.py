@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from services.collector.providers import GenerationOptions, parse_parameter_size
+from services.collector.providers import GenerationOptions
 from services.collector.providers.gguf import GgufProvider
 from services.collector.providers.ollama import OllamaProvider
 from services.collector.session import ModelSession
 from shared.errors import ModelSizeUnknown, ModelTooLarge, ProviderUnavailable, UnknownModel
+from shared.models import parse_parameter_size
 from shared.suite import render_prompt, scenario
 from tests.conftest import free_port
 from tests.fake_ollama import FakeOllama

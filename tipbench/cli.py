@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from shared.models import parse_parameter_size
 from shared.settings import Settings
 from tipbench import stack
 
@@ -128,8 +129,6 @@ def ollama_models(settings: Settings, max_b: float = 4.0) -> list[str]:
         tags = httpx.get(f"{settings.ollama_host}/api/tags", timeout=2.0).json()
     except (httpx.HTTPError, ValueError):
         return []
-    from services.collector.providers import parse_parameter_size
-
     small = [
         m["name"]
         for m in tags.get("models", [])
@@ -161,6 +160,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         "n_scenarios": args.n_scenarios,
         "temperature": args.temperature,
         "experiment": args.experiment,
+        "max_model_b": args.max_model_b,
     }
     submitted = gateway.call("POST", "/api/bench/run", body)
     print(
@@ -247,6 +247,7 @@ def parser() -> argparse.ArgumentParser:
         run.add_argument("--n-tips", type=int, default=3)
         run.add_argument("--n-scenarios", type=int, default=2)
         run.add_argument("--temperature", type=float, default=0.7)
+        run.add_argument("--max-model-b", type=float, default=4.0, help="size limit, billions")
         run.add_argument("--experiment", default="demo" if name == "demo" else "default")
         run.set_defaults(func=func)
     status = sub.add_parser("status", help="a job's status")

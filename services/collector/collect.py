@@ -49,8 +49,14 @@ def finished_run_id(deps: CollectorDeps, experiment_id: str, key: str) -> str | 
     return finished
 
 
-def collect_cell(cell: CollectCell, deps: CollectorDeps) -> str:
-    """Generate the cell, log its run, mark it done and announce it; returns the run id."""
+def collect_cell(cell: CollectCell, deps: CollectorDeps) -> str | None:
+    """Generate the cell, log its run, mark it done and announce it; returns the run id.
+
+    A cell of a cancelled job is skipped (marked failed as cancelled) and returns None.
+    """
+    if deps.jobs.is_cancelled(cell.job_id):
+        finish_cell(cell, deps, ok=False, error="cancelled")
+        return None
     experiment_id = tracking.ensure_experiment(deps.mlflow, cell.experiment)
     run_id = finished_run_id(deps, experiment_id, cell.cell_key)
     if run_id is None:
@@ -62,8 +68,13 @@ def collect_cell(cell: CollectCell, deps: CollectorDeps) -> str:
 def finish_cell(
     cell: CollectCell, deps: CollectorDeps, *, ok: bool, run_id: str | None = None, error: str = ""
 ) -> None:
-    """Mark the cell in its job and send CellFinished (and JobFinished after the last cell)."""
-    mark = deps.jobs.mark_cell(cell.job_id, cell.cell_key, ok=ok, error=error)
+    """Mark the cell in its job and send CellFinished (and JobFinished after the last cell).
+
+    After the job's last cell of a model, the model is unloaded.
+    """
+    mark = deps.jobs.mark_cell(cell, ok=ok, error=error)
+    if mark.model_left <= 0:
+        deps.session.release(cell.model)
     send(
         deps.broker,
         CellFinished(

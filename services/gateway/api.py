@@ -12,7 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from services.gateway.deps import deps
 from services.gateway.errors import ApiError, validation_error
-from services.gateway.submit import submit
+from services.gateway.sizes import model_size_problems
+from services.gateway.submit import enqueue_cells, submit
 from shared import tracking
 from shared.contracts import EXPERIMENT_PATTERN, BenchRequest, IngestScores, ScoreFile
 from shared.errors import InvalidScores, JobNotFound, PacketNotFound
@@ -71,6 +72,10 @@ def run_bench() -> tuple[Response, int]:
             f"the request makes {bench_request.cell_count()} cells; the limit is {limit}",
             [{"field": "models", "message": "models x prompts x n_scenarios is over the limit"}],
         )
+    problems = model_size_problems(bench_request, deps().settings.ollama_host)
+    if problems:
+        summary = "; ".join(p["message"] for p in problems)
+        raise ApiError(422, "model_refused", f"model refused: {summary}", problems)
     submitted = submit(bench_request, deps())
     body = submitted.model_dump() | {"status_url": f"/api/bench/jobs/{submitted.job_id}"}
     return jsonify(body), 202
@@ -90,6 +95,30 @@ def job_status(job_id: str) -> Response:
         return jsonify(deps().jobs.get(job_id).model_dump())
     except JobNotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None
+
+
+@bench.post("/jobs/<job_id>/retry")
+def retry_job(job_id: str) -> tuple[Response, int]:
+    """Enqueue the job's failed cells again (only those)."""
+    try:
+        cells = deps().jobs.reopen_failed(job_id)
+    except JobNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    enqueue_cells(deps(), cells)
+    return jsonify({"job_id": job_id, "retried": [c.cell_key for c in cells]}), 202
+
+
+@bench.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id: str) -> Response:
+    """Stop a job: its cells not yet generated are skipped."""
+    try:
+        cancelled = deps().jobs.cancel(job_id)
+    except JobNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    if not cancelled:
+        status = deps().jobs.get(job_id).status
+        raise ApiError(409, "job_ended", f"job {job_id} has already ended ({status})")
+    return jsonify(deps().jobs.get(job_id).model_dump())
 
 
 @bench.get("/experiments")

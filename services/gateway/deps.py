@@ -22,6 +22,7 @@ class GatewayDeps:
     """Everything a route needs."""
 
     settings: Settings
+    redis: redis.Redis[bytes]
     broker: RedisBroker
     mlflow: MlflowClient
     jobs: JobStore
@@ -34,6 +35,7 @@ def build_deps(settings: Settings) -> GatewayDeps:
     client = redis.Redis.from_url(settings.redis_url)
     return GatewayDeps(
         settings=settings,
+        redis=client,
         broker=make_broker(settings),
         mlflow=tracking.make_client(settings),
         jobs=JobStore(client, settings),

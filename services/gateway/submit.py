@@ -50,6 +50,14 @@ def plan_cells(job_id: str, request: BenchRequest, parent_run_id: str) -> list[C
     ]
 
 
+def enqueue_cells(deps: GatewayDeps, cells: list[CollectCell]) -> None:
+    """Enqueue cells as one block: two jobs submitted together never interleave models."""
+    lock = deps.redis.lock(deps.settings.key("enqueue-lock"), timeout=60, blocking_timeout=60)
+    with lock:
+        for cell in cells:
+            send(deps.broker, cell)
+
+
 def submit(request: BenchRequest, deps: GatewayDeps) -> Submitted:
     """Create the job's parent run and record, then enqueue its cells."""
     job_id = uuid.uuid4().hex
@@ -75,9 +83,8 @@ def submit(request: BenchRequest, deps: GatewayDeps) -> Submitted:
     deps.mlflow.log_dict(parent_run_id, request.model_dump(mode="json"), "request.json")
     deps.mlflow.log_dict(parent_run_id, load_rubric().as_dict(), "rubric.json")
     cells = plan_cells(job_id, request, parent_run_id)
-    deps.jobs.create(job_id, request, parent_run_id, total=len(cells))
-    for cell in cells:
-        send(deps.broker, cell)
+    deps.jobs.create(job_id, request, parent_run_id, cells)
+    enqueue_cells(deps, cells)
     return Submitted(
         job_id=job_id,
         experiment=request.experiment,

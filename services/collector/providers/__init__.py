@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-_SIZE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
-_SCALE = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
 
 
 @dataclass(frozen=True)
@@ -71,12 +67,3 @@ class ModelProvider(Protocol):
     ) -> Generation:
         """Answer a chat."""
         ...
-
-
-def parse_parameter_size(text: str) -> float | None:
-    """Billions of parameters from a size label such as '1.5B', '135M' or '8x7B'."""
-    match = _SIZE.match(text or "")
-    if not match:
-        return None
-    experts, number, unit = match.groups()
-    return float(number) * _SCALE[unit.upper()] * (int(experts) if experts else 1)

@@ -12,10 +12,9 @@ from services.collector.providers import (
     Generation,
     GenerationOptions,
     ModelInfo,
-    parse_parameter_size,
 )
 from shared.errors import ProviderBadResponse
-from shared.models import gguf_file
+from shared.models import gguf_file, parse_parameter_size
 
 # llama.cpp's file_type codes for the quantizations tipbench is likely to meet.
 FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",

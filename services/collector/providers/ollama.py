@@ -11,9 +11,9 @@ from services.collector.providers import (
     Generation,
     GenerationOptions,
     ModelInfo,
-    parse_parameter_size,
 )
 from shared.errors import ProviderBadResponse, ProviderUnavailable, UnknownModel
+from shared.models import ollama_params_b
 
 NS = 1e-9
 # How long Ollama keeps a model after a call: long enough to cover the gaps between the
@@ -35,14 +35,8 @@ class OllamaProvider:
         """Parameter count from /api/show: details.parameter_size or general.parameter_count."""
         shown = self._call(self._warm.show, model)
         details = shown.details.model_dump() if shown.details else {}
-        info = dict(shown.modelinfo or {})
-        count = info.get("general.parameter_count")
-        if isinstance(count, int | float) and count > 0:
-            params_b: float | None = float(count) / 1e9
-        else:
-            params_b = parse_parameter_size(str(details.get("parameter_size") or ""))
         return ModelInfo(
-            params_b=params_b,
+            params_b=ollama_params_b(dict(shown.modelinfo or {}), details.get("parameter_size")),
             quantization=str(details.get("quantization_level") or ""),
             details={k: v for k, v in details.items() if v is not None},
         )
