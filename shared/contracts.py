@@ -108,6 +108,7 @@ class CollectCell(Contract):
     parent_run_id: str = Field(description="The job's MLflow parent run.")
     model: str = Field(description="Model name as requested.")
     prompt_version: str = Field(description="Prompt version.")
+    prompt_uri: str = Field("", description="The version in the MLflow Prompt Registry.")
     scenario_id: str = Field(description="Scenario id, `<persona>@<time slot>`.")
     n_tips: int = Field(description="Tips requested.")
     temperature: float = Field(description="Sampling temperature.")

@@ -122,9 +122,8 @@ def prompt_versions() -> dict[str, PromptVersion]:
     return {p.version: p for p in sorted(found, key=lambda p: p.version)}
 
 
-def render_prompt(version: str, target: Scenario, n_tips: int) -> RenderedPrompt:
-    """Render the chat messages of one prompt version for one scenario."""
-    prompt = prompt_versions()[version]
+def leading_messages(prompt: PromptVersion) -> list[dict[str, str]]:
+    """The messages before the request: the system text and the worked examples, if any."""
     word_limit = load_rubric().word_limit
     messages = [{"role": "system", "content": prompt.system}]
     for example in prompt.examples:
@@ -142,6 +141,13 @@ def render_prompt(version: str, target: Scenario, n_tips: int) -> RenderedPrompt
         )
         answer = "\n".join(f"{i}. {tip}" for i, tip in enumerate(example.tips, start=1))
         messages.append({"role": "assistant", "content": answer})
+    return messages
+
+
+def render_prompt(version: str, target: Scenario, n_tips: int) -> RenderedPrompt:
+    """Render the chat messages of one prompt version for one scenario."""
+    prompt = prompt_versions()[version]
+    messages = leading_messages(prompt)
     messages.append(
         {
             "role": "user",
@@ -150,7 +156,7 @@ def render_prompt(version: str, target: Scenario, n_tips: int) -> RenderedPrompt
                 persona_description=target.persona.description,
                 time_label=target.time_slot.label,
                 time_description=target.time_slot.description,
-                word_limit=word_limit,
+                word_limit=load_rubric().word_limit,
             ),
         }
     )

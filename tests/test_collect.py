@@ -88,6 +88,15 @@ def test_a_cell_is_logged_as_one_complete_mlflow_run(deps: CollectorDeps) -> Non
         "ollama",
     )
     assert (params["temperature"], params["n_tips"], params["seed"]) == ("0.2", "4", "11")
+    assert params["model_digest"] == "sha256:" + "0" * 64  # from /api/tags
+    assert params["provider_version"] == "0.0.0-fake"  # from /api/version
+    assert (params["parameter_count_b"], params["quantization"]) == ("1.0", "Q4_K_M")
+    assert (params["num_predict"], params["num_ctx"], params["suite_version"]) == (
+        "304",
+        "4096",
+        "tip-v1",
+    )
+    assert len(params["prompt_sha256"]) == 64
     metrics = run.data.metrics
     assert (metrics["auto_format_ok"], metrics["auto_overlong"], metrics["n_tips_parsed"]) == (
         1.0,

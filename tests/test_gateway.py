@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from services.gateway.app import create_app
+from shared import tracking
 from shared.contracts import CollectCell
 from shared.settings import Settings
 from tests.conftest import auth, free_port
@@ -254,3 +255,27 @@ def test_the_size_guard_leaves_the_decision_to_the_collector_when_ollama_is_down
     body = {"models": ["giant:8b"], "n_scenarios": 1, "experiment": "gw-size"}
     assert client.post("/api/bench/run", json=body, headers=auth()).status_code == 202
     assert [c.model for c in queue()] == ["giant:8b"]
+
+
+def test_prompt_versions_are_registered_once_and_named_by_every_cell(
+    client: FlaskClient, queue: Any, settings: Settings
+) -> None:
+    body = {"models": ["tidy:1b"], "prompts": ["v1", "v3-few-shot"], "experiment": "gw-prompts"}
+    assert client.post("/api/bench/run", json=body, headers=auth()).status_code == 202
+    assert client.post("/api/bench/run", json=body, headers=auth()).status_code == 202
+    cells = queue()
+    uris = {c.prompt_version: c.prompt_uri for c in cells}
+    assert {c.prompt_uri for c in cells} == set(uris.values())  # the same versions both times
+    assert uris["v1"].startswith("prompts:/tipbench-tip-v1-v1/")
+    registry = tracking.make_client(settings)
+    few_shot = registry.load_prompt(uris["v3-few-shot"])
+    assert few_shot is not None
+    assert [m["role"] for m in few_shot.template] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
+    assert "{{persona_description}}" in few_shot.template[-1]["content"]

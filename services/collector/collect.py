@@ -157,6 +157,8 @@ def _generate_and_log(cell: CollectCell, deps: CollectorDeps, experiment_id: str
         "num_ctx": options.num_ctx,
         "suite_version": SUITE_VERSION,
         "model_digest": resident.info.digest or "unknown",
+        "provider_version": resident.info.server_version or "unknown",
+        "prompt_uri": cell.prompt_uri or "unregistered",
         "quantization": resident.info.quantization or "unknown",
         "parameter_count_b": resident.info.params_b if resident.info.params_b else "unknown",
     }

@@ -8,6 +8,7 @@ from mlflow.entities import Param
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.deps import GatewayDeps
+from services.gateway.prompts import register_prompt
 from shared import tracking
 from shared.contracts import BenchRequest, CollectCell, cell_key
 from shared.messaging import send
@@ -26,7 +27,9 @@ class Submitted(BaseModel):
     cells: int = Field(description="Cells enqueued.")
 
 
-def plan_cells(job_id: str, request: BenchRequest, parent_run_id: str) -> list[CollectCell]:
+def plan_cells(
+    job_id: str, request: BenchRequest, parent_run_id: str, prompt_uris: dict[str, str]
+) -> list[CollectCell]:
     """Every cell of the request, grouped by model so that each model loads once."""
     chosen = scenarios()[: request.n_scenarios]
     return [
@@ -37,6 +40,7 @@ def plan_cells(job_id: str, request: BenchRequest, parent_run_id: str) -> list[C
             parent_run_id=parent_run_id,
             model=model,
             prompt_version=prompt,
+            prompt_uri=prompt_uris[prompt],
             scenario_id=target.id,
             n_tips=request.n_tips,
             temperature=request.temperature,
@@ -82,7 +86,8 @@ def submit(request: BenchRequest, deps: GatewayDeps) -> Submitted:
     )
     deps.mlflow.log_dict(parent_run_id, request.model_dump(mode="json"), "request.json")
     deps.mlflow.log_dict(parent_run_id, load_rubric().as_dict(), "rubric.json")
-    cells = plan_cells(job_id, request, parent_run_id)
+    prompt_uris = {version: register_prompt(deps.mlflow, version) for version in request.prompts}
+    cells = plan_cells(job_id, request, parent_run_id, prompt_uris)
     deps.jobs.create(job_id, request, parent_run_id, cells)
     enqueue_cells(deps, cells)
     return Submitted(

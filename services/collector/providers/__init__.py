@@ -13,6 +13,7 @@ class ModelInfo:
     params_b: float | None
     digest: str = ""
     quantization: str = ""
+    server_version: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 
 

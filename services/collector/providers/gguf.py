@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _llama_cpp_version() -> str:
+    try:
+        return metadata.version("llama-cpp-python")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 class GgufProvider:
     """Runs catalog GGUF models with llama.cpp; holds at most one model at a time."""
 
@@ -51,6 +59,7 @@ class GgufProvider:
             params_b=params_b,
             digest=f"sha256:{file_sha256(gguf_file(model))}",
             quantization=quant,
+            server_version=f"llama-cpp-python {_llama_cpp_version()}",
             details={
                 "architecture": meta.get("general.architecture", ""),
                 "file": str(gguf_file(model)),

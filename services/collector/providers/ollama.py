@@ -27,19 +27,33 @@ class OllamaProvider:
     name = "ollama"
 
     def __init__(self, host: str, *, timeout_s: float, load_timeout_s: float) -> None:
+        self._host = host
+        self._timeout_s = timeout_s
         # The client has no timeout unless given one; a cold load needs a longer one.
         self._warm = ollama.Client(host=host, timeout=timeout_s)
         self._cold = ollama.Client(host=host, timeout=load_timeout_s)
 
     def describe(self, model: str) -> ModelInfo:
-        """Parameter count from /api/show: details.parameter_size or general.parameter_count."""
+        """Size (/api/show), digest (/api/tags) and the server's version (/api/version)."""
         shown = self._call(self._warm.show, model)
         details = shown.details.model_dump() if shown.details else {}
+        listed = self._call(self._warm.list)
+        digest = next((m.digest for m in listed.models if m.model == model and m.digest), "")
         return ModelInfo(
+            digest=digest,
+            server_version=self._server_version(),
             params_b=ollama_params_b(dict(shown.modelinfo or {}), details.get("parameter_size")),
             quantization=str(details.get("quantization_level") or ""),
             details={k: v for k, v in details.items() if v is not None},
         )
+
+    def _server_version(self) -> str:
+        # The official client has no call for /api/version; it is one plain GET.
+        try:
+            answer = httpx.get(f"{self._host}/api/version", timeout=self._timeout_s)
+            return str(answer.json().get("version", "unknown"))
+        except (httpx.HTTPError, ValueError):
+            return "unknown"
 
     def load(self, model: str) -> None:
         """An empty generate request with a keep_alive loads the model."""
