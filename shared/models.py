@@ -10,7 +10,7 @@ from typing import Literal
 
 from shared.errors import UnknownModel
 
-Provider = Literal["ollama", "gguf"]
+Provider = Literal["ollama", "gguf", "openai"]
 _SIZE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
 _SCALE = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
@@ -24,7 +24,7 @@ DEFAULT_GGUF_MODEL = "gguf:smollm2-135m"
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A parsed model name: `gguf:<catalog name>`, `ollama:<name>` or a bare Ollama name."""
+    """A parsed model name: `gguf:<catalog name>`, `openai:<name>`, `ollama:<name>` or bare."""
 
     raw: str
     provider: Provider
@@ -43,6 +43,11 @@ def parse_model(raw: str) -> ModelRef:
             known = ", ".join(f"gguf:{n}" for n in GGUF_CATALOG)
             raise UnknownModel(f"unknown embedded model {raw!r}; known: {known}")
         return ModelRef(raw=raw, provider="gguf", name=name)
+    if raw.startswith("openai:"):
+        name = raw.removeprefix("openai:")
+        if not name:
+            raise UnknownModel("model name 'openai:' names no model")
+        return ModelRef(raw=raw, provider="openai", name=name)
     name = raw.removeprefix("ollama:")
     if not name:
         raise UnknownModel("model name 'ollama:' names no model")

@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     ollama_load_timeout_s: float = Field(
         600.0, gt=0, description="Timeout of a call that loads a model (cold), seconds."
     )
+    openai_base_url: str = Field(
+        "http://127.0.0.1:8080/v1",
+        description="OpenAI-compatible server of `openai:` models (vLLM, llama-server...).",
+    )
+    openai_timeout_s: float = Field(
+        300.0, gt=0, description="Timeout of one call to the OpenAI-compatible server, seconds."
+    )
+    openai_api_key: SecretStr = Field(
+        SecretStr(""), description="API key for that server, if it wants one."
+    )
     admin_token: SecretStr = Field(
         description="Bearer token for every /api route (required, at least 16 characters)."
     )

@@ -124,6 +124,7 @@ def settings(redis_url: str, namespace: str, fake_ollama: FakeOllama, var_dir: P
         mlflow_uri=f"http://127.0.0.1:{mlflow_port}",
         mlflow_port=mlflow_port,
         ollama_host=fake_ollama.url,
+        openai_base_url=f"{fake_ollama.url}/v1",
         ollama_timeout_s=10,
         ollama_load_timeout_s=20,
         admin_token=TOKEN,  # type: ignore[arg-type]

@@ -122,6 +122,12 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 resident = [state.models[name] for name in sorted(state.resident)]
             self._send(200, {"models": [self._entry(m) for m in resident]})
+        elif self.path == "/v1/models":
+            self._send(200, {"object": "list", "data": [
+                {"id": m.name, "object": "model", "owned_by": "fake-llama-server",
+                 "meta": {"n_params": m.parameter_count} if m.parameter_count else {}}
+                for m in state.models.values()
+            ]})  # fmt: skip
         elif self.path == "/api/version":
             self._send(200, {"version": "0.0.0-fake"})
         else:
@@ -144,6 +150,10 @@ class _Handler(BaseHTTPRequestHandler):
             model = self._model(body)
             if model:
                 self._chat(model, body)
+        elif self.path == "/v1/chat/completions":
+            model = self._model(body)
+            if model:
+                self._openai_chat(model, body)
         else:
             self._send(404, {"error": "not found"})
 
@@ -217,6 +227,26 @@ class _Handler(BaseHTTPRequestHandler):
                 "eval_duration": 400_000_000,
             },
         )
+
+    def _openai_chat(self, model: FakeModel, body: dict[str, Any]) -> None:
+        """llama-server's answer: OpenAI fields plus `timings` in milliseconds."""
+        text = model.reply(model.name, body.get("messages", []))
+        tokens = max(1, len(text.split()))
+        self._send(
+            200,
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "model": model.name,
+                "choices": [
+                    {"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}
+                ],
+                "usage": {"prompt_tokens": 40, "completion_tokens": tokens,
+                          "total_tokens": 40 + tokens},
+                "timings": {"prompt_ms": 20.0, "predicted_ms": 250.0},
+            },
+        )  # fmt: skip
 
 
 class _Server(ThreadingHTTPServer):

@@ -190,3 +190,17 @@ def test_a_model_over_the_size_limit_fails_its_cells_with_the_reason(
     assert tracking.experiment_name("e2e-too-big") in {
         e["mlflow_experiment"] for e in api.get("/api/bench/experiments").json()
     }
+
+
+def test_an_openai_compatible_server_runs_cells_through_the_stack(
+    api: httpx.Client, running_stack: Settings
+) -> None:
+    body = {"models": ["openai:rambler:2b"], "n_scenarios": 2, "experiment": "e2e-openai"}
+    posted = api.post("/api/bench/run", json=body)
+    assert posted.status_code == 202, posted.text
+    job = finished_job(api, running_stack, posted.json()["job_id"], timeout_s=60)
+    assert (job["status"], job["done"]) == ("finished", 2), job
+    runs = api.get("/api/bench/runs/e2e-openai").json()
+    assert {r["params"]["provider"] for r in runs} == {"openai"}
+    assert {r["params"]["parameter_count_b"] for r in runs} == {"2.0"}
+    assert all(r["metrics"]["generation_s"] == pytest.approx(0.25) for r in runs)

@@ -7,6 +7,7 @@ import pytest
 from services.collector.providers import GenerationOptions
 from services.collector.providers.gguf import GgufProvider
 from services.collector.providers.ollama import OllamaProvider
+from services.collector.providers.openai_compat import OpenAICompatibleProvider
 from services.collector.session import ModelSession
 from shared.errors import ModelSizeUnknown, ModelTooLarge, ProviderUnavailable, UnknownModel
 from shared.models import parse_parameter_size
@@ -116,3 +117,39 @@ def test_embedded_smollm2_generates_for_real() -> None:
     assert generation.text.strip()
     assert generation.tokens_per_s > 0
     provider.unload("smollm2-135m")
+
+
+@pytest.fixture
+def openai_server(fake_ollama: FakeOllama) -> OpenAICompatibleProvider:
+    return OpenAICompatibleProvider(f"{fake_ollama.url}/v1", api_key="k", timeout_s=5)
+
+
+def test_openai_compatible_describe_reads_llama_server_n_params(
+    openai_server: OpenAICompatibleProvider,
+) -> None:
+    assert openai_server.describe("rambler:2b").params_b == 2.0
+    assert openai_server.describe("tidy:1b").params_b is None  # no meta: size unknown
+    with pytest.raises(UnknownModel, match="no model 'absent'"):
+        openai_server.describe("absent")
+
+
+def test_openai_compatible_generate_uses_the_server_timings(
+    openai_server: OpenAICompatibleProvider, fake_ollama: FakeOllama
+) -> None:
+    prompt = render_prompt("v2-mentor", scenario("nurse@morning"), 2)
+    generation = openai_server.generate("tidy:1b", prompt.messages, OPTIONS)
+    assert generation.text.count("\n") == 1
+    assert (generation.prompt_eval_s, generation.generation_s) == (
+        pytest.approx(0.02),
+        pytest.approx(0.25),
+    )
+    sent = fake_ollama.state.calls_to("/v1/chat/completions")[-1]
+    assert (sent["seed"], sent["max_tokens"], sent["stream"]) == (7, 200, False)
+
+
+def test_openai_compatible_unreachable_is_a_transient_error() -> None:
+    provider = OpenAICompatibleProvider(
+        f"http://127.0.0.1:{free_port()}/v1", api_key="", timeout_s=2
+    )
+    with pytest.raises(ProviderUnavailable, match="unreachable"):
+        provider.describe("tidy:1b")

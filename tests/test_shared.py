@@ -137,6 +137,7 @@ def test_cell_key_is_stable_and_distinguishes_cells() -> None:
         ("ollama:llama3.2:3b", "ollama", "llama3.2:3b"),
         ("library/phi3:mini", "ollama", "library/phi3:mini"),
         ("gguf:smollm2-135m", "gguf", "smollm2-135m"),
+        ("openai:Qwen/Qwen2.5-1.5B-Instruct", "openai", "Qwen/Qwen2.5-1.5B-Instruct"),
     ],
 )
 def test_model_names_say_their_provider(name: str, provider: str, model: str) -> None:
@@ -144,7 +145,7 @@ def test_model_names_say_their_provider(name: str, provider: str, model: str) ->
     assert (ref.provider, ref.name) == (provider, model)
 
 
-@pytest.mark.parametrize("name", ["gguf:nope", "ollama:", "", "x" * 200, "white space"])
+@pytest.mark.parametrize("name", ["gguf:nope", "ollama:", "openai:", "", "x" * 200, "white space"])
 def test_model_names_refused_say_why(name: str) -> None:
     with pytest.raises(UnknownModel, match="model"):
         parse_model(name)

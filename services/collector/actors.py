@@ -17,6 +17,7 @@ from services.collector.collect import CollectorDeps, collect_cell, finish_cell
 from services.collector.providers import ModelProvider
 from services.collector.providers.gguf import GgufProvider
 from services.collector.providers.ollama import OllamaProvider
+from services.collector.providers.openai_compat import OpenAICompatibleProvider
 from services.collector.session import ModelSession
 from shared import tracking
 from shared.broker import make_broker
@@ -42,9 +43,14 @@ def deps() -> CollectorDeps:
         "ollama": OllamaProvider(
             settings.ollama_host,
             timeout_s=settings.ollama_timeout_s,
-            load_timeout_s=settings.ollama_load_timeout_s,
+            load_timeout_s=settings.openai_timeout_s,
         ),
         "gguf": GgufProvider(),
+        "openai": OpenAICompatibleProvider(
+            settings.openai_base_url,
+            api_key=settings.openai_api_key.get_secret_value(),
+            timeout_s=settings.ollama_load_timeout_s,
+        ),
     }
     return CollectorDeps(
         mlflow=tracking.make_client(settings),
