@@ -117,6 +117,13 @@ class CollectCell(Contract):
     allow_unknown_size: bool = Field(description="Run models of unknown size.")
 
 
+class RecordCell(Contract):
+    """Command to the collector's recorder: write a generated cell's MLflow run."""
+
+    kind: Literal["record_cell"] = Field("record_cell", description="Message tag.")
+    cell: CollectCell = Field(description="The cell; its generation waits in Redis.")
+
+
 class CellFinished(Contract):
     """Event: a cell has a finished run, or has failed for good."""
 
@@ -157,7 +164,7 @@ class ScoresIngested(Contract):
     n_scores: int = Field(description="How many items were scored.")
 
 
-Message = CollectCell | CellFinished | JobFinished | IngestScores | ScoresIngested
+Message = CollectCell | RecordCell | CellFinished | JobFinished | IngestScores | ScoresIngested
 
 
 class ItemScore(Contract):

@@ -191,6 +191,10 @@ class JobStore:
             raise JobNotFound(f"no job {job_id!r}")
         return bool(result)
 
+    def is_done(self, cell: CollectCell) -> bool:
+        """True if the cell is marked done."""
+        return bool(self._redis.sismember(self._key(cell.job_id, "done"), cell.cell_key))
+
     def is_cancelled(self, job_id: str) -> bool:
         """True if the job was cancelled."""
         return self._redis.hget(self._key(job_id), "status") == b"cancelled"

@@ -17,16 +17,19 @@ from shared.contracts import (
     IngestScores,
     JobFinished,
     Message,
+    RecordCell,
     ScoresIngested,
 )
 
 COLLECT_QUEUE: Final = "collect"
+RECORD_QUEUE: Final = "record"
 JUDGE_QUEUE: Final = "judge"
 REPORT_QUEUE: Final = "report"
 
 # contract type -> every (queue, actor) that takes it
 ROUTES: Final[dict[type[Message], tuple[tuple[str, str], ...]]] = {
     CollectCell: ((COLLECT_QUEUE, "collect_cell"),),
+    RecordCell: ((RECORD_QUEUE, "record_cell"),),
     CellFinished: ((REPORT_QUEUE, "rebuild_leaderboard"),),
     JobFinished: ((JUDGE_QUEUE, "build_packet"), (REPORT_QUEUE, "rebuild_leaderboard")),
     IngestScores: ((JUDGE_QUEUE, "ingest_scores"),),

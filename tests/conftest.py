@@ -96,7 +96,8 @@ def namespace(redis_url: str) -> Iterator[str]:
     name = f"tbtest-{uuid.uuid4().hex[:10]}"
     yield name
     with redis.Redis.from_url(redis_url) as client:
-        for key in client.scan_iter(match=f"{name}:*", count=1000):
+        # every namespace of the session starts with `name` (see core_settings)
+        for key in client.scan_iter(match=f"{name}*", count=1000):
             client.delete(key)
 
 
@@ -132,6 +133,16 @@ def settings(redis_url: str, namespace: str, fake_ollama: FakeOllama, var_dir: P
         collect_max_retries=1,
         var_dir=str(var_dir),
     )
+
+
+@pytest.fixture(scope="session")
+def core_settings(settings: Settings) -> Settings:
+    """The settings for in-process tests: queues of their own, which no worker consumes.
+
+    The stack's workers (running_stack) consume the main namespace's queues; a test that
+    reads a queue or calls an actor's core directly must not race with them.
+    """
+    return settings.model_copy(update={"namespace": f"{settings.namespace}-core"})
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,7 @@ class FakeOllamaState:
     resident: set[str] = field(default_factory=set)
     max_resident: int = 0
     generation_delay_s: float = 0.0
+    load_delay_s: float = 0.0  # the cost of loading a model that is not resident
     failing: dict[str, int] = field(default_factory=dict)  # model -> HTTP status of /api/chat
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,6 +68,7 @@ class FakeOllamaState:
             self.resident.clear()
             self.max_resident = 0
             self.generation_delay_s = 0.0
+            self.load_delay_s = 0.0
             self.failing.clear()
 
     def calls_to(self, path: str) -> list[dict[str, Any]]:
@@ -81,7 +83,9 @@ class FakeOllamaState:
             self.resident.add(model)
             self.loads.append(model)
             self.max_resident = max(self.max_resident, len(self.resident))
-            return True
+        if self.load_delay_s:
+            time.sleep(self.load_delay_s)
+        return True
 
 
 def _now() -> str:

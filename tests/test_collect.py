@@ -12,8 +12,10 @@ import pytest
 import redis
 from mlflow.tracking import MlflowClient
 
-from services.collector.collect import CollectorDeps, collect_cell
+from services.collector.deps import CollectorDeps
+from services.collector.generate import generate_cell, next_queued_model
 from services.collector.providers.ollama import OllamaProvider
+from services.collector.record import record_cell
 from services.collector.session import ModelSession
 from shared import tracking
 from shared.broker import make_broker
@@ -25,15 +27,17 @@ from tests.fake_ollama import FakeOllama
 
 @pytest.fixture
 def deps(
-    settings: Settings, mlflow_server: str, fake_ollama: FakeOllama
+    core_settings: Settings, mlflow_server: str, fake_ollama: FakeOllama
 ) -> Iterator[CollectorDeps]:
     fake_ollama.state.reset()
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis.Redis.from_url(core_settings.redis_url)
     provider = OllamaProvider(fake_ollama.url, timeout_s=5, load_timeout_s=10)
-    broker = make_broker(settings)
+    broker = make_broker(core_settings)
     yield CollectorDeps(
-        mlflow=tracking.make_client(settings),
-        jobs=JobStore(client, settings),
+        settings=core_settings,
+        redis=client,
+        mlflow=tracking.make_client(core_settings),
+        jobs=JobStore(client, core_settings),
         broker=broker,
         session=ModelSession({"ollama": provider}),
     )
@@ -70,9 +74,16 @@ def cell_runs(client: MlflowClient, experiment: str, key: str) -> list[str]:
     return [r.info.run_id for r in runs]
 
 
+def collect_cell(cell: CollectCell, deps: CollectorDeps) -> str | None:
+    """What the two actors do in turn: generate, then record."""
+    generate_cell(cell, deps)
+    return record_cell(cell, deps)
+
+
 def test_a_cell_is_logged_as_one_complete_mlflow_run(deps: CollectorDeps) -> None:
     cell = a_cell(deps, "collect-record")
     run_id = collect_cell(cell, deps)
+    assert run_id is not None
     run = deps.mlflow.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.tags[tracking.TAG_PARENT] == cell.parent_run_id
@@ -113,6 +124,7 @@ def test_a_cell_is_logged_as_one_complete_mlflow_run(deps: CollectorDeps) -> Non
         )
     assert len(candidates["tips"]) == 4
     assert deps.jobs.get(cell.job_id).status == "finished"
+    assert deps.generated(cell.cell_key) is None  # dropped once the run is written
 
 
 def test_a_redelivered_cell_makes_no_second_run_and_no_second_call(
@@ -139,3 +151,28 @@ def test_a_run_left_unfinished_by_a_crash_is_replaced_not_duplicated(deps: Colle
     run_id = collect_cell(cell, deps)
     assert run_id != crashed.info.run_id
     assert cell_runs(deps.mlflow, cell.experiment, cell.cell_key) == [run_id]
+
+
+def test_generation_waits_in_redis_and_is_not_redone_before_its_run_is_written(
+    deps: CollectorDeps, fake_ollama: FakeOllama
+) -> None:
+    # Given a generated cell whose run is not written yet (MLflow slow or down)
+    cell = a_cell(deps, "collect-waiting")
+    assert generate_cell(cell, deps)
+    assert deps.generated(cell.cell_key) is not None
+    assert deps.jobs.get(cell.job_id).done == 0
+    # When the collect message is delivered again
+    assert not generate_cell(cell, deps)
+    # Then the model is not called again, and the recorder still writes one run
+    assert len(fake_ollama.state.calls_to("/api/chat")) == 1
+    run_id = record_cell(cell, deps)
+    assert cell_runs(deps.mlflow, cell.experiment, cell.cell_key) == [run_id]
+
+
+def test_a_lost_generation_sends_the_cell_back_to_the_collector(deps: CollectorDeps) -> None:
+    cell = a_cell(deps, "collect-lost")
+    queue = deps.settings.key("dramatiq", "collect")
+    deps.redis.delete(queue, f"{queue}.msgs")
+    assert record_cell(cell, deps) is None
+    assert next_queued_model(deps) == cell.model
+    deps.redis.delete(queue, f"{queue}.msgs")

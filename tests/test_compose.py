@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).parents[1]
-APP_SERVICES = ("gateway", "collector", "judge_bridge", "reporter")
+APP_SERVICES = ("gateway", "collector", "recorder", "judge_bridge", "reporter")
 
 
 @pytest.fixture(scope="module")

@@ -29,8 +29,8 @@ ROUTE_ARGS = {"experiment": "nothing-here", "job_id": "nojob", "submission_id": 
 
 
 @pytest.fixture
-def app(settings: Settings, mlflow_server: str) -> Flask:
-    return create_app(settings)
+def app(core_settings: Settings, mlflow_server: str) -> Flask:
+    return create_app(core_settings)
 
 
 @pytest.fixture
@@ -39,10 +39,10 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def queue(settings: Settings) -> Iterator[Any]:
+def queue(core_settings: Settings) -> Iterator[Any]:
     """Reads the collect queue's messages, in order, from Redis."""
-    client = redis.Redis.from_url(settings.redis_url)
-    name = settings.key("dramatiq", "collect")
+    client = redis.Redis.from_url(core_settings.redis_url)
+    name = core_settings.key("dramatiq", "collect")
     client.delete(name, f"{name}.msgs")
 
     def messages() -> list[CollectCell]:
@@ -131,9 +131,9 @@ def test_a_body_that_is_not_a_json_object_gets_422(
 
 
 def test_a_request_over_the_cell_limit_is_refused(
-    settings: Settings, mlflow_server: str, queue: Any
+    core_settings: Settings, mlflow_server: str, queue: Any
 ) -> None:
-    client = create_app(settings.model_copy(update={"max_cells_per_job": 5})).test_client()
+    client = create_app(core_settings.model_copy(update={"max_cells_per_job": 5})).test_client()
     response = client.post(
         "/api/bench/run", json={"models": ["tidy:1b"], "n_scenarios": 6}, headers=auth()
     )
@@ -206,12 +206,12 @@ def test_score_values_out_of_the_rubric_get_422(
 
 
 def test_an_unreachable_mlflow_gets_503_and_enqueues_nothing(
-    settings: Settings, queue: Any, monkeypatch: pytest.MonkeyPatch
+    core_settings: Settings, queue: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The MLflow client's own retries (minutes by default) are turned off for this test.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
-    down = settings.model_copy(update={"mlflow_uri": f"http://127.0.0.1:{free_port()}"})
+    down = core_settings.model_copy(update={"mlflow_uri": f"http://127.0.0.1:{free_port()}"})
     client = create_app(down).test_client()
     response = client.post("/api/bench/run", json={"models": ["tidy:1b"]}, headers=auth())
     assert response.status_code == 503
@@ -248,9 +248,9 @@ def test_the_size_guard_admits_unknown_sizes_when_asked(client: FlaskClient, que
 
 
 def test_the_size_guard_leaves_the_decision_to_the_collector_when_ollama_is_down(
-    settings: Settings, mlflow_server: str, queue: Any
+    core_settings: Settings, mlflow_server: str, queue: Any
 ) -> None:
-    offline = settings.model_copy(update={"ollama_host": f"http://127.0.0.1:{free_port()}"})
+    offline = core_settings.model_copy(update={"ollama_host": f"http://127.0.0.1:{free_port()}"})
     client = create_app(offline).test_client()
     body = {"models": ["giant:8b"], "n_scenarios": 1, "experiment": "gw-size"}
     assert client.post("/api/bench/run", json=body, headers=auth()).status_code == 202
@@ -258,7 +258,7 @@ def test_the_size_guard_leaves_the_decision_to_the_collector_when_ollama_is_down
 
 
 def test_prompt_versions_are_registered_once_and_named_by_every_cell(
-    client: FlaskClient, queue: Any, settings: Settings
+    client: FlaskClient, queue: Any, core_settings: Settings
 ) -> None:
     body = {"models": ["tidy:1b"], "prompts": ["v1", "v3-few-shot"], "experiment": "gw-prompts"}
     assert client.post("/api/bench/run", json=body, headers=auth()).status_code == 202
@@ -267,7 +267,7 @@ def test_prompt_versions_are_registered_once_and_named_by_every_cell(
     uris = {c.prompt_version: c.prompt_uri for c in cells}
     assert {c.prompt_uri for c in cells} == set(uris.values())  # the same versions both times
     assert uris["v1"].startswith("prompts:/tipbench-tip-v1-v1/")
-    registry = tracking.make_client(settings)
+    registry = tracking.make_client(core_settings)
     few_shot = registry.load_prompt(uris["v3-few-shot"])
     assert few_shot is not None
     assert [m["role"] for m in few_shot.template] == [

@@ -15,9 +15,9 @@ from shared.settings import Settings
 
 
 @pytest.fixture
-def jobs(settings: Settings) -> Iterator[JobStore]:
-    with redis.Redis.from_url(settings.redis_url) as client:
-        yield JobStore(client, settings)
+def jobs(core_settings: Settings) -> Iterator[JobStore]:
+    with redis.Redis.from_url(core_settings.redis_url) as client:
+        yield JobStore(client, core_settings)
 
 
 def cells_of(job_id: str, spec: str) -> list[CollectCell]:

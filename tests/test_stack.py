@@ -47,7 +47,7 @@ def test_up_starts_the_stack_and_down_stops_exactly_what_up_started(
         assert up.returncode == 0, up.stdout + up.stderr
         run_dir = tmp_path / "var" / "run"
         names = sorted(p.stem for p in run_dir.glob("*.pid"))
-        assert names == ["collector", "gateway", "judge_bridge", "mlflow", "reporter-1"]
+        assert names == ["collector", "gateway", "judge_bridge", "mlflow", "recorder", "reporter-1"]
         pids = {n: int((run_dir / f"{n}.pid").read_text().split()[0]) for n in names}
         assert all(alive(pid) for pid in pids.values())
         health = httpx.get(f"http://127.0.0.1:{own.gateway_port}/healthz", timeout=5)

@@ -68,6 +68,7 @@ def services(settings: Settings, reporters: int = 1) -> list[Service]:
         Service(
             "collector", worker_argv("services.collector.actors", "collect", threads=1), single
         ),
+        Service("recorder", worker_argv("services.collector.actors", "record", threads=2), {}),
         Service(
             "judge_bridge", worker_argv("services.judge_bridge.actors", "judge", threads=2), {}
         ),

@@ -1,7 +1,11 @@
-"""Collector entrypoint: `dramatiq services.collector.actors -p 1 -t 1 -Q collect`.
+"""Collector entrypoints, two processes of one service:
 
-Run it with the environment `dramatiq_queue_prefetch=1`, one process, one thread: a single
-consumer keeps at most one candidate model in memory.
+    dramatiq services.collector.actors -p 1 -t 1 -Q collect   (generation)
+    dramatiq services.collector.actors -p 1 -t 2 -Q record    (MLflow runs)
+
+The generation process runs with the environment dramatiq_queue_prefetch=1.
+One generation consumer with no prefetch keeps at most one candidate model in memory;
+the recorder writes runs meanwhile, so the model never waits for MLflow.
 """
 
 from __future__ import annotations
@@ -13,18 +17,21 @@ from typing import Any
 import dramatiq
 import redis
 
-from services.collector.collect import CollectorDeps, collect_cell, finish_cell
+from services.collector.cells import finish_cell
+from services.collector.deps import CollectorDeps
+from services.collector.generate import generate_cell, release_unless_next
 from services.collector.providers import ModelProvider
 from services.collector.providers.gguf import GgufProvider
 from services.collector.providers.ollama import OllamaProvider
 from services.collector.providers.openai_compat import OpenAICompatibleProvider
+from services.collector.record import record_cell
 from services.collector.session import ModelSession
 from shared import tracking
 from shared.broker import make_broker
-from shared.contracts import CollectCell
+from shared.contracts import CollectCell, RecordCell
 from shared.errors import PermanentError
 from shared.jobs import JobStore
-from shared.messaging import COLLECT_QUEUE
+from shared.messaging import COLLECT_QUEUE, RECORD_QUEUE
 from shared.settings import Settings
 
 settings = Settings()  # read from the environment
@@ -34,6 +41,8 @@ log = logging.getLogger("tipbench.collector")
 
 # A cold load of a large model plus a long generation can take many minutes.
 CELL_TIME_LIMIT_MS = 60 * 60 * 1000
+# MLflow may be down for a while: the recorder keeps trying for about an hour.
+RECORD_MAX_RETRIES = 60
 
 
 @cache
@@ -43,21 +52,29 @@ def deps() -> CollectorDeps:
         "ollama": OllamaProvider(
             settings.ollama_host,
             timeout_s=settings.ollama_timeout_s,
-            load_timeout_s=settings.openai_timeout_s,
+            load_timeout_s=settings.ollama_load_timeout_s,
         ),
         "gguf": GgufProvider(),
         "openai": OpenAICompatibleProvider(
             settings.openai_base_url,
             api_key=settings.openai_api_key.get_secret_value(),
-            timeout_s=settings.ollama_load_timeout_s,
+            timeout_s=settings.openai_timeout_s,
         ),
     }
+    client = redis.Redis.from_url(settings.redis_url)
     return CollectorDeps(
+        settings=settings,
+        redis=client,
         mlflow=tracking.make_client(settings),
-        jobs=JobStore(redis.Redis.from_url(settings.redis_url), settings),
+        jobs=JobStore(client, settings),
         broker=broker,
         session=ModelSession(providers),
     )
+
+
+def _last_error(message: dict[str, Any]) -> str:
+    lines = str(message.get("options", {}).get("traceback", "")).strip().splitlines()
+    return lines[-1] if lines else "unknown error"
 
 
 @dramatiq.actor(
@@ -70,26 +87,47 @@ def deps() -> CollectorDeps:
     throws=(PermanentError,),
     on_retry_exhausted="collect_cell_exhausted",
 )
-def collect_cell_actor(payload: dict[str, Any]) -> None:
+def collect_cell(payload: dict[str, Any]) -> None:
     """Generate one cell; a permanent refusal marks it failed at once."""
     cell = CollectCell.model_validate(payload)
     try:
-        collect_cell(cell, deps())
+        generate_cell(cell, deps())
     except PermanentError as exc:
         log.warning("cell %s refused: %s", cell.cell_key, exc)
         finish_cell(cell, deps(), ok=False, error=f"{type(exc).__name__}: {exc}")
         raise  # `throws` sends it to the dead letters without retrying
+    finally:
+        release_unless_next(deps())
 
 
 @dramatiq.actor(actor_name="collect_cell_exhausted", queue_name=COLLECT_QUEUE, max_retries=3)
 def collect_cell_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
     """Mark a cell failed after its last retry; the message itself is in the dead letters."""
     cell = CollectCell.model_validate(message["args"][0])
-    traceback = str(message.get("options", {}).get("traceback", "")).strip().splitlines()
-    reason = traceback[-1] if traceback else "unknown error"
-    finish_cell(
-        cell,
-        deps(),
-        ok=False,
-        error=f"failed after {retry_info.get('retries', '?')} retries: {reason}",
+    retries = retry_info.get("retries", "?")
+    error = f"failed after {retries} retries: {_last_error(message)}"
+    finish_cell(cell, deps(), ok=False, error=error)
+    release_unless_next(deps())
+
+
+@dramatiq.actor(
+    actor_name="record_cell",
+    queue_name=RECORD_QUEUE,
+    max_retries=RECORD_MAX_RETRIES,
+    min_backoff=1_000,
+    max_backoff=60_000,
+    on_retry_exhausted="record_cell_exhausted",
+)
+def record_cell_actor(payload: dict[str, Any]) -> None:
+    """Write a generated cell's MLflow run and mark the cell done."""
+    record_cell(RecordCell.model_validate(payload).cell, deps())
+
+
+@dramatiq.actor(actor_name="record_cell_exhausted", queue_name=RECORD_QUEUE, max_retries=3)
+def record_cell_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
+    """Mark a cell failed when its run could not be written after every retry."""
+    cell = RecordCell.model_validate(message["args"][0]).cell
+    error = (
+        f"run not recorded after {retry_info.get('retries', '?')} retries: {_last_error(message)}"
     )
+    finish_cell(cell, deps(), ok=False, error=error)

@@ -48,9 +48,13 @@ class ModelSession:
         self._resident = candidate
         return candidate
 
-    def release(self, model: str | None = None) -> None:
-        """Unload the resident model (only if it is `model`, when one is named)."""
-        if self._resident is None or (model is not None and self._resident.ref.raw != model):
+    def resident_model(self) -> str | None:
+        """The name of the resident model, if any."""
+        return self._resident.ref.raw if self._resident else None
+
+    def release(self) -> None:
+        """Unload the resident model, if any."""
+        if self._resident is None:
             return
         resident, self._resident = self._resident, None
         try:

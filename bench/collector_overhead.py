@@ -1,0 +1,132 @@
+"""Benchmark of the collector pipeline against the fake Ollama (see docs/performance.md).
+
+    .venv/bin/python -m bench.collector_overhead
+
+Starts a real MLflow server, the gateway and the workers (as `make up` does) on free
+ports with a throwaway namespace, and measures:
+1. a 48-cell job (4 models x 3 prompts x 4 scenarios) with 1 s per generation: wall time
+   from POST to the job's end, against the 48 s the model itself needs;
+2. the same job with instant generations: the pipeline's own cost per cell;
+3. a 2 s cold-load cost per model: the 48 cells model-major (one job) against the same
+   cells interleaved across models (48 one-cell jobs, so every cell loads its model,
+   as with keep_alive=0 on every call).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from shared.settings import Settings
+from tests.conftest import FAKE_MODELS, free_port, settings_env
+from tests.fake_ollama import FakeOllama
+from tipbench import stack
+
+MODELS = ["tidy:1b", "tidy-b:0.5b", "tidy-c:3b", "tidy-d:1.5b"]
+PROMPTS = ["v1", "v2-mentor", "v3-few-shot"]
+
+
+def run_job(api: httpx.Client, body: dict[str, Any]) -> str:
+    answer = api.post("/api/bench/run", json=body)
+    answer.raise_for_status()
+    return str(answer.json()["job_id"])
+
+
+def wait_jobs(api: httpx.Client, job_ids: list[str]) -> None:
+    pending = set(job_ids)
+    while pending:
+        for job_id in list(pending):
+            job = api.get(f"/api/bench/jobs/{job_id}").json()
+            if job["done"] + job["failed"] == job["total"]:
+                if job["failed"]:
+                    raise RuntimeError(f"job {job_id} failed cells: {job['failed_cells']}")
+                pending.discard(job_id)
+        time.sleep(0.05)
+
+
+def measure(api: httpx.Client, fake: FakeOllama, bodies: list[dict[str, Any]]) -> tuple[float, int]:
+    """Wall seconds from the first POST to the end of the last job, and model loads."""
+    fake.state.loads.clear()
+    started = time.perf_counter()
+    ids = [run_job(api, body) for body in bodies]
+    wait_jobs(api, ids)
+    return time.perf_counter() - started, len(fake.state.loads)
+
+
+def main() -> None:
+    fake = FakeOllama()
+    for model in FAKE_MODELS:
+        fake.add(model)
+    fake.start()
+    var = Path(tempfile.mkdtemp(prefix="tipbench-bench-"))
+    mlflow_port = free_port()
+    settings = Settings(
+        namespace=f"tbbench-{uuid.uuid4().hex[:8]}",
+        mlflow_uri=f"http://127.0.0.1:{mlflow_port}",
+        mlflow_port=mlflow_port,
+        ollama_host=fake.url,
+        admin_token="bench-admin-token-0123456789",  # type: ignore[arg-type]
+        gateway_port=free_port(),
+        var_dir=str(var),
+    )
+    os.environ.update(settings_env(settings))
+    try:
+        stack.up(settings)
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{settings.gateway_port}",
+            headers={"Authorization": "Bearer bench-admin-token-0123456789"},
+            timeout=60,
+        ) as api:
+            job = {"models": MODELS, "prompts": PROMPTS, "n_scenarios": 4}
+            measure(api, fake, [job | {"experiment": "bench-warmup", "n_scenarios": 1}])
+
+            fake.state.generation_delay_s = 1.0
+            wall, _ = measure(api, fake, [job | {"experiment": "bench-1s"}])
+            print(f"48 cells x 1 s generation: {wall:.1f} s wall, ratio {wall / 48:.3f}")
+
+            fake.state.generation_delay_s = 0.0
+            wall, _ = measure(api, fake, [job | {"experiment": "bench-0s"}])
+            print(
+                f"48 cells x 0 s generation: {wall:.1f} s wall, {wall / 48 * 1000:.0f} ms per cell"
+            )
+
+            fake.state.load_delay_s = 2.0
+            fake.state.resident.clear()
+            grouped, grouped_loads = measure(
+                api, fake, [job | {"experiment": "bench-load-grouped"}]
+            )
+            interleaved_bodies = [
+                {
+                    "models": [model],
+                    "prompts": [prompt],
+                    "n_scenarios": 1,
+                    "experiment": "bench-load-mixed",
+                }
+                for _ in range(4)
+                for prompt in PROMPTS
+                for model in MODELS
+            ]
+            mixed, mixed_loads = measure(api, fake, interleaved_bodies)
+            print(
+                f"2 s cold load: model-major {grouped:.1f} s with {grouped_loads} loads"
+                f" ({grouped_loads * 2} s loading); interleaved {mixed:.1f} s with {mixed_loads}"
+                f" loads ({mixed_loads * 2} s loading); load time"
+                f" {mixed_loads / grouped_loads:.0f}x less, total {mixed / grouped:.1f}x faster"
+            )
+    finally:
+        stack.down(settings)
+        fake.stop()
+        with redis.Redis.from_url(settings.redis_url) as client:
+            for key in client.scan_iter(match=f"{settings.namespace}:*"):
+                client.delete(key)
+
+
+if __name__ == "__main__":
+    main()

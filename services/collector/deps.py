@@ -1,0 +1,56 @@
+"""The clients the collector's core works with, and the store of generations awaiting a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from mlflow.tracking import MlflowClient
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.collector.session import ModelSession
+from shared.jobs import JobStore
+from shared.settings import Settings
+
+# A generation waits here until its run is written; a week covers any MLflow outage.
+GENERATED_TTL_S = 7 * 24 * 3600
+
+
+class GeneratedCell(BaseModel):
+    """Everything the recorder writes to a cell's run, produced by the generation step."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    params: dict[str, str] = Field(description="Run params.")
+    metrics: dict[str, float] = Field(description="Run metrics.")
+    artifacts: dict[str, object] = Field(description="Artifact file name -> JSON content.")
+
+
+@dataclass
+class CollectorDeps:
+    """The collector's clients (the recorder never touches `session`)."""
+
+    settings: Settings
+    redis: redis.Redis[bytes]
+    mlflow: MlflowClient
+    jobs: JobStore
+    broker: RedisBroker
+    session: ModelSession
+
+    def _generated_key(self, cell_key: str) -> str:
+        return self.settings.key("generated", cell_key)
+
+    def keep_generated(self, cell_key: str, generated: GeneratedCell) -> None:
+        """Keep a generation until its run is written."""
+        self.redis.set(
+            self._generated_key(cell_key), generated.model_dump_json(), ex=GENERATED_TTL_S
+        )
+
+    def generated(self, cell_key: str) -> GeneratedCell | None:
+        """The generation of a cell waiting for its run, if any."""
+        raw = self.redis.get(self._generated_key(cell_key))
+        return None if raw is None else GeneratedCell.model_validate_json(raw)
+
+    def forget_generated(self, cell_key: str) -> None:
+        """Drop a generation once its run is written."""
+        self.redis.delete(self._generated_key(cell_key))

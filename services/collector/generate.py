@@ -1,0 +1,133 @@
+"""The generation step: render, call the model, parse, check; then hand over to the recorder.
+
+Nothing here waits for MLflow: the generation is kept in Redis and the recorder writes
+the run, so the model is never idle while a run is being written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from services.collector.cells import finish_cell
+from services.collector.deps import CollectorDeps, GeneratedCell
+from services.collector.parsing import format_ok, overlong, parse_tips
+from services.collector.providers import GenerationOptions
+from shared.contracts import CollectCell, RecordCell
+from shared.messaging import COLLECT_QUEUE, send
+from shared.rubric import load_rubric
+from shared.suite import SUITE_VERSION, render_prompt, scenario
+
+NUM_CTX = 4096
+TOKENS_PER_TIP = 60  # generous: a tip is at most ~30 words
+
+
+def generate_cell(cell: CollectCell, deps: CollectorDeps) -> bool:
+    """Generate a cell and send it to the recorder; False if there was nothing to generate.
+
+    A cell of a cancelled job is skipped (marked failed as cancelled); a cell already
+    done, or generated and waiting for its run, is not generated again.
+    """
+    if deps.jobs.is_cancelled(cell.job_id):
+        finish_cell(cell, deps, ok=False, error="cancelled")
+        return False
+    if deps.jobs.is_done(cell):
+        return False
+    if deps.generated(cell.cell_key) is not None:
+        send(deps.broker, RecordCell(cell=cell))  # the recorder is idempotent
+        return False
+    deps.jobs.set_current_model(cell.job_id, cell.model)
+    deps.keep_generated(cell.cell_key, _generate(cell, deps))
+    send(deps.broker, RecordCell(cell=cell))
+    return True
+
+
+def release_unless_next(deps: CollectorDeps) -> None:
+    """Unload the resident model unless the next queued cell uses it too."""
+    resident = deps.session.resident_model()
+    if resident is not None and next_queued_model(deps) != resident:
+        deps.session.release()
+
+
+def next_queued_model(deps: CollectorDeps) -> str | None:
+    """The model of the cell at the head of the collect queue, if any."""
+    # dramatiq's Redis broker keeps a queue as a list of message ids, consumed from the
+    # left, and the messages in the hash `<queue>.msgs`. With prefetch 1 the head is next.
+    queue = deps.settings.key("dramatiq", COLLECT_QUEUE)
+    head = deps.redis.lindex(queue, 0)
+    raw = deps.redis.hget(f"{queue}.msgs", head) if head is not None else None
+    if raw is None:
+        return None
+    message = json.loads(raw)
+    if message.get("actor_name") != "collect_cell":
+        return None
+    model = message["args"][0].get("model")
+    return str(model) if model else None
+
+
+def _generate(cell: CollectCell, deps: CollectorDeps) -> GeneratedCell:
+    target = scenario(cell.scenario_id)
+    prompt = render_prompt(cell.prompt_version, target, cell.n_tips)
+    resident = deps.session.use(
+        cell.model, max_model_b=cell.max_model_b, allow_unknown_size=cell.allow_unknown_size
+    )
+    options = GenerationOptions(
+        temperature=cell.temperature,
+        seed=cell.seed,
+        num_predict=TOKENS_PER_TIP * cell.n_tips + 64,
+        num_ctx=NUM_CTX,
+    )
+    started = time.perf_counter()
+    generation = deps.session.provider(resident.ref).generate(
+        resident.ref.name, prompt.messages, options
+    )
+    latency_s = time.perf_counter() - started
+    rubric = load_rubric()
+    parsed = parse_tips(generation.text)
+    info = resident.info
+    params: dict[str, object] = {
+        "model": cell.model,
+        "provider": resident.ref.provider,
+        "prompt_version": cell.prompt_version,
+        "prompt_uri": cell.prompt_uri or "unregistered",
+        "prompt_sha256": prompt.sha256,
+        "scenario_id": target.id,
+        "persona": target.persona.id,
+        "time_slot": target.time_slot.id,
+        "temperature": cell.temperature,
+        "n_tips": cell.n_tips,
+        "seed": cell.seed,
+        "num_predict": options.num_predict,
+        "num_ctx": options.num_ctx,
+        "suite_version": SUITE_VERSION,
+        "model_digest": info.digest or "unknown",
+        "provider_version": info.server_version or "unknown",
+        "quantization": info.quantization or "unknown",
+        "parameter_count_b": info.params_b if info.params_b else "unknown",
+    }
+    metrics = {
+        "latency_s": latency_s,
+        "load_s": generation.load_s,
+        "prompt_eval_s": generation.prompt_eval_s,
+        "generation_s": generation.generation_s,
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+        "tokens_per_s": generation.tokens_per_s,
+        "n_tips_parsed": len(parsed.tips),
+        "auto_format_ok": int(format_ok(parsed, cell.n_tips)),
+        "auto_overlong": int(overlong(parsed, rubric.word_limit)),
+    }
+    return GeneratedCell(
+        params={k: str(v) for k, v in params.items()},
+        metrics={k: float(v) for k, v in metrics.items()},
+        artifacts={
+            "prompt.json": prompt.messages,
+            "candidates.json": {
+                "answer": generation.text,
+                "tips": parsed.tips,
+                "other_lines": parsed.other_lines,
+            },
+            "raw_response.json": generation.raw,
+            "rubric.json": rubric.as_dict(),
+        },
+    )

@@ -1,0 +1,88 @@
+"""The recording step: write a generated cell's MLflow run, exactly once per cell key."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from mlflow.entities import Metric, Param, RunStatus
+
+from services.collector.cells import finish_cell
+from services.collector.deps import CollectorDeps, GeneratedCell
+from shared import tracking
+from shared.contracts import CollectCell
+from shared.messaging import send
+from shared.rubric import RUBRIC_ID
+
+FINISHED = RunStatus.to_string(RunStatus.FINISHED)
+
+
+def finished_run_id(deps: CollectorDeps, experiment_id: str, key: str) -> str | None:
+    """The finished run of a cell, if any; unfinished leftovers of a crash are deleted."""
+    finished: str | None = None
+    for run in tracking.search_runs(
+        deps.mlflow, experiment_id, f"tags.{tracking.TAG_CELL_KEY} = {tracking.quote(key)}"
+    ):
+        if run.info.status == FINISHED and finished is None:
+            finished = run.info.run_id
+        else:
+            deps.mlflow.delete_run(run.info.run_id)
+    return finished
+
+
+def record_cell(cell: CollectCell, deps: CollectorDeps) -> str | None:
+    """Write the cell's run (unless it has one), mark the cell done; returns the run id.
+
+    If the generation is gone (Redis lost it) and there is no run, the cell is sent back
+    to the collector to be generated again, and None is returned.
+    """
+    experiment_id = tracking.ensure_experiment(deps.mlflow, cell.experiment)
+    run_id = finished_run_id(deps, experiment_id, cell.cell_key)
+    if run_id is None:
+        generated = deps.generated(cell.cell_key)
+        if generated is None:
+            send(deps.broker, cell)
+            return None
+        run_id = write_run(deps, experiment_id, cell, generated)
+    finish_cell(cell, deps, ok=True, run_id=run_id)
+    deps.forget_generated(cell.cell_key)
+    return run_id
+
+
+def write_run(
+    deps: CollectorDeps, experiment_id: str, cell: CollectCell, generated: GeneratedCell
+) -> str:
+    """Create, fill and finish the cell's run in few calls.
+
+    A crash before the end leaves an unfinished run that the next delivery deletes and
+    replaces.
+    """
+    run = deps.mlflow.create_run(
+        experiment_id,
+        run_name=f"{cell.model} | {cell.prompt_version} | {cell.scenario_id}",
+        tags={
+            tracking.TAG_PARENT: cell.parent_run_id,
+            tracking.TAG_KIND: "cell",
+            tracking.TAG_JOB_ID: cell.job_id,
+            tracking.TAG_CELL_KEY: cell.cell_key,
+            tracking.TAG_JUDGE_PENDING: "true",
+            tracking.TAG_RUBRIC_ID: RUBRIC_ID,
+        },
+    )
+    run_id: str = run.info.run_id
+    now = int(time.time() * 1000)
+    deps.mlflow.log_batch(
+        run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in generated.metrics.items()],
+        params=[Param(k, v) for k, v in generated.params.items()],
+    )
+    with tempfile.TemporaryDirectory(prefix="tipbench-cell-") as folder:
+        for name, content in generated.artifacts.items():
+            Path(folder, name).write_text(
+                json.dumps(content, indent=2, ensure_ascii=False, default=str), "utf-8"
+            )
+        deps.mlflow.log_artifacts(run_id, folder)
+    deps.mlflow.set_terminated(run_id, "FINISHED")
+    return run_id
