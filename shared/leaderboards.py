@@ -1,40 +1,104 @@
-"""The leaderboard contract and where it is kept for the gateway to read."""
+"""The leaderboard contract, its CSV form, and where it is kept for the gateway to read."""
 
 from __future__ import annotations
+
+import csv
+import io
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.settings import Settings
 
+# Stores a leaderboard only if it is newer than the stored one: a slow, older rebuild
+# finishing last must not overwrite a newer leaderboard.
+_SAVE_IF_NEWER = """
+local stored = tonumber(redis.call('HGET', KEYS[1], 'version') or '-1')
+if tonumber(ARGV[1]) <= stored then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'board', ARGV[2])
+return 1
+"""
 
-class LeaderboardRow(BaseModel):
-    """One (model, prompt version) pair's aggregate."""
+
+class Frozen(BaseModel):
+    """Base of the leaderboard's records."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    rank: int | None = Field(description="1 = best mean composite; None until scored.")
+
+
+class LeaderboardRow(Frozen):
+    """One (model, prompt version) pair's aggregate."""
+
+    rank: int | None = Field(description="1 + rows whose CI is wholly above; ties share it.")
     model: str = Field(description="Model name.")
     prompt_version: str = Field(description="Prompt version.")
     n: int = Field(description="Finished runs (candidates).")
     n_scored: int = Field(description="Runs with a judge's score.")
-    mean_composite: float | None = Field(description="Mean composite of scored runs.")
+    n_scenarios: int = Field(description="Scenarios with a scored run.")
+    awaiting_judge: bool = Field(description="True while no run of the row is scored.")
+    mean_composite: float | None = Field(description="Mean composite, scenarios weighing equally.")
+    ci_low: float | None = Field(description="95% CI lower bound (paired bootstrap, scenarios).")
+    ci_high: float | None = Field(description="95% CI upper bound.")
+    p_vs_leader: float | None = Field(
+        description="Paired sign-flip test against rank 1's best row."
+    )
+    p_holm: float | None = Field(description="p_vs_leader, Holm-corrected over the rows.")
     mean_relevance: float | None = Field(description="Mean relevance of scored runs.")
     mean_actionability: float | None = Field(description="Mean actionability of scored runs.")
     mean_tone: float | None = Field(description="Mean tone of scored runs.")
     format_ok_rate: float = Field(description="Share of runs passing the automatic format check.")
     overlong_rate: float = Field(description="Share of runs with an automatic overlong tip.")
     mean_latency_s: float | None = Field(description="Mean generation wall time, seconds.")
+    mean_load_s: float | None = Field(description="Mean model load time, seconds.")
     mean_tokens_per_s: float | None = Field(description="Mean generation speed.")
 
 
-class Leaderboard(BaseModel):
+class Marginal(Frozen):
+    """A model's (or a prompt's) mean composite over all its rows, with a CI."""
+
+    name: str = Field(description="Model or prompt version.")
+    mean_composite: float = Field(description="Mean composite.")
+    ci_low: float = Field(description="95% CI lower bound.")
+    ci_high: float = Field(description="95% CI upper bound.")
+    n_scenarios: int = Field(description="Scenarios it was scored on.")
+
+
+class GroupWinner(Frozen):
+    """The best (model, prompt) for one persona or time slot."""
+
+    group: str = Field(description="Persona or time slot id.")
+    model: str = Field(description="Best model there.")
+    prompt_version: str = Field(description="Best prompt there.")
+    mean_composite: float = Field(description="Its mean composite there.")
+    scores: dict[str, float] = Field(description="Every row's mean there, `model | prompt`.")
+
+
+class Leaderboard(Frozen):
     """An experiment's ranking of (model, prompt) pairs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     experiment: str = Field(description="Experiment name.")
+    version: int = Field(description="Rebuild number; a larger one is newer.")
     built_at: float = Field(description="When it was computed, Unix seconds.")
     n_runs: int = Field(description="Finished cell runs it was computed from.")
-    rows: list[LeaderboardRow] = Field(description="Best first; unscored rows last.")
+    run_ids: list[str] = Field(description="Those runs.")
+    rows: list[LeaderboardRow] = Field(description="Best first; rows awaiting a judge last.")
+    by_model: list[Marginal] = Field(description="Models over all prompts.")
+    by_prompt: list[Marginal] = Field(description="Prompts over all models.")
+    by_persona: list[GroupWinner] = Field(description="Which row wins for whom.")
+    by_time_slot: list[GroupWinner] = Field(description="Which row wins when.")
+
+
+CSV_COLUMNS = list(LeaderboardRow.model_fields)
+
+
+def to_csv(board: Leaderboard) -> str:
+    """The leaderboard's rows as CSV, one line per (model, prompt)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in board.rows:
+        writer.writerow(row.model_dump())
+    return out.getvalue()
 
 
 class LeaderboardStore:
@@ -43,14 +107,18 @@ class LeaderboardStore:
     def __init__(self, client: redis.Redis[bytes], settings: Settings) -> None:
         self._redis = client
         self._settings = settings
+        self._save = client.register_script(_SAVE_IF_NEWER)
 
-    def save(self, board: Leaderboard) -> None:
-        """Replace the experiment's stored leaderboard."""
-        self._redis.set(
-            self._settings.key("leaderboard", board.experiment), board.model_dump_json()
-        )
+    def next_version(self, experiment: str) -> int:
+        """A version number larger than every one handed out before."""
+        return int(self._redis.incr(self._settings.key("leaderboard-version", experiment)))
+
+    def save(self, board: Leaderboard) -> bool:
+        """Store the leaderboard unless a newer one is stored; True if stored."""
+        key = self._settings.key("leaderboard", board.experiment)
+        return bool(self._save(keys=[key], args=[board.version, board.model_dump_json()]))
 
     def get(self, experiment: str) -> Leaderboard | None:
         """The stored leaderboard, or None if none was built."""
-        raw = self._redis.get(self._settings.key("leaderboard", experiment))
+        raw = self._redis.hget(self._settings.key("leaderboard", experiment), "board")
         return None if raw is None else Leaderboard.model_validate_json(raw)

@@ -23,6 +23,7 @@ from shared.settings import Settings
 
 BIN = Path(sys.executable).parent
 MLFLOW_READY_TIMEOUT_S = 90.0
+POLL_MS = "100"
 # Processes started by this Python process, kept so that they are reaped when stopped.
 _children: dict[int, subprocess.Popen[bytes]] = {}
 GATEWAY_READY_TIMEOUT_S = 30.0
@@ -53,7 +54,10 @@ def worker_argv(module: str, queue: str, *, threads: int) -> list[str]:
 
 def services(settings: Settings, reporters: int = 1) -> list[Service]:
     """The application processes, in start order (MLflow and Redis are handled apart)."""
-    single = {"dramatiq_queue_prefetch": "1"}  # no second message prefetched into memory
+    # The collector takes one message at a time (no second one prefetched), and polls for
+    # the next every 100 ms instead of backing off up to 1 s: the model never waits.
+    single = {"dramatiq_queue_prefetch": "1", "dramatiq_worker_timeout": POLL_MS}
+    prompt = {"dramatiq_worker_timeout": POLL_MS}
     found = [
         Service(
             "gateway",
@@ -68,7 +72,7 @@ def services(settings: Settings, reporters: int = 1) -> list[Service]:
         Service(
             "collector", worker_argv("services.collector.actors", "collect", threads=1), single
         ),
-        Service("recorder", worker_argv("services.collector.actors", "record", threads=2), {}),
+        Service("recorder", worker_argv("services.collector.actors", "record", threads=2), prompt),
         Service(
             "judge_bridge", worker_argv("services.judge_bridge.actors", "judge", threads=2), {}
         ),

@@ -18,6 +18,7 @@ from shared import tracking
 from shared.contracts import EXPERIMENT_PATTERN, BenchRequest, IngestScores, ScoreFile
 from shared.errors import InvalidScores, JobNotFound, PacketNotFound
 from shared.judging import check_scores
+from shared.leaderboards import to_csv
 from shared.messaging import send
 
 bench = Blueprint("bench", __name__, url_prefix="/api/bench")
@@ -161,10 +162,15 @@ def list_runs(experiment: str) -> Response:
 
 @bench.get("/leaderboard/<experiment>")
 def leaderboard(experiment: str) -> Response:
-    """The experiment's stored leaderboard (built by the reporter)."""
+    """The experiment's stored leaderboard (built by the reporter); ?format=csv for CSV."""
     board = deps().leaderboards.get(_experiment(experiment))
     if board is None:
         raise ApiError(404, "not_found", f"no leaderboard for {experiment!r} yet")
+    wanted = request.args.get("format", "json")
+    if wanted == "csv":
+        return Response(to_csv(board), mimetype="text/csv")
+    if wanted != "json":
+        raise ApiError(422, "invalid_format", f"format must be json or csv, not {wanted!r}")
     return jsonify(board.model_dump())
 
 

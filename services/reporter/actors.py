@@ -11,7 +11,9 @@ import redis
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, ConfigDict
 
-from services.reporter.leaderboard import rebuild
+from services.reporter.leaderboard import aggregate, read_cells
+from services.reporter.publish import publish
+from services.reporter.rebuild import REBUILD_DELAY_MS, RebuildGate
 from shared import tracking
 from shared.broker import make_broker
 from shared.leaderboards import LeaderboardStore
@@ -21,6 +23,7 @@ from shared.settings import Settings
 settings = Settings()  # read from the environment
 broker = make_broker(settings)
 dramatiq.set_broker(broker)
+LOCK_BUSY_RETRY_MS = 300
 
 
 class ExperimentEvent(BaseModel):
@@ -36,23 +39,41 @@ class ReporterDeps:
 
     mlflow: MlflowClient
     leaderboards: LeaderboardStore
+    gate: RebuildGate
 
 
 @cache
 def deps() -> ReporterDeps:
     """Clients built on the first message (not at import)."""
+    client = redis.Redis.from_url(settings.redis_url)
     return ReporterDeps(
         mlflow=tracking.make_client(settings),
-        leaderboards=LeaderboardStore(redis.Redis.from_url(settings.redis_url), settings),
+        leaderboards=LeaderboardStore(client, settings),
+        gate=RebuildGate(client, settings),
     )
 
 
-@dramatiq.actor(
-    actor_name="rebuild_leaderboard", queue_name=REPORT_QUEUE, max_retries=5, min_backoff=1_000
-)
+@dramatiq.actor(actor_name="rebuild_leaderboard", queue_name=REPORT_QUEUE, max_retries=5)
 def rebuild_leaderboard(payload: dict[str, Any]) -> None:
-    """Rebuild and store the leaderboard of the event's experiment."""
+    """An event changed an experiment's runs: schedule one rebuild unless one is pending."""
     experiment = ExperimentEvent.model_validate(payload).experiment
-    board = rebuild(deps().mlflow, experiment)
-    if board is not None:
-        deps().leaderboards.save(board)
+    if deps().gate.mark_pending(experiment):
+        run_rebuild.send_with_options(args=(experiment,), delay=REBUILD_DELAY_MS)
+
+
+@dramatiq.actor(
+    actor_name="run_rebuild", queue_name=REPORT_QUEUE, max_retries=10, min_backoff=1_000
+)
+def run_rebuild(experiment: str) -> None:
+    """Rebuild, store and publish the experiment's leaderboard, one replica at a time."""
+    with deps().gate.locked(experiment) as mine:
+        if not mine:  # another replica is rebuilding it: come back when it is done
+            run_rebuild.send_with_options(args=(experiment,), delay=LOCK_BUSY_RETRY_MS)
+            return
+        found = tracking.find_experiment(deps().mlflow, experiment)
+        if found is None:
+            return
+        version = deps().leaderboards.next_version(experiment)
+        board = aggregate(experiment, read_cells(deps().mlflow, str(found.experiment_id)), version)
+        if deps().leaderboards.save(board):
+            publish(deps().mlflow, str(found.experiment_id), board)

@@ -5,54 +5,164 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from statistics import fmean
 
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
+from services.reporter import stats
 from shared import tracking
-from shared.leaderboards import Leaderboard, LeaderboardRow
+from shared.leaderboards import GroupWinner, Leaderboard, LeaderboardRow, Marginal
 
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
+Row = tuple[str, str]  # (model, prompt version)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What the leaderboard needs of one finished cell run."""
+
+    run_id: str
+    row: Row
+    scenario: str
+    persona: str
+    time_slot: str
+    metrics: dict[str, float]
+
+    @property
+    def composite(self) -> float | None:
+        return self.metrics.get("composite")
+
+
+def cells_of(runs: Iterable[Run]) -> list[Cell]:
+    """The finished cell runs, reduced to what the leaderboard reads."""
+    return [
+        Cell(
+            run_id=run.info.run_id,
+            row=(run.data.params["model"], run.data.params["prompt_version"]),
+            scenario=run.data.params["scenario_id"],
+            persona=run.data.params["persona"],
+            time_slot=run.data.params["time_slot"],
+            metrics=dict(run.data.metrics),
+        )
+        for run in runs
+        if run.info.status == FINISHED
+    ]
 
 
 def _mean(values: list[float]) -> float | None:
     return round(fmean(values), 4) if values else None
 
 
-def aggregate(experiment: str, runs: Iterable[Run]) -> Leaderboard:
-    """Rank (model, prompt) pairs by mean composite; unscored pairs come last."""
-    groups: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
-    for run in runs:
-        if run.info.status != FINISHED:
+def _values(cells: list[Cell], name: str) -> list[float]:
+    return [c.metrics[name] for c in cells if name in c.metrics]
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def scenario_means(cells: Iterable[Cell], key: object = "row") -> dict[object, dict[str, float]]:
+    """Per group (row, model or prompt): the mean composite of its scored runs per scenario."""
+    collected: dict[object, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for cell in cells:
+        if cell.composite is None:
             continue
-        key = (run.data.params["model"], run.data.params["prompt_version"])
-        groups[key].append(dict(run.data.metrics))
-    rows: list[LeaderboardRow] = []
-    for (model, prompt), metrics in groups.items():
-        scored = [m for m in metrics if "composite" in m]
+        group = {"row": cell.row, "model": cell.row[0], "prompt": cell.row[1]}[str(key)]
+        collected[group][cell.scenario].append(cell.composite)
+    return {g: {s: fmean(v) for s, v in per.items()} for g, per in collected.items()}
+
+
+def marginals(cells: list[Cell], key: str) -> list[Marginal]:
+    """Mean composite with a paired-bootstrap CI per model or per prompt."""
+    means = scenario_means(cells, key)
+    intervals = stats.paired_bootstrap_ci(means)
+    found = [
+        Marginal(
+            name=str(name),
+            mean_composite=round(stats.mean_over(per), 4),
+            ci_low=round(intervals[name][0], 4),
+            ci_high=round(intervals[name][1], 4),
+            n_scenarios=len(per),
+        )
+        for name, per in means.items()
+    ]
+    return sorted(found, key=lambda m: (-m.mean_composite, m.name))
+
+
+def winners(cells: list[Cell], attribute: str) -> list[GroupWinner]:
+    """For each persona (or time slot): every row's mean composite there, and the best row."""
+    per_group: dict[str, dict[Row, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for cell in cells:
+        if cell.composite is not None:
+            per_group[getattr(cell, attribute)][cell.row].append(cell.composite)
+    found = []
+    for group, rows in sorted(per_group.items()):
+        means = {row: fmean(values) for row, values in rows.items()}
+        best = max(sorted(means), key=lambda row: means[row])
+        found.append(
+            GroupWinner(
+                group=group,
+                model=best[0],
+                prompt_version=best[1],
+                mean_composite=round(means[best], 4),
+                scores={f"{m} | {p}": round(v, 4) for (m, p), v in sorted(means.items())},
+            )
+        )
+    return found
+
+
+def aggregate(experiment: str, cells: list[Cell], version: int) -> Leaderboard:
+    """Rank (model, prompt) pairs with CIs and tie ranks; unscored pairs come last."""
+    by_row: dict[Row, list[Cell]] = defaultdict(list)
+    for cell in cells:
+        by_row[cell.row].append(cell)
+    means = {row: per for row, per in scenario_means(cells).items() if isinstance(row, tuple)}
+    intervals = stats.paired_bootstrap_ci(means)
+    ranks = stats.tie_ranks(intervals)
+    averages = {row: stats.mean_over(per) for row, per in means.items()}
+    leader = min(averages, key=lambda row: (-averages[row], row)) if averages else None
+    p_values: dict[Row, float] = {}
+    for row in means:
+        if row != leader and leader is not None:
+            p, _ = stats.sign_flip_p_value(means[leader], means[row])
+            if p is not None:
+                p_values[row] = p
+    adjusted = stats.holm(p_values)
+
+    rows = []
+    for row, group in by_row.items():
+        scored = [c for c in group if c.composite is not None]
+        interval = intervals.get(row)
         rows.append(
             LeaderboardRow(
-                rank=None,
-                model=model,
-                prompt_version=prompt,
-                n=len(metrics),
+                rank=ranks.get(row),
+                model=row[0],
+                prompt_version=row[1],
+                n=len(group),
                 n_scored=len(scored),
-                mean_composite=_mean([m["composite"] for m in scored]),
-                mean_relevance=_mean([m["relevance"] for m in scored]),
-                mean_actionability=_mean([m["actionability"] for m in scored]),
-                mean_tone=_mean([m["tone"] for m in scored]),
-                format_ok_rate=round(fmean(m.get("auto_format_ok", 0.0) for m in metrics), 4),
-                overlong_rate=round(fmean(m.get("auto_overlong", 0.0) for m in metrics), 4),
-                mean_latency_s=_mean([m["latency_s"] for m in metrics if "latency_s" in m]),
-                mean_tokens_per_s=_mean(
-                    [m["tokens_per_s"] for m in metrics if "tokens_per_s" in m]
-                ),
+                n_scenarios=len(means.get(row, {})),
+                awaiting_judge=not scored,
+                mean_composite=_r(averages.get(row)),
+                ci_low=_r(interval[0]) if interval else None,
+                ci_high=_r(interval[1]) if interval else None,
+                p_vs_leader=_r(p_values.get(row)),
+                p_holm=_r(adjusted.get(row)),
+                mean_relevance=_mean(_values(scored, "relevance")),
+                mean_actionability=_mean(_values(scored, "actionability")),
+                mean_tone=_mean(_values(scored, "tone")),
+                format_ok_rate=round(fmean(c.metrics.get("auto_format_ok", 0.0) for c in group), 4),
+                overlong_rate=round(fmean(c.metrics.get("auto_overlong", 0.0) for c in group), 4),
+                mean_latency_s=_mean(_values(group, "latency_s")),
+                mean_load_s=_mean(_values(group, "load_s")),
+                mean_tokens_per_s=_mean(_values(group, "tokens_per_s")),
             )
         )
     rows.sort(
         key=lambda r: (
-            r.mean_composite is None,
+            r.awaiting_judge,
+            r.rank or 0,
             -(r.mean_composite or 0.0),
             r.model,
             r.prompt_version,
@@ -60,32 +170,20 @@ def aggregate(experiment: str, runs: Iterable[Run]) -> Leaderboard:
     )
     return Leaderboard(
         experiment=experiment,
+        version=version,
         built_at=time.time(),
-        n_runs=sum(r.n for r in rows),
-        rows=rank_with_ties(rows),
+        n_runs=len(cells),
+        run_ids=sorted(c.run_id for c in cells),
+        rows=rows,
+        by_model=marginals(cells, "model"),
+        by_prompt=marginals(cells, "prompt"),
+        by_persona=winners(cells, "persona"),
+        by_time_slot=winners(cells, "time_slot"),
     )
 
 
-def rank_with_ties(rows: list[LeaderboardRow]) -> list[LeaderboardRow]:
-    """Competition ranking of sorted rows: equal mean composites share a rank (1, 1, 3)."""
-    ranked: list[LeaderboardRow] = []
-    for position, row in enumerate(rows, start=1):
-        if row.mean_composite is None:
-            ranked.append(row)
-            continue
-        previous = ranked[-1] if ranked else None
-        tied = previous is not None and previous.mean_composite == row.mean_composite
-        rank = previous.rank if tied and previous is not None else position
-        ranked.append(row.model_copy(update={"rank": rank}))
-    return ranked
-
-
-def rebuild(client: MlflowClient, experiment: str) -> Leaderboard | None:
-    """Read every cell run of the experiment (paginated) and aggregate; None if no experiment."""
-    found = tracking.find_experiment(client, experiment)
-    if found is None:
-        return None
-    runs = tracking.search_runs(
-        client, str(found.experiment_id), f"tags.{tracking.TAG_KIND} = 'cell'"
+def read_cells(client: MlflowClient, experiment_id: str) -> list[Cell]:
+    """Every finished cell run of the experiment, read page by page."""
+    return cells_of(
+        tracking.search_runs(client, experiment_id, f"tags.{tracking.TAG_KIND} = 'cell'")
     )
-    return aggregate(experiment, runs)
