@@ -52,12 +52,26 @@ def wait_jobs(api: httpx.Client, job_ids: list[str]) -> None:
 
 
 def measure(api: httpx.Client, fake: FakeOllama, bodies: list[dict[str, Any]]) -> tuple[float, int]:
-    """Wall seconds from the first POST to the end of the last job, and model loads."""
+    """Wall seconds from the first POST to the end of the last job, and model loads.
+
+    Also prints where the time went: before the first generation, between generations
+    (the collector's own path), and after the last one (writing the last run).
+    """
     fake.state.loads.clear()
-    started = time.perf_counter()
+    fake.state.chat_spans.clear()
+    started = time.monotonic()
     ids = [run_job(api, body) for body in bodies]
     wait_jobs(api, ids)
-    return time.perf_counter() - started, len(fake.state.loads)
+    ended = time.monotonic()
+    spans = sorted(fake.state.chat_spans)
+    gaps = [b[0] - a[1] for a, b in zip(spans, spans[1:], strict=False)]
+    print(
+        f"  first generation after {1000 * (spans[0][0] - started):.0f} ms;"
+        f" between generations {1000 * sum(gaps) / max(len(gaps), 1):.1f} ms on average"
+        f" (max {1000 * max(gaps, default=0):.0f} ms); after the last"
+        f" {1000 * (ended - spans[-1][1]):.0f} ms"
+    )
+    return ended - started, len(fake.state.loads)
 
 
 def main() -> None:

@@ -58,6 +58,7 @@ class FakeOllamaState:
     generation_delay_s: float = 0.0
     load_delay_s: float = 0.0  # the cost of loading a model that is not resident
     failing: dict[str, int] = field(default_factory=dict)  # model -> HTTP status of /api/chat
+    chat_spans: list[tuple[float, float]] = field(default_factory=list)  # monotonic start, end
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
@@ -70,6 +71,7 @@ class FakeOllamaState:
             self.generation_delay_s = 0.0
             self.load_delay_s = 0.0
             self.failing.clear()
+            self.chat_spans.clear()
 
     def calls_to(self, path: str) -> list[dict[str, Any]]:
         """Bodies of the calls to one endpoint."""
@@ -206,6 +208,12 @@ class _Handler(BaseHTTPRequestHandler):
         )  # fmt: skip
 
     def _chat(self, model: FakeModel, body: dict[str, Any]) -> None:
+        started = time.monotonic()
+        self._answer_chat(model, body)
+        with self.server.state.lock:
+            self.server.state.chat_spans.append((started, time.monotonic()))
+
+    def _answer_chat(self, model: FakeModel, body: dict[str, Any]) -> None:
         state = self.server.state
         if model.name in state.failing:
             self._send(state.failing[model.name], {"error": f"injected failure of {model.name}"})

@@ -92,19 +92,22 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 def print_leaderboard(board: dict[str, Any]) -> None:
     """The leaderboard as a text table."""
-    header = ["rank", "model", "prompt", "n", "scored", "composite", "format_ok", "overlong",
-              "latency_s", "tok/s"]  # fmt: skip
+    header = ["rank", "model", "prompt", "n", "scored", "composite", "95% CI", "p_holm",
+              "format_ok", "overlong", "latency_s", "tok/s"]  # fmt: skip
     rows = [
         [_fmt(r["rank"]), r["model"], r["prompt_version"], str(r["n"]), str(r["n_scored"]),
-         _fmt(r["mean_composite"]), _fmt(r["format_ok_rate"]), _fmt(r["overlong_rate"]),
+         _fmt(r["mean_composite"]),
+         f"{_fmt(r['ci_low'])}-{_fmt(r['ci_high'])}" if r["ci_low"] is not None else "-",
+         _fmt(r["p_holm"], 3), _fmt(r["format_ok_rate"]), _fmt(r["overlong_rate"]),
          _fmt(r["mean_latency_s"]), _fmt(r["mean_tokens_per_s"], 1)]
         for r in board["rows"]
     ]  # fmt: skip
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
     for row in [header, *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
-    if any(r["n_scored"] == 0 for r in board["rows"]):
+    if any(r["awaiting_judge"] for r in board["rows"]):
         print("(rows without a composite wait for a judge: see `tipbench packet`)")
+    print("(rows whose 95% CIs overlap share a rank; p_holm: paired test against the leader)")
 
 
 def wait_leaderboard(

@@ -1,0 +1,136 @@
+"""Benchmark of the reporter (see docs/performance.md).
+
+    .venv/bin/python -m bench.reporter_rebuild
+
+1. Rebuild time for experiments of 100, 1,000 and 10,000 finished cell runs. The runs are
+   written straight into a fresh MLflow SQLite store (MLflow's own SqlAlchemyStore: 16
+   models x 3 prompts x 8 scenarios, judged, with the collector's metrics and params),
+   then a real `mlflow server` serves them and the reporter's code reads them over HTTP.
+2. 48 CellFinished events within one second with 3 reporter processes: how many rebuilds
+   ran and the delay from the last event to the final leaderboard.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+from services.reporter.leaderboard import aggregate, read_cells
+from services.reporter.publish import publish
+from services.reporter.rebuild import RebuildGate
+from shared import tracking
+from shared.broker import make_broker
+from shared.contracts import CellFinished
+from shared.leaderboards import LeaderboardStore
+from shared.messaging import send
+from shared.settings import Settings
+from shared.suite import scenarios
+from tests.conftest import free_port, settings_env
+from tipbench import stack
+
+SIZES = (100, 1_000, 10_000)
+
+
+def fill(store: SqlAlchemyStore, experiment: str, n_runs: int, rng: random.Random) -> None:
+    """n_runs finished, judged cell runs in a new experiment."""
+    experiment_id = store.create_experiment(tracking.experiment_name(experiment))
+    cells = [(f"model-{m}", p, s) for m in range(16) for p in ("v1", "v2-mentor", "v3-few-shot")
+             for s in scenarios()]  # fmt: skip
+    for i in range(n_runs):
+        model, prompt, target = cells[i % len(cells)]
+        run = store.create_run(experiment_id, "bench", int(time.time() * 1000),
+                               [RunTag(tracking.TAG_KIND, "cell")], f"r{i}")  # fmt: skip
+        dims = [rng.randint(1, 5) for _ in range(3)]
+        values = {"relevance": dims[0], "actionability": dims[1], "tone": dims[2],
+                  "format_ok": 1, "overlong": 0, "composite": sum(dims) + 2,
+                  "latency_s": rng.uniform(0.5, 3), "load_s": 0.01, "tokens_per_s": 70.0,
+                  "auto_format_ok": 1, "auto_overlong": 0}  # fmt: skip
+        params = {"model": model, "prompt_version": prompt, "scenario_id": target.id,
+                  "persona": target.persona.id, "time_slot": target.time_slot.id}  # fmt: skip
+        store.log_batch(
+            run.info.run_id,
+            metrics=[Metric(k, float(v), 0, 0) for k, v in values.items()],
+            params=[Param(k, v) for k, v in params.items()],
+            tags=[],
+        )
+        store.update_run_info(run.info.run_id, "FINISHED", int(time.time() * 1000), None)
+
+
+def main() -> None:
+    var = Path(tempfile.mkdtemp(prefix="tipbench-bench-reporter-"))
+    mlflow_port = free_port()
+    settings = Settings(
+        namespace=f"tbbench-{uuid.uuid4().hex[:8]}",
+        mlflow_uri=f"http://127.0.0.1:{mlflow_port}",
+        mlflow_port=mlflow_port,
+        admin_token="bench-admin-token-0123456789",  # type: ignore[arg-type]
+        gateway_port=free_port(),
+        var_dir=str(var),
+    )
+    os.environ.update(settings_env(settings))
+    (var / "mlflow").mkdir(parents=True)
+    db = var / "mlflow" / "mlflow.db"
+    store = SqlAlchemyStore(f"sqlite:///{db}", str(var / "mlflow" / "artifacts"))
+    rng = random.Random(7)
+    started = time.perf_counter()
+    for size in SIZES:
+        fill(store, f"size-{size}", size, rng)
+    print(f"wrote {sum(SIZES)} runs in {time.perf_counter() - started:.0f} s")
+    try:
+        stack.up(settings, reporters=3)
+        client = tracking.make_client(settings)
+        for size in SIZES:
+            experiment = tracking.find_experiment(client, f"size-{size}")
+            assert experiment is not None
+            t0 = time.perf_counter()
+            cells = read_cells(client, str(experiment.experiment_id))
+            t1 = time.perf_counter()
+            board = aggregate(f"size-{size}", cells, 1)
+            t2 = time.perf_counter()
+            publish(client, str(experiment.experiment_id), board)
+            t3 = time.perf_counter()
+            print(
+                f"{size:>6} runs: read {t1 - t0:.2f} s, statistics {t2 - t1:.2f} s,"
+                f" publish {t3 - t2:.2f} s, total {t3 - t0:.2f} s ({len(board.rows)} rows)"
+            )
+
+        broker = make_broker(settings)
+        with redis.Redis.from_url(settings.redis_url) as connection:
+            gate, boards = RebuildGate(connection, settings), LeaderboardStore(connection, settings)
+            name = "size-100"
+            first = time.monotonic()
+            for i in range(48):
+                send(broker, CellFinished(job_id="b", experiment=name, cell_key=f"c{i}", ok=True))
+            last = time.monotonic()
+            while True:
+                board = boards.get(name)
+                idle = not connection.exists(settings.key("rebuild-pending", name)) and not (
+                    connection.exists(settings.key("rebuild-lock", name))
+                )
+                if board is not None and idle:
+                    break
+                time.sleep(0.02)
+            done = time.monotonic()
+            print(
+                f"48 events in {1000 * (last - first):.0f} ms with 3 reporters:"
+                f" {gate.rebuilds(name)} rebuild(s); final leaderboard"
+                f" {done - last:.2f} s after the last event"
+            )
+        broker.close()
+    finally:
+        stack.down(settings)
+        with redis.Redis.from_url(settings.redis_url) as connection:
+            for key in connection.scan_iter(match=f"{settings.namespace}:*"):
+                connection.delete(key)
+
+
+if __name__ == "__main__":
+    main()

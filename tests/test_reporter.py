@@ -1,0 +1,176 @@
+"""The reporter against real Redis, a real MLflow server and several real reporter processes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import redis
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+
+from services.reporter.leaderboard import aggregate
+from services.reporter.rebuild import RebuildGate
+from shared import tracking
+from shared.broker import make_broker
+from shared.contracts import CellFinished
+from shared.leaderboards import LeaderboardStore
+from shared.messaging import send
+from shared.settings import Settings
+from tests.conftest import auth, wait_until
+from tipbench import stack
+
+
+@pytest.fixture
+def client(core_settings: Settings) -> Iterator[redis.Redis[bytes]]:
+    with redis.Redis.from_url(core_settings.redis_url) as connection:
+        yield connection
+
+
+def test_an_older_rebuild_never_overwrites_a_newer_leaderboard(
+    core_settings: Settings, client: redis.Redis[bytes]
+) -> None:
+    store = LeaderboardStore(client, core_settings)
+    name = f"stale-{uuid.uuid4().hex[:6]}"
+    older, newer = store.next_version(name), store.next_version(name)
+    assert store.save(aggregate(name, [], newer))
+    assert not store.save(aggregate(name, [], older))
+    stored = store.get(name)
+    assert stored is not None and stored.version == newer
+
+
+def test_the_gate_schedules_once_and_admits_one_rebuild_at_a_time(
+    core_settings: Settings, client: redis.Redis[bytes]
+) -> None:
+    gate = RebuildGate(client, core_settings)
+    name = f"gate-{uuid.uuid4().hex[:6]}"
+    assert gate.mark_pending(name)
+    assert not gate.mark_pending(name)  # a burst rides on the pending rebuild
+    with gate.locked(name) as first:
+        assert first
+        assert gate.mark_pending(name)  # an event during a rebuild schedules one more
+        with gate.locked(name) as second:
+            assert not second
+    with gate.locked(name) as again:
+        assert again
+    assert gate.rebuilds(name) == 2
+
+
+def make_runs(mlflow: MlflowClient, experiment: str, composites: list[float]) -> list[str]:
+    """Finished cell runs, as the collector and judge would leave them."""
+    experiment_id = tracking.ensure_experiment(mlflow, experiment)
+    ids = []
+    for i, value in enumerate(composites):
+        run = mlflow.create_run(experiment_id, tags={tracking.TAG_KIND: "cell"})
+        scenario = ["student@morning", "nurse@evening", "retiree@morning", "founder@evening"][i % 4]
+        persona, slot = scenario.split("@")
+        params = {"model": f"m{i % 2}", "prompt_version": "v1", "scenario_id": scenario,
+                  "persona": persona, "time_slot": slot}  # fmt: skip
+        mlflow.log_batch(
+            run.info.run_id,
+            metrics=[Metric("composite", value, 0, 0), Metric("auto_format_ok", 1.0, 0, 0)],
+            params=[Param(k, v) for k, v in params.items()],
+        )
+        mlflow.set_terminated(run.info.run_id, "FINISHED")
+        ids.append(run.info.run_id)
+    return ids
+
+
+@pytest.fixture
+def three_reporters(running_stack: Settings) -> Iterator[Settings]:
+    extra = [
+        stack.Service(
+            f"reporter-{i}", stack.worker_argv("services.reporter.actors", "report", threads=2), {}
+        )
+        for i in (2, 3)
+    ]
+    for service in extra:
+        stack.start(running_stack, service)
+    yield running_stack
+    for service in extra:
+        stack.stop(running_stack, service.name)
+
+
+@pytest.mark.slow
+def test_a_burst_of_48_events_makes_at_most_two_rebuilds_with_every_run(
+    three_reporters: Settings,
+) -> None:
+    settings = three_reporters
+    mlflow = tracking.make_client(settings)
+    name = f"burst-{uuid.uuid4().hex[:6]}"
+    run_ids = make_runs(mlflow, name, [10, 12, 14, 16, 11, 13])
+    broker = make_broker(settings)
+    with redis.Redis.from_url(settings.redis_url) as client:
+        gate, store = RebuildGate(client, settings), LeaderboardStore(client, settings)
+        # When 48 events arrive within a second
+        started = time.monotonic()
+        for i in range(48):
+            send(broker, CellFinished(job_id="j", experiment=name, cell_key=f"c{i}", ok=True))
+        assert time.monotonic() - started < 1.0
+        # Then the final leaderboard has every run, after at most two rebuilds
+        board = wait_until(
+            lambda: (
+                (b := store.get(name)) is not None
+                and b.n_runs == 6
+                and not client.exists(settings.key("rebuild-pending", name))
+                and not client.exists(settings.key("rebuild-lock", name))
+                and b
+            ),
+            timeout_s=30,
+            what="the final leaderboard",
+        )
+        assert sorted(board.run_ids) == sorted(run_ids)
+        assert 1 <= gate.rebuilds(name) <= 2
+        # scenarios weigh equally: m1 = mean(nurse (12+13)/2, founder 16) = 14.25,
+        # m0 = mean(student (10+11)/2, retiree 14) = 12.25
+        assert [(m.name, m.mean_composite) for m in board.by_model] == [
+            ("m1", 14.25),
+            ("m0", 12.25),
+        ]
+    broker.close()
+
+    # And the leaderboard is served as CSV and published to MLflow with its chart
+    with httpx.Client(base_url=f"http://127.0.0.1:{settings.gateway_port}", headers=auth()) as api:
+        csv_text = api.get(f"/api/bench/leaderboard/{name}", params={"format": "csv"}).text
+        assert csv_text.splitlines()[0].startswith("rank,model,prompt_version,n,")
+        assert len(csv_text.splitlines()) == 3
+        assert (
+            api.get(f"/api/bench/leaderboard/{name}", params={"format": "xml"}).status_code == 422
+        )
+    experiment = tracking.find_experiment(mlflow, name)
+    assert experiment is not None
+    (summary,) = list(
+        tracking.search_runs(mlflow, experiment.experiment_id, "tags.run_kind = 'summary'")
+    )
+    artifacts = {a.path for a in mlflow.list_artifacts(summary.info.run_id)}
+    assert artifacts == {"leaderboard.json", "leaderboard.csv", "leaderboard.png"}
+
+
+@pytest.mark.slow
+def test_a_dead_replicas_lock_lapses_and_an_event_during_a_rebuild_is_not_lost(
+    running_stack: Settings,
+) -> None:
+    settings = running_stack
+    mlflow = tracking.make_client(settings)
+    name = f"lapse-{uuid.uuid4().hex[:6]}"
+    make_runs(mlflow, name, [10, 12])
+    broker = make_broker(settings)
+    with redis.Redis.from_url(settings.redis_url) as client:
+        store = LeaderboardStore(client, settings)
+        # Given a replica that died holding the experiment's lock (it expires in 2 s)
+        client.set(settings.key("rebuild-lock", name), "dead-replica", px=2000)
+        held_until = time.time() + 2.0
+        # When runs are added and announced while the lock is held
+        make_runs(mlflow, name, [16])
+        send(broker, CellFinished(job_id="j", experiment=name, cell_key="late", ok=True))
+        # Then the rebuild waits for the lock to lapse, and includes the late run
+        board = wait_until(
+            lambda: (b := store.get(name)) is not None and b.n_runs == 3 and b,
+            timeout_s=30,
+            what="the rebuild after the lock lapsed",
+        )
+        assert board.built_at >= held_until - 0.05
+    broker.close()
