@@ -1,7 +1,7 @@
 # tipbench: the Makefile's targets are the project's vocabulary.
 #   make demo   set everything up, start the local stack, run a small real benchmark
 #   make test   run the test suite (needs a Redis; starts its own MLflow server)
-#   make up / make down / make lint / make typecheck / make check
+#   make up / make down / make lint / make typecheck / make check / make bench
 
 VENV      ?= .venv
 PY        := $(VENV)/bin/python
@@ -13,7 +13,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 # The admin token: TIPBENCH_ADMIN_TOKEN if set, else a random one kept in $(VAR)/admin-token.
 WITH_TOKEN := TIPBENCH_ADMIN_TOKEN="$${TIPBENCH_ADMIN_TOKEN:-$$(cat $(VAR)/admin-token)}"
 
-.PHONY: install up down demo test lint typecheck check clean
+.PHONY: install up down demo test lint typecheck check bench clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,11 @@ typecheck: install
 	$(VENV)/bin/mypy shared services tipbench
 
 check: lint typecheck test
+
+# The benchmarks behind docs/performance.md (several minutes; run on a quiet machine).
+bench: install
+	$(PY) -m bench.collector_overhead
+	$(PY) -m bench.reporter_rebuild
 
 clean: down
 	rm -rf $(VAR)

@@ -14,18 +14,13 @@ ports with a throwaway namespace, and measures:
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 
-from shared.settings import Settings
-from tests.conftest import FAKE_MODELS, free_port, settings_env
+from bench import BENCH_TOKEN, bench_settings, forget
+from tests.conftest import FAKE_MODELS
 from tests.fake_ollama import FakeOllama
 from tipbench import stack
 
@@ -79,23 +74,12 @@ def main() -> None:
     for model in FAKE_MODELS:
         fake.add(model)
     fake.start()
-    var = Path(tempfile.mkdtemp(prefix="tipbench-bench-"))
-    mlflow_port = free_port()
-    settings = Settings(
-        namespace=f"tbbench-{uuid.uuid4().hex[:8]}",
-        mlflow_uri=f"http://127.0.0.1:{mlflow_port}",
-        mlflow_port=mlflow_port,
-        ollama_host=fake.url,
-        admin_token="bench-admin-token-0123456789",  # type: ignore[arg-type]
-        gateway_port=free_port(),
-        var_dir=str(var),
-    )
-    os.environ.update(settings_env(settings))
+    settings = bench_settings(ollama_host=fake.url)
     try:
         stack.up(settings)
         with httpx.Client(
             base_url=f"http://127.0.0.1:{settings.gateway_port}",
-            headers={"Authorization": "Bearer bench-admin-token-0123456789"},
+            headers={"Authorization": f"Bearer {BENCH_TOKEN}"},
             timeout=60,
         ) as api:
             job = {"models": MODELS, "prompts": PROMPTS, "n_scenarios": 4}
@@ -137,9 +121,7 @@ def main() -> None:
     finally:
         stack.down(settings)
         fake.stop()
-        with redis.Redis.from_url(settings.redis_url) as client:
-            for key in client.scan_iter(match=f"{settings.namespace}:*"):
-                client.delete(key)
+        forget(settings)
 
 
 if __name__ == "__main__":

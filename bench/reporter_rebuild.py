@@ -12,28 +12,25 @@
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import redis
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
+from bench import bench_settings, forget
 from services.reporter.leaderboard import aggregate, read_cells
 from services.reporter.publish import publish
 from services.reporter.rebuild import RebuildGate
+from services.reporter.snapshot import CellSnapshot, current_cells
 from shared import tracking
 from shared.broker import make_broker
 from shared.contracts import CellFinished
 from shared.leaderboards import LeaderboardStore
 from shared.messaging import send
-from shared.settings import Settings
 from shared.suite import scenarios
-from tests.conftest import free_port, settings_env
 from tipbench import stack
 
 SIZES = (100, 1_000, 10_000)
@@ -61,21 +58,12 @@ def fill(store: SqlAlchemyStore, experiment: str, n_runs: int, rng: random.Rando
             params=[Param(k, v) for k, v in params.items()],
             tags=[],
         )
-        store.update_run_info(run.info.run_id, "FINISHED", int(time.time() * 1000), None)
+        store.update_run_info(run.info.run_id, RunStatus.FINISHED, int(time.time() * 1000), None)
 
 
 def main() -> None:
-    var = Path(tempfile.mkdtemp(prefix="tipbench-bench-reporter-"))
-    mlflow_port = free_port()
-    settings = Settings(
-        namespace=f"tbbench-{uuid.uuid4().hex[:8]}",
-        mlflow_uri=f"http://127.0.0.1:{mlflow_port}",
-        mlflow_port=mlflow_port,
-        admin_token="bench-admin-token-0123456789",  # type: ignore[arg-type]
-        gateway_port=free_port(),
-        var_dir=str(var),
-    )
-    os.environ.update(settings_env(settings))
+    settings = bench_settings()
+    var = Path(settings.var_dir)
     (var / "mlflow").mkdir(parents=True)
     db = var / "mlflow" / "mlflow.db"
     store = SqlAlchemyStore(f"sqlite:///{db}", str(var / "mlflow" / "artifacts"))
@@ -87,37 +75,45 @@ def main() -> None:
     try:
         stack.up(settings, reporters=3)
         client = tracking.make_client(settings)
-        for size in SIZES:
-            experiment = tracking.find_experiment(client, f"size-{size}")
-            assert experiment is not None
-            t0 = time.perf_counter()
-            cells = read_cells(client, str(experiment.experiment_id))
-            t1 = time.perf_counter()
-            board = aggregate(f"size-{size}", cells, 1)
-            t2 = time.perf_counter()
-            publish(client, str(experiment.experiment_id), board)
-            t3 = time.perf_counter()
-            print(
-                f"{size:>6} runs: read {t1 - t0:.2f} s, statistics {t2 - t1:.2f} s,"
-                f" publish {t3 - t2:.2f} s, total {t3 - t0:.2f} s ({len(board.rows)} rows)"
-            )
+        with redis.Redis.from_url(settings.redis_url) as connection:
+            snapshot = CellSnapshot(connection, settings)
+            for size in SIZES:
+                name = f"size-{size}"
+                experiment = tracking.find_experiment(client, name)
+                assert experiment is not None
+                eid = str(experiment.experiment_id)
+                for label in ("full (no snapshot)", "48 runs changed"):
+                    if label.startswith("48"):
+                        some = [c.run_id for c in read_cells(client, eid)][:48]
+                        snapshot.mark_changed(name, some)
+                    t0 = time.perf_counter()
+                    cells = current_cells(client, snapshot, name, eid)
+                    t1 = time.perf_counter()
+                    board = aggregate(name, cells, 1)
+                    t2 = time.perf_counter()
+                    publish(client, eid, board)
+                    t3 = time.perf_counter()
+                    print(
+                        f"{size:>6} runs, {label}: read {t1 - t0:.2f} s, statistics"
+                        f" {t2 - t1:.2f} s, publish {t3 - t2:.2f} s, total {t3 - t0:.2f} s"
+                    )
 
         broker = make_broker(settings)
         with redis.Redis.from_url(settings.redis_url) as connection:
             gate, boards = RebuildGate(connection, settings), LeaderboardStore(connection, settings)
             name = "size-100"
+            before = boards.get(name)
             first = time.monotonic()
             for i in range(48):
                 send(broker, CellFinished(job_id="b", experiment=name, cell_key=f"c{i}", ok=True))
             last = time.monotonic()
+            # the final leaderboard: stored (what the gateway serves), nothing pending
             while True:
                 board = boards.get(name)
-                idle = not connection.exists(settings.key("rebuild-pending", name)) and not (
-                    connection.exists(settings.key("rebuild-lock", name))
-                )
-                if board is not None and idle:
+                newer = board is not None and (before is None or board.version > before.version)
+                if newer and not connection.exists(settings.key("rebuild-pending", name)):
                     break
-                time.sleep(0.02)
+                time.sleep(0.01)
             done = time.monotonic()
             print(
                 f"48 events in {1000 * (last - first):.0f} ms with 3 reporters:"
@@ -127,9 +123,7 @@ def main() -> None:
         broker.close()
     finally:
         stack.down(settings)
-        with redis.Redis.from_url(settings.redis_url) as connection:
-            for key in connection.scan_iter(match=f"{settings.namespace}:*"):
-                connection.delete(key)
+        forget(settings)
 
 
 if __name__ == "__main__":

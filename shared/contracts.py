@@ -162,6 +162,7 @@ class ScoresIngested(Contract):
     packet_id: str = Field(description="The packet scored.")
     judge_id: str = Field(description="Who scored.")
     n_scores: int = Field(description="How many items were scored.")
+    run_ids: list[str] = Field(default_factory=list, description="The runs whose scores changed.")
 
 
 Message = CollectCell | RecordCell | CellFinished | JobFinished | IngestScores | ScoresIngested

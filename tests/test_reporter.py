@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from services.reporter.leaderboard import aggregate
 from services.reporter.rebuild import RebuildGate
+from services.reporter.snapshot import CellSnapshot, current_cells
 from shared import tracking
 from shared.broker import make_broker
 from shared.contracts import CellFinished
@@ -174,3 +175,41 @@ def test_a_dead_replicas_lock_lapses_and_an_event_during_a_rebuild_is_not_lost(
         )
         assert board.built_at >= held_until - 0.05
     broker.close()
+
+
+def test_rebuilds_read_only_the_changed_runs_after_a_full_first_read(
+    core_settings: Settings, client: redis.Redis[bytes], mlflow_server: str
+) -> None:
+    mlflow = tracking.make_client(core_settings)
+    snapshot = CellSnapshot(client, core_settings)
+    name = f"snap-{uuid.uuid4().hex[:6]}"
+    first = make_runs(mlflow, name, [10, 12])
+    experiment = tracking.find_experiment(mlflow, name)
+    assert experiment is not None
+    eid = str(experiment.experiment_id)
+    # The first rebuild reads everything
+    assert sorted(c.run_id for c in current_cells(mlflow, snapshot, name, eid)) == sorted(first)
+    # A new run named by an event is read; a change nobody announced is not
+    (added,) = make_runs(mlflow, name, [16])
+    mlflow.log_metric(first[0], "composite", 3.0)
+    snapshot.mark_changed(name, [added])
+    cells = {c.run_id: c for c in current_cells(mlflow, snapshot, name, eid)}
+    assert set(cells) == {*first, added}
+    assert cells[first[0]].composite == 10.0
+    # An event that cannot name its runs asks for a full read
+    snapshot.mark_changed(name, [])
+    cells = {c.run_id: c for c in current_cells(mlflow, snapshot, name, eid)}
+    assert cells[first[0]].composite == 3.0
+
+
+def test_changes_taken_by_a_rebuild_that_died_are_taken_again(
+    core_settings: Settings, client: redis.Redis[bytes]
+) -> None:
+    snapshot = CellSnapshot(client, core_settings)
+    name = f"snap-{uuid.uuid4().hex[:6]}"
+    snapshot.mark_changed(name, ["a", "b"])
+    assert snapshot.take_changed(name) == ["a", "b"]  # ... and the rebuild dies here
+    snapshot.mark_changed(name, ["c"])
+    assert snapshot.take_changed(name) == ["a", "b", "c"]
+    snapshot.done(name)
+    assert snapshot.take_changed(name) == []

@@ -71,7 +71,7 @@ def ingest_scores(payload: dict[str, Any]) -> None:
     submission = store.submission(command.submission_id)
     scores = ScoreFile.model_validate_json(submission["scores"])
     try:
-        count = ingest(deps().mlflow, store, command.experiment, scores)
+        run_ids = ingest(deps().mlflow, store, command.experiment, scores)
     except InvalidScores as exc:
         store.set_submission_status(command.submission_id, "failed", str(exc.problems))
         raise
@@ -82,6 +82,7 @@ def ingest_scores(payload: dict[str, Any]) -> None:
             experiment=command.experiment,
             packet_id=scores.packet_id,
             judge_id=scores.judge_id,
-            n_scores=count,
+            n_scores=len(scores.scores),
+            run_ids=run_ids,
         ),
     )

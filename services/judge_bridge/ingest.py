@@ -15,8 +15,8 @@ from shared.rubric import RUBRIC_ID, composite
 
 def ingest_scores(
     client: MlflowClient, store: PacketStore, experiment: str, scores: ScoreFile
-) -> int:
-    """Check the file against its packet again, then write every score; returns how many."""
+) -> list[str]:
+    """Check the file against its packet again, then write every score; returns the runs."""
     item_runs = check_scores(experiment, scores, store)
     now = int(time.time() * 1000)
     for score in scores.scores:
@@ -35,4 +35,4 @@ def ingest_scores(
                 RunTag(tracking.TAG_RUBRIC_ID, RUBRIC_ID),
             ],
         )
-    return len(scores.scores)
+    return sorted(set(item_runs.values()))

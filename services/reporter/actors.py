@@ -11,9 +11,10 @@ import redis
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, ConfigDict
 
-from services.reporter.leaderboard import aggregate, read_cells
+from services.reporter.leaderboard import aggregate
 from services.reporter.publish import publish
 from services.reporter.rebuild import REBUILD_DELAY_MS, RebuildGate
+from services.reporter.snapshot import CellSnapshot, current_cells
 from shared import tracking
 from shared.broker import make_broker
 from shared.leaderboards import LeaderboardStore
@@ -30,7 +31,19 @@ class ExperimentEvent(BaseModel):
     """The part of CellFinished, JobFinished and ScoresIngested the reporter needs."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+    kind: str
     experiment: str
+    ok: bool = True
+    run_id: str | None = None
+    run_ids: list[str] = []
+
+    def changed_runs(self) -> list[str] | None:
+        """The runs this event changed; [] for none; None if it cannot say (read all)."""
+        if self.kind == "cell_finished":
+            return ([self.run_id] if self.run_id else None) if self.ok else []
+        if self.kind == "scores_ingested":
+            return self.run_ids or None
+        return []
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,7 @@ class ReporterDeps:
     mlflow: MlflowClient
     leaderboards: LeaderboardStore
     gate: RebuildGate
+    snapshot: CellSnapshot
 
 
 @cache
@@ -50,13 +64,17 @@ def deps() -> ReporterDeps:
         mlflow=tracking.make_client(settings),
         leaderboards=LeaderboardStore(client, settings),
         gate=RebuildGate(client, settings),
+        snapshot=CellSnapshot(client, settings),
     )
 
 
 @dramatiq.actor(actor_name="rebuild_leaderboard", queue_name=REPORT_QUEUE, max_retries=5)
 def rebuild_leaderboard(payload: dict[str, Any]) -> None:
     """An event changed an experiment's runs: schedule one rebuild unless one is pending."""
-    experiment = ExperimentEvent.model_validate(payload).experiment
+    event = ExperimentEvent.model_validate(payload)
+    experiment, changed = event.experiment, event.changed_runs()
+    if changed != []:
+        deps().snapshot.mark_changed(experiment, changed or [])
     if deps().gate.mark_pending(experiment):
         run_rebuild.send_with_options(args=(experiment,), delay=REBUILD_DELAY_MS)
 
@@ -74,6 +92,7 @@ def run_rebuild(experiment: str) -> None:
         if found is None:
             return
         version = deps().leaderboards.next_version(experiment)
-        board = aggregate(experiment, read_cells(deps().mlflow, str(found.experiment_id)), version)
+        cells = current_cells(deps().mlflow, deps().snapshot, experiment, str(found.experiment_id))
+        board = aggregate(experiment, cells, version)
         if deps().leaderboards.save(board):
             publish(deps().mlflow, str(found.experiment_id), board)

@@ -17,6 +17,7 @@ from shared.leaderboards import GroupWinner, Leaderboard, LeaderboardRow, Margin
 
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 Row = tuple[str, str]  # (model, prompt version)
+RUN_ID_BATCH = 100  # run ids per search: keeps the filter string short
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,19 @@ def aggregate(experiment: str, cells: list[Cell], version: int) -> Leaderboard:
     )
 
 
-def read_cells(client: MlflowClient, experiment_id: str) -> list[Cell]:
-    """Every finished cell run of the experiment, read page by page."""
-    return cells_of(
-        tracking.search_runs(client, experiment_id, f"tags.{tracking.TAG_KIND} = 'cell'")
-    )
+def read_cells(
+    client: MlflowClient, experiment_id: str, run_ids: list[str] | None = None
+) -> list[Cell]:
+    """The experiment's finished cell runs (only `run_ids`, if given), read page by page."""
+    kind = f"tags.{tracking.TAG_KIND} = 'cell'"
+    if run_ids is None:
+        return cells_of(tracking.search_runs(client, experiment_id, kind))
+    found: list[Cell] = []
+    for start in range(0, len(run_ids), RUN_ID_BATCH):
+        batch = ", ".join(tracking.quote(i) for i in run_ids[start : start + RUN_ID_BATCH])
+        found += cells_of(
+            tracking.search_runs(
+                client, experiment_id, f"{kind} and attributes.run_id IN ({batch})"
+            )
+        )
+    return found
