@@ -58,6 +58,7 @@ class FakeOllamaState:
     generation_delay_s: float = 0.0
     load_delay_s: float = 0.0  # the cost of loading a model that is not resident
     failing: dict[str, int] = field(default_factory=dict)  # model -> HTTP status of /api/chat
+    malformed: set[str] = field(default_factory=set)  # models whose chat answer is cut short
     chat_spans: list[tuple[float, float]] = field(default_factory=list)  # monotonic start, end
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -71,6 +72,7 @@ class FakeOllamaState:
             self.generation_delay_s = 0.0
             self.load_delay_s = 0.0
             self.failing.clear()
+            self.malformed.clear()
             self.chat_spans.clear()
 
     def calls_to(self, path: str) -> list[dict[str, Any]]:
@@ -217,6 +219,14 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if model.name in state.failing:
             self._send(state.failing[model.name], {"error": f"injected failure of {model.name}"})
+            return
+        if model.name in state.malformed:
+            data = b'{"model": "truncated'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
             return
         loaded_now = state._load(model.name)
         if state.generation_delay_s:

@@ -9,7 +9,13 @@ from services.collector.providers.gguf import GgufProvider
 from services.collector.providers.ollama import OllamaProvider
 from services.collector.providers.openai_compat import OpenAICompatibleProvider
 from services.collector.session import ModelSession
-from shared.errors import ModelSizeUnknown, ModelTooLarge, ProviderUnavailable, UnknownModel
+from shared.errors import (
+    ModelSizeUnknown,
+    ModelTooLarge,
+    ProviderBadResponse,
+    ProviderUnavailable,
+    UnknownModel,
+)
 from shared.models import parse_parameter_size
 from shared.suite import render_prompt, scenario
 from tests.conftest import free_port
@@ -153,3 +159,33 @@ def test_openai_compatible_unreachable_is_a_transient_error() -> None:
     )
     with pytest.raises(ProviderUnavailable, match="unreachable"):
         provider.describe("tidy:1b")
+
+
+def test_a_cold_load_gets_the_long_timeout_and_a_warm_call_the_short_one(
+    fake_ollama: FakeOllama,
+) -> None:
+    # Given loads and generations that both take 1.5 s
+    fake_ollama.state.reset()
+    fake_ollama.state.load_delay_s = 1.5
+    provider = OllamaProvider(fake_ollama.url, timeout_s=1.0, load_timeout_s=5.0)
+    try:
+        # Then loading fits the load timeout...
+        provider.load("tidy:1b")
+        assert fake_ollama.state.loads == ["tidy:1b"]
+        # ...while a generation past the warm timeout is a transient failure
+        fake_ollama.state.generation_delay_s = 1.5
+        with pytest.raises(ProviderUnavailable, match="timed out"):
+            provider.generate("tidy:1b", [{"role": "user", "content": "hi"}], OPTIONS)
+    finally:
+        fake_ollama.state.reset()
+
+
+def test_a_malformed_answer_is_a_transient_bad_response(
+    ollama: OllamaProvider, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.state.malformed.add("tidy:1b")
+    try:
+        with pytest.raises(ProviderBadResponse, match="malformed"):
+            ollama.generate("tidy:1b", [{"role": "user", "content": "hi"}], OPTIONS)
+    finally:
+        fake_ollama.state.reset()
