@@ -16,6 +16,7 @@ from shared.models import DEFAULT_GGUF_MODEL, parse_model
 from shared.suite import SUITE_VERSION, prompt_versions, scenarios
 
 EXPERIMENT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+JUDGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 ExperimentName = Annotated[str, StringConstraints(pattern=EXPERIMENT_PATTERN)]
 
 
@@ -184,7 +185,10 @@ class ScoreFile(Contract):
     """A judge's scores for one packet."""
 
     packet_id: str = Field(min_length=1, max_length=64, description="The packet scored.")
-    judge_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$", description="Who scored.")
+    judge_id: str = Field(
+        pattern=JUDGE_ID_PATTERN,
+        description="Who scored (letters, digits, _ . : -); part of MLflow metric names.",
+    )
     scores: list[ItemScore] = Field(
         min_length=1, max_length=10000, description="One score per item."
     )

@@ -6,6 +6,7 @@ the prompt version or the run. The item -> run mapping stays on the server.
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections import Counter
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts import ScoreFile
 from shared.errors import InvalidScores, PacketNotFound
+from shared.rubric import load_rubric
 from shared.settings import Settings
 
 PACKET_SCHEMA: Literal["tipbench.judge-packet/1"] = "tipbench.judge-packet/1"
@@ -37,14 +39,19 @@ class PacketScenario(BaseModel):
     n_tips: int = Field(description="How many tips were asked for.")
 
 
-class PacketItem(BaseModel):
-    """One blind candidate to score."""
+class Candidate(BaseModel):
+    """What a judge sees of one run: the scenario and the answer, nothing identifying."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    item_id: str = Field(description="Opaque id; quote it in the score file.")
     scenario: PacketScenario = Field(description="Who and when.")
     answer: str = Field(description="The candidate's full answer.")
     tips: list[str] = Field(description="The tips tipbench parsed from the answer.")
+
+
+class PacketItem(Candidate):
+    """One blind candidate to score."""
+
+    item_id: str = Field(description="Opaque id; quote it in the score file.")
 
 
 class JudgePacket(BaseModel):
@@ -54,6 +61,7 @@ class JudgePacket(BaseModel):
     schema_version: Literal["tipbench.judge-packet/1"] = Field(description="Packet format.")
     packet_id: str = Field(description="Quote it in the score file.")
     experiment: str = Field(description="Experiment name.")
+    judge_id: str | None = Field(None, description="The judge it was made for, if any.")
     rubric: dict[str, Any] = Field(description="The full rubric.")
     instructions: str = Field(description="How to score.")
     score_file_example: dict[str, Any] = Field(description="The shape of the answer.")
@@ -65,11 +73,11 @@ def new_id() -> str:
     return secrets.token_hex(6)
 
 
-def score_file_example(packet_id: str, item_id: str) -> dict[str, Any]:
+def score_file_example(packet_id: str, item_id: str, judge_id: str) -> dict[str, Any]:
     """A one-item example of the score file a judge returns."""
     return {
         "packet_id": packet_id,
-        "judge_id": "your-name",
+        "judge_id": judge_id,
         "scores": [
             {
                 "item_id": item_id,
@@ -84,6 +92,34 @@ def score_file_example(packet_id: str, item_id: str) -> dict[str, Any]:
     }
 
 
+def assemble_packet(
+    experiment: str, candidates: dict[str, Candidate], judge_id: str | None
+) -> tuple[JudgePacket, dict[str, str]]:
+    """A blind packet of the candidates in a fresh random order; returns item -> run too."""
+    packet_id = new_id()
+    item_runs = {new_id(): run_id for run_id in candidates}
+    items = [
+        PacketItem(item_id=item_id, **candidates[run_id].model_dump())
+        for item_id, run_id in item_runs.items()
+    ]
+    # Run order follows models and prompts; a fresh shuffle per packet hides it, and two
+    # judges never see the same order.
+    random.SystemRandom().shuffle(items)
+    packet = JudgePacket(
+        schema_version=PACKET_SCHEMA,
+        packet_id=packet_id,
+        experiment=experiment,
+        judge_id=judge_id,
+        rubric=load_rubric().as_dict(),
+        instructions=INSTRUCTIONS,
+        score_file_example=score_file_example(
+            packet_id, items[0].item_id if items else "item-id", judge_id or "your-name"
+        ),
+        items=items,
+    )
+    return packet, item_runs
+
+
 class PacketStore:
     """Packets, their item -> run mappings, and score submissions, in Redis."""
 
@@ -91,15 +127,30 @@ class PacketStore:
         self._redis = client
         self._settings = settings
 
-    def save(self, packet: JudgePacket, item_runs: dict[str, str]) -> None:
-        """Keep a packet with its mapping and make it the experiment's current packet."""
+    def save(self, packet: JudgePacket, item_runs: dict[str, str], *, latest: bool) -> None:
+        """Keep a packet with its mapping (and make it the experiment's current packet)."""
         key = self._settings.key("packet", packet.packet_id)
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(key, packet.model_dump_json())
-            mapping: dict[str | bytes, bytes | float | int | str] = dict(item_runs.items())
-            pipe.hset(f"{key}:runs", mapping=mapping)
-            pipe.set(self._settings.key("packet-latest", packet.experiment), packet.packet_id)
+            if item_runs:
+                mapping: dict[str | bytes, bytes | float | int | str] = dict(item_runs.items())
+                pipe.hset(f"{key}:runs", mapping=mapping)
+            if latest:
+                pipe.set(self._settings.key("packet-latest", packet.experiment), packet.packet_id)
             pipe.execute()
+
+    def add_candidates(self, experiment: str, candidates: dict[str, Candidate]) -> None:
+        """Add runs to the experiment's pool of candidates that judges can be given."""
+        if candidates:
+            self._redis.hset(
+                self._settings.key("candidates", experiment),
+                mapping={run: c.model_dump_json() for run, c in candidates.items()},
+            )
+
+    def candidates(self, experiment: str) -> dict[str, Candidate]:
+        """The experiment's pool: run id -> candidate."""
+        raw = self._redis.hgetall(self._settings.key("candidates", experiment))
+        return {k.decode(): Candidate.model_validate_json(v) for k, v in raw.items()}
 
     def latest(self, experiment: str) -> JudgePacket:
         """The experiment's current packet; PacketNotFound if none was built yet."""
@@ -159,6 +210,14 @@ def check_scores(experiment: str, scores: ScoreFile, store: PacketStore) -> dict
     except PacketNotFound as exc:
         raise InvalidScores([{"field": "packet_id", "message": str(exc)}]) from None
     problems: list[dict[str, str]] = []
+    if packet.judge_id is not None and packet.judge_id != scores.judge_id:
+        problems.append(
+            {
+                "field": "judge_id",
+                "message": f"packet {packet.packet_id} was made for judge {packet.judge_id!r},"
+                f" not {scores.judge_id!r}",
+            }
+        )
     if packet.experiment != experiment:
         problems.append(
             {

@@ -73,6 +73,36 @@ class GroupWinner(Frozen):
     scores: dict[str, float] = Field(description="Every row's mean there, `model | prompt`.")
 
 
+class JudgePair(Frozen):
+    """How far two judges agree on the runs both scored."""
+
+    judge_a: str = Field(description="A judge.")
+    judge_b: str = Field(description="Another judge.")
+    n_shared: int = Field(description="Runs both scored.")
+    kappa: dict[str, float | None] = Field(
+        description="Quadratic-weighted Cohen's kappa per item (and composite); None if undefined."
+    )
+
+
+class Disagreement(Frozen):
+    """A run on which judges are 2 or more points apart on one dimension."""
+
+    run_id: str = Field(description="The run.")
+    item: str = Field(description="The dimension.")
+    scores: dict[str, int] = Field(description="Judge -> score.")
+
+
+class Agreement(Frozen):
+    """The judge panel's agreement."""
+
+    judges: list[str] = Field(description="Every judge who scored a run.")
+    pairs: list[JudgePair] = Field(description="Every pair of judges.")
+    alpha: dict[str, float | None] = Field(
+        description="Krippendorff's alpha (ordinal) across the panel, per item."
+    )
+    disagreements: list[Disagreement] = Field(description="Runs judged 2+ points apart.")
+
+
 class Leaderboard(Frozen):
     """An experiment's ranking of (model, prompt) pairs."""
 
@@ -86,6 +116,7 @@ class Leaderboard(Frozen):
     by_prompt: list[Marginal] = Field(description="Prompts over all models.")
     by_persona: list[GroupWinner] = Field(description="Which row wins for whom.")
     by_time_slot: list[GroupWinner] = Field(description="Which row wins when.")
+    agreement: Agreement = Field(description="How far the judges agree.")
 
 
 CSV_COLUMNS = list(LeaderboardRow.model_fields)

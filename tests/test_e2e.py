@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from shared import tracking
+from shared.scores import ScoreStore
 from shared.settings import Settings
 from tests.conftest import auth, log_tail, wait_until
 
@@ -148,6 +149,59 @@ def test_bench_job_runs_end_to_end_and_ranks_the_judged_pairs(
     runs = api.get("/api/bench/runs/e2e").json()
     assert not any(r["judge_pending"] for r in runs)
     assert sorted(r["metrics"]["composite"] for r in runs) == [6.0] * 6 + [15.0] * 6
+
+    # When a second judge asks for a packet of their own
+    second = api.get("/api/bench/judge/e2e/packet", params={"judge": "bob"}).json()
+    assert (second["judge_id"], len(second["items"])) == ("bob", 12)
+    assert {i["item_id"] for i in second["items"]}.isdisjoint(
+        {i["item_id"] for i in packet["items"]}
+    )
+    # and the first judge may not use it
+    foreign = api.post("/api/bench/judge/e2e/scores", json=judge(second))
+    assert foreign.status_code == 422 and "made for judge 'bob'" in foreign.text
+    # and bob scores it (twice: the second post changes nothing)
+    bob = judge(second) | {"judge_id": "bob"}
+    bob["scores"][0] = bob["scores"][0] | {"tone": 1}  # bob disagrees on one item
+    for _ in range(2):
+        assert api.post("/api/bench/judge/e2e/scores", json=bob).status_code == 202
+
+    # Then both judges' scores are on every run, and the agreement says how far they agree
+    def agreed() -> Any:
+        answer = api.get("/api/bench/judge/e2e/agreement")
+        found = answer.json() if answer.status_code == 200 else None
+        return found if found and found["pairs"] and found["pairs"][0]["n_shared"] == 12 else None
+
+    result = wait_until(agreed, timeout_s=60, what="the agreement of two judges")
+    assert result["judges"] == ["bob", "e2e-judge"]
+    assert result["pairs"][0]["kappa"]["relevance"] == 1.0
+    assert result["pairs"][0]["kappa"]["tone"] < 1.0
+    assert len(result["disagreements"]) == 1 and result["disagreements"][0]["item"] == "tone"
+    runs = api.get("/api/bench/runs/e2e").json()
+    assert all(
+        "judge/bob/composite" in r["metrics"] and "judge/e2e-judge/composite" in r["metrics"]
+        for r in runs
+    )
+    # the primary judge's plain metrics did not move
+    assert sorted(r["metrics"]["composite"] for r in runs) == [6.0] * 6 + [15.0] * 6
+    assert api.get("/api/bench/judge/e2e/packet", params={"judge": "bob"}).json()["items"] == []
+    with redis.Redis.from_url(running_stack.redis_url) as client:
+        history = ScoreStore(client, running_stack).history("e2e")
+    assert len(history) == 24  # 12 per judge: bob's repeated post wrote nothing
+    assert {h["judge_id"] for h in history} == {"e2e-judge", "bob"} and all(
+        h["old"] is None for h in history
+    )
+
+    # When bob changes his mind about one item, the new score replaces the old, on record
+    bob["scores"][0] = bob["scores"][0] | {"tone": 2}
+    assert api.post("/api/bench/judge/e2e/scores", json=bob).status_code == 202
+
+    def changed() -> Any:
+        with redis.Redis.from_url(running_stack.redis_url) as client:
+            entries = ScoreStore(client, running_stack).history("e2e")
+        return entries[24:] if len(entries) > 24 else None
+
+    (change,) = wait_until(changed, timeout_s=30, what="the recorded change")
+    assert (change["judge_id"], change["old"]["tone"], change["new"]["tone"]) == ("bob", 1, 2)
 
 
 def test_embedded_model_job_runs_for_real_through_the_stack(

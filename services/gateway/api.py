@@ -15,15 +15,22 @@ from services.gateway.errors import ApiError, validation_error
 from services.gateway.sizes import model_size_problems
 from services.gateway.submit import enqueue_cells, submit
 from shared import tracking
-from shared.contracts import EXPERIMENT_PATTERN, BenchRequest, IngestScores, ScoreFile
+from shared.contracts import (
+    EXPERIMENT_PATTERN,
+    JUDGE_ID_PATTERN,
+    BenchRequest,
+    IngestScores,
+    ScoreFile,
+)
 from shared.errors import InvalidScores, JobNotFound, PacketNotFound
-from shared.judging import check_scores
+from shared.judging import assemble_packet, check_scores
 from shared.leaderboards import to_csv
 from shared.messaging import send
 
 bench = Blueprint("bench", __name__, url_prefix="/api/bench")
 _EXPERIMENT = re.compile(EXPERIMENT_PATTERN)
 M = TypeVar("M", bound=BaseModel)
+JUDGE_ID = re.compile(JUDGE_ID_PATTERN)
 
 
 def _json_body() -> dict[str, Any]:
@@ -176,11 +183,34 @@ def leaderboard(experiment: str) -> Response:
 
 @bench.get("/judge/<experiment>/packet")
 def judge_packet(experiment: str) -> Response:
-    """The experiment's current blind judge packet."""
-    try:
-        return jsonify(deps().packets.latest(_experiment(experiment)).model_dump(mode="json"))
-    except PacketNotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from None
+    """A blind judge packet: ?judge=<id> for that judge's unscored runs, else the current one."""
+    name = _experiment(experiment)
+    judge = request.args.get("judge")
+    if judge is None:
+        try:
+            return jsonify(deps().packets.latest(name).model_dump(mode="json"))
+        except PacketNotFound as exc:
+            raise ApiError(404, "not_found", str(exc)) from None
+    if not JUDGE_ID.match(judge):
+        raise ApiError(422, "invalid_judge", f"judge id {judge!r} must match {JUDGE_ID.pattern}")
+    pool = deps().packets.candidates(name)
+    if not pool:
+        raise ApiError(404, "not_found", f"experiment {name!r} has no candidates to judge yet")
+    done = deps().scores.judged_by(name, judge)
+    packet, item_runs = assemble_packet(
+        name, {run: c for run, c in pool.items() if run not in done}, judge_id=judge
+    )
+    deps().packets.save(packet, item_runs, latest=False)
+    return jsonify(packet.model_dump(mode="json"))
+
+
+@bench.get("/judge/<experiment>/agreement")
+def judge_agreement(experiment: str) -> Response:
+    """How far the judges agree (kappa per pair, alpha), from the stored leaderboard."""
+    board = deps().leaderboards.get(_experiment(experiment))
+    if board is None:
+        raise ApiError(404, "not_found", f"no leaderboard for {experiment!r} yet")
+    return jsonify(board.agreement.model_dump())
 
 
 @bench.post("/judge/<experiment>/scores")

@@ -14,6 +14,7 @@ from shared.broker import make_broker
 from shared.jobs import JobStore
 from shared.judging import PacketStore
 from shared.leaderboards import LeaderboardStore
+from shared.scores import ScoreStore
 from shared.settings import Settings
 
 
@@ -28,6 +29,7 @@ class GatewayDeps:
     jobs: JobStore
     packets: PacketStore
     leaderboards: LeaderboardStore
+    scores: ScoreStore
 
 
 def build_deps(settings: Settings) -> GatewayDeps:
@@ -41,6 +43,7 @@ def build_deps(settings: Settings) -> GatewayDeps:
         jobs=JobStore(client, settings),
         packets=PacketStore(client, settings),
         leaderboards=LeaderboardStore(client, settings),
+        scores=ScoreStore(client, settings),
     )
 
 

@@ -20,6 +20,7 @@ from shared.contracts import IngestScores, JobFinished, ScoreFile, ScoresIngeste
 from shared.errors import InvalidScores
 from shared.judging import PacketStore
 from shared.messaging import JUDGE_QUEUE, send
+from shared.scores import ScoreStore
 from shared.settings import Settings
 
 settings = Settings()  # read from the environment
@@ -32,16 +33,21 @@ log = logging.getLogger("tipbench.judge_bridge")
 class JudgeDeps:
     """The judge bridge's clients."""
 
+    redis: redis.Redis[bytes]
     mlflow: MlflowClient
     packets: PacketStore
+    scores: ScoreStore
 
 
 @cache
 def deps() -> JudgeDeps:
     """Clients built on the first message (not at import)."""
+    client = redis.Redis.from_url(settings.redis_url)
     return JudgeDeps(
+        redis=client,
         mlflow=tracking.make_client(settings),
-        packets=PacketStore(redis.Redis.from_url(settings.redis_url), settings),
+        packets=PacketStore(client, settings),
+        scores=ScoreStore(client, settings),
     )
 
 
@@ -70,8 +76,14 @@ def ingest_scores(payload: dict[str, Any]) -> None:
     store = deps().packets
     submission = store.submission(command.submission_id)
     scores = ScoreFile.model_validate_json(submission["scores"])
+    # One ingest per experiment at a time: two posts of the same file must not both see
+    # "no score yet" and both write.
+    lock = deps().redis.lock(
+        settings.key("ingest-lock", command.experiment), timeout=300, blocking_timeout=300
+    )
     try:
-        run_ids = ingest(deps().mlflow, store, command.experiment, scores)
+        with lock:
+            run_ids = ingest(deps().mlflow, store, deps().scores, command.experiment, scores)
     except InvalidScores as exc:
         store.set_submission_status(command.submission_id, "failed", str(exc.problems))
         raise

@@ -11,28 +11,51 @@ from shared import tracking
 from shared.contracts import ScoreFile
 from shared.judging import PacketStore, check_scores
 from shared.rubric import RUBRIC_ID, composite
+from shared.scores import ScoreStore
+
+ITEMS = ("relevance", "actionability", "tone", "format_ok", "overlong")
 
 
 def ingest_scores(
-    client: MlflowClient, store: PacketStore, experiment: str, scores: ScoreFile
+    client: MlflowClient,
+    packets: PacketStore,
+    scores_store: ScoreStore,
+    experiment: str,
+    scores: ScoreFile,
 ) -> list[str]:
-    """Check the file against its packet again, then write every score; returns the runs."""
-    item_runs = check_scores(experiment, scores, store)
+    """Check the file against its packet again, then write what changed; returns those runs.
+
+    A score equal to the judge's current one for the run is not written again, so
+    re-posting a file changes nothing; a different one replaces it and is logged.
+    """
+    item_runs = check_scores(experiment, scores, packets)
+    judge = scores.judge_id
+    primary = scores_store.primary_judge(experiment, judge) == judge
     now = int(time.time() * 1000)
+    changed = []
     for score in scores.scores:
-        values = score.model_dump(
-            include={"relevance", "actionability", "tone", "format_ok", "overlong"}
-        )
+        run_id = item_runs[score.item_id]
+        values: dict[str, int] = score.model_dump(include=set(ITEMS))
         values["composite"] = composite(**values)
-        client.log_batch(
-            item_runs[score.item_id],
-            metrics=[Metric(name, float(value), now, 0) for name, value in values.items()],
-            tags=[
+        new = {**values, "rationale": score.rationale, "packet_id": scores.packet_id}
+        old = scores_store.latest(run_id, judge)
+        if old is not None and {k: old.get(k) for k in new if k != "packet_id"} == {
+            k: v for k, v in new.items() if k != "packet_id"
+        }:
+            continue
+        metrics = [Metric(f"judge/{judge}/{k}", float(v), now, 0) for k, v in values.items()]
+        tags = [RunTag(f"judge/{judge}/rationale", score.rationale)]
+        if primary:
+            metrics += [Metric(k, float(v), now, 0) for k, v in values.items()]
+            tags += [
                 RunTag(tracking.TAG_JUDGE_PENDING, "false"),
-                RunTag("judge_id", scores.judge_id),
+                RunTag("judge_id", judge),
                 RunTag("judge_packet_id", scores.packet_id),
                 RunTag("judge_rationale", score.rationale),
                 RunTag(tracking.TAG_RUBRIC_ID, RUBRIC_ID),
-            ],
-        )
-    return sorted(set(item_runs.values()))
+            ]
+        # MLflow first: if it fails, the Redis copy still differs and the retry rewrites.
+        client.log_batch(run_id, metrics=metrics, tags=tags)
+        scores_store.record(experiment, run_id, judge, new, old)
+        changed.append(run_id)
+    return sorted(set(changed))

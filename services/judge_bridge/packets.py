@@ -1,87 +1,69 @@
-"""Build an experiment's blind judge packet from its runs that wait for a judge."""
+"""Gather an experiment's candidates for the judges and build its current blind packet."""
 
 from __future__ import annotations
 
 import json
-import random
 import tempfile
 from pathlib import Path
 
-from mlflow.entities import RunStatus
+from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
 from shared import tracking
-from shared.judging import (
-    INSTRUCTIONS,
-    PACKET_SCHEMA,
-    JudgePacket,
-    PacketItem,
-    PacketScenario,
-    PacketStore,
-    new_id,
-    score_file_example,
-)
-from shared.rubric import load_rubric
+from shared.judging import Candidate, JudgePacket, PacketScenario, PacketStore, assemble_packet
 from shared.suite import scenario
 
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 
 
-def _candidates(client: MlflowClient, run_id: str) -> dict[str, object]:
+def candidate_of(client: MlflowClient, run: Run) -> Candidate:
+    """What a judge sees of a run: its scenario and its answer (from candidates.json)."""
+    target = scenario(run.data.params["scenario_id"])
     with tempfile.TemporaryDirectory(prefix="tipbench-packet-") as folder:
-        path = client.download_artifacts(run_id, "candidates.json", folder)
-        return dict(json.loads(Path(path).read_text("utf-8")))
+        path = client.download_artifacts(run.info.run_id, "candidates.json", folder)
+        answer = json.loads(Path(path).read_text("utf-8"))
+    return Candidate(
+        scenario=PacketScenario(
+            persona=target.persona.name,
+            persona_description=target.persona.description,
+            time_slot=target.time_slot.label,
+            n_tips=int(run.data.params["n_tips"]),
+        ),
+        answer=str(answer["answer"]),
+        tips=[str(tip) for tip in answer["tips"]],
+    )
 
 
 def build_packet(client: MlflowClient, store: PacketStore, experiment: str) -> JudgePacket | None:
-    """A new packet of every finished run still waiting for a judge; None if there is none."""
+    """Pool the experiment's new runs, then packet every run no judge has scored yet.
+
+    None if no run waits for a judge.
+    """
     found = tracking.find_experiment(client, experiment)
     if found is None:
         return None
     runs = [
         run
         for run in tracking.search_runs(
-            client,
-            str(found.experiment_id),
-            f"tags.{tracking.TAG_KIND} = 'cell' and tags.{tracking.TAG_JUDGE_PENDING} = 'true'",
+            client, str(found.experiment_id), f"tags.{tracking.TAG_KIND} = 'cell'"
         )
         if run.info.status == FINISHED
     ]
-    if not runs:
+    pool = store.candidates(experiment)
+    new = {
+        run.info.run_id: candidate_of(client, run) for run in runs if run.info.run_id not in pool
+    }
+    store.add_candidates(experiment, new)
+    pool |= new
+    pending = {
+        run.info.run_id: pool[run.info.run_id]
+        for run in runs
+        if run.data.tags.get(tracking.TAG_JUDGE_PENDING) == "true"
+    }
+    if not pending:
         return None
-    packet_id = new_id()
-    items: list[PacketItem] = []
-    item_runs: dict[str, str] = {}
-    for run in runs:
-        target = scenario(run.data.params["scenario_id"])
-        candidates = _candidates(client, run.info.run_id)
-        item_id = new_id()
-        item_runs[item_id] = run.info.run_id
-        items.append(
-            PacketItem(
-                item_id=item_id,
-                scenario=PacketScenario(
-                    persona=target.persona.name,
-                    persona_description=target.persona.description,
-                    time_slot=target.time_slot.label,
-                    n_tips=int(run.data.params["n_tips"]),
-                ),
-                answer=str(candidates["answer"]),
-                tips=[str(tip) for tip in candidates["tips"]],  # type: ignore[attr-defined]
-            )
-        )
-    # Run order follows models and prompts; shuffling hides that from the judge.
-    random.SystemRandom().shuffle(items)
-    packet = JudgePacket(
-        schema_version=PACKET_SCHEMA,
-        packet_id=packet_id,
-        experiment=experiment,
-        rubric=load_rubric().as_dict(),
-        instructions=INSTRUCTIONS,
-        score_file_example=score_file_example(packet_id, items[0].item_id),
-        items=items,
-    )
-    store.save(packet, item_runs)
+    packet, item_runs = assemble_packet(experiment, pending, judge_id=None)
+    store.save(packet, item_runs, latest=True)
     return packet
 
 

@@ -42,7 +42,7 @@ class ExperimentEvent(BaseModel):
         if self.kind == "cell_finished":
             return ([self.run_id] if self.run_id else None) if self.ok else []
         if self.kind == "scores_ingested":
-            return self.run_ids or None
+            return self.run_ids
         return []
 
 

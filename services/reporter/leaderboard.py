@@ -12,6 +12,7 @@ from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
 from services.reporter import stats
+from services.reporter.agreement import agreement, judge_scores
 from shared import tracking
 from shared.leaderboards import GroupWinner, Leaderboard, LeaderboardRow, Marginal
 
@@ -180,6 +181,7 @@ def aggregate(experiment: str, cells: list[Cell], version: int) -> Leaderboard:
         by_prompt=marginals(cells, "prompt"),
         by_persona=winners(cells, "persona"),
         by_time_slot=winners(cells, "time_slot"),
+        agreement=agreement({c.run_id: judge_scores(c.metrics) for c in cells}),
     )
 
 

@@ -1,0 +1,84 @@
+"""Specs of the judge agreement statistics, on hand-computed tables and against `krippendorff`."""
+
+from __future__ import annotations
+
+import krippendorff
+import numpy as np
+import pytest
+
+from services.reporter.agreement import (
+    agreement,
+    judge_scores,
+    krippendorff_alpha_ordinal,
+    weighted_kappa,
+)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "categories", "kappa"),
+    [
+        ([1, 2, 3], [1, 2, 3], range(1, 6), 1.0),  # perfect agreement
+        ([1, 1, 2, 2], [1, 2, 1, 2], [1, 2], 0.0),  # seen 2 = chance 2: nothing beyond chance
+        ([1, 5], [5, 1], range(1, 6), -1.0),  # seen 2, chance 1: as far apart as possible
+        ([3, 3], [3, 3], range(1, 6), None),  # no spread: undefined
+    ],
+)
+def test_weighted_kappa_matches_hand_computed_tables(
+    a: list[int], b: list[int], categories: range | list[int], kappa: float | None
+) -> None:
+    result = weighted_kappa(a, b, list(categories))
+    assert result == (pytest.approx(kappa) if kappa is not None else None)
+
+
+def test_krippendorff_alpha_matches_the_reference_package() -> None:
+    # three judges, eight runs, one missing score
+    table = [
+        [1, 2, 3, 3, 2, 1, 4, 5],
+        [1, 2, 3, 3, 2, 2, 4, 5],
+        [2, 3, 3, 3, 2, 4, 4, None],
+    ]
+    units = [[row[u] for row in table if row[u] is not None] for u in range(8)]
+    reference = krippendorff.alpha(
+        reliability_data=np.array(
+            [[np.nan if v is None else v for v in row] for row in table], dtype=float
+        ),
+        level_of_measurement="ordinal",
+    )
+    assert krippendorff_alpha_ordinal(units) == pytest.approx(reference)
+    assert krippendorff_alpha_ordinal([[3, 3], [4, 4]]) == pytest.approx(1.0)
+
+
+def test_agreement_reads_judge_metrics_and_lists_disagreements() -> None:
+    def scores(rel: int, act: int, tone: int) -> dict[str, int]:
+        return {
+            "relevance": rel,
+            "actionability": act,
+            "tone": tone,
+            "composite": rel + act + tone + 2,
+        }
+
+    metrics = {
+        "judge/ann/relevance": 5.0,
+        "judge/ann/actionability": 4.0,
+        "judge/ann/tone": 4.0,
+        "judge/ann/composite": 15.0,
+        "relevance": 5.0,
+        "judge/llm:q/relevance": 2.0,
+    }
+    assert judge_scores(metrics) == {
+        "ann": {"relevance": 5, "actionability": 4, "tone": 4, "composite": 15},
+        "llm:q": {"relevance": 2},
+    }
+    runs = {
+        "r1": {"ann": scores(5, 4, 4), "bob": scores(5, 4, 3)},
+        "r2": {"ann": scores(2, 2, 3), "bob": scores(4, 2, 3)},
+        "r3": {"ann": scores(3, 3, 3)},
+    }
+    result = agreement(runs)
+    assert result.judges == ["ann", "bob"]
+    (pair,) = result.pairs
+    assert (pair.judge_a, pair.judge_b, pair.n_shared) == ("ann", "bob", 2)
+    assert pair.kappa["actionability"] == pytest.approx(1.0)
+    assert [(d.run_id, d.item, d.scores) for d in result.disagreements] == [
+        ("r2", "relevance", {"ann": 2, "bob": 4})
+    ]
