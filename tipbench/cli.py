@@ -206,7 +206,8 @@ def cmd_leaderboard(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_packet(settings: Settings, args: argparse.Namespace) -> int:
-    packet = Gateway(settings).call("GET", f"/api/bench/judge/{args.experiment}/packet")
+    query = f"?judge={args.judge}" if args.judge else ""
+    packet = Gateway(settings).call("GET", f"/api/bench/judge/{args.experiment}/packet{query}")
     text = json.dumps(packet, indent=2, ensure_ascii=False)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
@@ -263,6 +264,7 @@ def parser() -> argparse.ArgumentParser:
     packet = sub.add_parser("packet", help="export an experiment's blind judge packet")
     packet.add_argument("experiment")
     packet.add_argument("-o", "--output")
+    packet.add_argument("--judge", help="a packet of this judge's unscored runs")
     packet.set_defaults(func=cmd_packet)
     scores = sub.add_parser("scores", help="import a judge's score file")
     scores.add_argument("experiment")
