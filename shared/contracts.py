@@ -155,6 +155,14 @@ class IngestScores(Contract):
     experiment: str = Field(description="Experiment name.")
 
 
+class RunLlmJudge(Contract):
+    """Command to the judge bridge: let a model score the experiment's unscored runs."""
+
+    kind: Literal["run_llm_judge"] = Field("run_llm_judge", description="Message tag.")
+    experiment: str = Field(description="Experiment name.")
+    model: str = Field(description="The judge model (an Ollama name).")
+
+
 class ScoresIngested(Contract):
     """Event: a judge's scores were written to the runs."""
 
@@ -166,7 +174,15 @@ class ScoresIngested(Contract):
     run_ids: list[str] = Field(default_factory=list, description="The runs whose scores changed.")
 
 
-Message = CollectCell | RecordCell | CellFinished | JobFinished | IngestScores | ScoresIngested
+Message = (
+    CollectCell
+    | RecordCell
+    | CellFinished
+    | JobFinished
+    | IngestScores
+    | RunLlmJudge
+    | ScoresIngested
+)
 
 
 class ItemScore(Contract):

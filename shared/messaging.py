@@ -18,6 +18,7 @@ from shared.contracts import (
     JobFinished,
     Message,
     RecordCell,
+    RunLlmJudge,
     ScoresIngested,
 )
 
@@ -33,6 +34,7 @@ ROUTES: Final[dict[type[Message], tuple[tuple[str, str], ...]]] = {
     CellFinished: ((REPORT_QUEUE, "rebuild_leaderboard"),),
     JobFinished: ((JUDGE_QUEUE, "build_packet"), (REPORT_QUEUE, "rebuild_leaderboard")),
     IngestScores: ((JUDGE_QUEUE, "ingest_scores"),),
+    RunLlmJudge: ((JUDGE_QUEUE, "run_llm_judge"),),
     ScoresIngested: ((REPORT_QUEUE, "rebuild_leaderboard"),),
 }
 

@@ -56,6 +56,16 @@ class ScoreStore:
         members = self._redis.smembers(self._settings.key("judged", experiment, judge_id))
         return {m.decode() for m in members}
 
+    def record_failure(self, experiment: str, judge_id: str, run_id: str, error: str) -> None:
+        """Note an item a judge could not score (it stays unscored, never zero)."""
+        entry = {"at": time.time(), "judge_id": judge_id, "run_id": run_id, "error": error}
+        self._redis.rpush(self._settings.key("judge-failures", experiment), json.dumps(entry))
+
+    def failures(self, experiment: str) -> list[dict[str, Any]]:
+        """Every judge failure of the experiment, oldest first."""
+        raw = self._redis.lrange(self._settings.key("judge-failures", experiment), 0, -1)
+        return [dict(json.loads(entry)) for entry in raw]
+
     def history(self, experiment: str) -> list[dict[str, Any]]:
         """Every score change of the experiment, oldest first."""
         raw = self._redis.lrange(self._settings.key("score-history", experiment), 0, -1)

@@ -6,6 +6,7 @@ Each test session uses its own Redis key namespace and removes its keys at the e
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -67,6 +68,25 @@ def rambling_reply(model: str, messages: list[dict[str, str]]) -> str:
     return f"Sure! Here is some advice for you today, my friend.\n- {long_tip} rest.\n- Smile."
 
 
+VERDICT = {"relevance": 4, "actionability": 3, "tone": 5, "format_ok": 1, "overlong": 0,
+           "rationale": "Clear and doable."}  # fmt: skip
+
+
+def judge_reply(model: str, messages: list[dict[str, str]]) -> str:
+    """An LLM judge that always answers the rubric's JSON."""
+    return json.dumps(VERDICT)
+
+
+def erratic_judge_reply(model: str, messages: list[dict[str, str]]) -> str:
+    """An LLM judge that is right for nurses, off-scale for students, not JSON otherwise."""
+    asked = messages[-1]["content"]
+    if "nurse" in asked:
+        return json.dumps(VERDICT)
+    if "student" in asked:
+        return json.dumps(VERDICT | {"relevance": 9})
+    return "I think this answer is quite good {"
+
+
 FAKE_MODELS = (
     FakeModel("tidy:1b", parameter_size="1B", reply=tidy_reply),
     FakeModel("tidy-b:0.5b", parameter_size="500M"),
@@ -77,6 +97,8 @@ FAKE_MODELS = (
     ),
     FakeModel("giant:8b", parameter_size="8B"),
     FakeModel("mystery:latest", parameter_size=""),
+    FakeModel("judge:8b", parameter_size="8B", reply=judge_reply),
+    FakeModel("erratic-judge:8b", parameter_size="8B", reply=erratic_judge_reply),
 )
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 from mlflow.entities import RunStatus
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.gateway.deps import deps
 from services.gateway.errors import ApiError, validation_error
@@ -20,6 +20,7 @@ from shared.contracts import (
     JUDGE_ID_PATTERN,
     BenchRequest,
     IngestScores,
+    RunLlmJudge,
     ScoreFile,
 )
 from shared.errors import InvalidScores, JobNotFound, PacketNotFound
@@ -202,6 +203,33 @@ def judge_packet(experiment: str) -> Response:
     )
     deps().packets.save(packet, item_runs, latest=False)
     return jsonify(packet.model_dump(mode="json"))
+
+
+class LlmJudgeRequest(BaseModel):
+    """Which model judges."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    model: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,59}$",
+        description="An Ollama model name, e.g. qwen2.5:7b (not bound by max_model_b).",
+    )
+
+
+@bench.post("/judge/<experiment>/run")
+def run_llm_judge(experiment: str) -> tuple[Response, int]:
+    """Let an LLM judge score the experiment's runs it has not scored yet."""
+    name = _experiment(experiment)
+    judge = _parse(LlmJudgeRequest, _json_body())
+    if not deps().packets.candidates(name):
+        raise ApiError(404, "not_found", f"experiment {name!r} has no candidates to judge yet")
+    send(deps().broker, RunLlmJudge(experiment=name, model=judge.model))
+    return jsonify({"experiment": name, "judge_id": f"llm:{judge.model}"}), 202
+
+
+@bench.get("/judge/<experiment>/failures")
+def judge_failures(experiment: str) -> Response:
+    """Items a judge could not score (after its retries), with why."""
+    return jsonify(deps().scores.failures(_experiment(experiment)))
 
 
 @bench.get("/judge/<experiment>/agreement")

@@ -8,18 +8,20 @@ from functools import cache
 from typing import Any
 
 import dramatiq
+import ollama
 import redis
 from mlflow.tracking import MlflowClient
 
 from services.judge_bridge.ingest import ingest_scores as ingest
+from services.judge_bridge.llm_judge import run_llm_judge as judge_with_llm
 from services.judge_bridge.packets import build_packet as build
 from services.judge_bridge.packets import record_packet
 from shared import tracking
 from shared.broker import make_broker
-from shared.contracts import IngestScores, JobFinished, ScoreFile, ScoresIngested
+from shared.contracts import IngestScores, JobFinished, RunLlmJudge, ScoreFile, ScoresIngested
 from shared.errors import InvalidScores
-from shared.judging import PacketStore
-from shared.messaging import JUDGE_QUEUE, send
+from shared.judging import PacketStore, assemble_packet
+from shared.messaging import COLLECT_QUEUE, JUDGE_QUEUE, send
 from shared.scores import ScoreStore
 from shared.settings import Settings
 
@@ -34,6 +36,7 @@ class JudgeDeps:
     """The judge bridge's clients."""
 
     redis: redis.Redis[bytes]
+    ollama: ollama.Client
     mlflow: MlflowClient
     packets: PacketStore
     scores: ScoreStore
@@ -45,6 +48,7 @@ def deps() -> JudgeDeps:
     client = redis.Redis.from_url(settings.redis_url)
     return JudgeDeps(
         redis=client,
+        ollama=ollama.Client(host=settings.ollama_host, timeout=settings.ollama_load_timeout_s),
         mlflow=tracking.make_client(settings),
         packets=PacketStore(client, settings),
         scores=ScoreStore(client, settings),
@@ -98,3 +102,57 @@ def ingest_scores(payload: dict[str, Any]) -> None:
             run_ids=run_ids,
         ),
     )
+
+
+COLLECTOR_BUSY_RETRY_MS = 2_000
+
+
+def collector_busy(judge_model: str) -> bool:
+    """True while cells wait to be generated or a candidate model is still loaded."""
+    if deps().redis.llen(settings.key("dramatiq", COLLECT_QUEUE)) > 0:
+        return True
+    loaded = deps().ollama.ps().models
+    return any(m.model != judge_model for m in loaded)
+
+
+@dramatiq.actor(
+    actor_name="run_llm_judge", queue_name=JUDGE_QUEUE, max_retries=5, min_backoff=2_000
+)
+def run_llm_judge(payload: dict[str, Any]) -> None:
+    """Let a model score the runs it has not scored; invalid answers become judge failures."""
+    command = RunLlmJudge.model_validate(payload)
+    judge_id = f"llm:{command.model}"
+    # The judge is loaded only after the candidate models are unloaded.
+    if collector_busy(command.model):
+        run_llm_judge.send_with_options(args=(payload,), delay=COLLECTOR_BUSY_RETRY_MS)
+        return
+    pool = deps().packets.candidates(command.experiment)
+    done = deps().scores.judged_by(command.experiment, judge_id)
+    packet, item_runs = assemble_packet(
+        command.experiment, {r: c for r, c in pool.items() if r not in done}, judge_id=judge_id
+    )
+    deps().packets.save(packet, item_runs, latest=False)
+    scores, failures = judge_with_llm(deps().ollama, command.model, packet, judge_id)
+    for failure in failures:
+        deps().scores.record_failure(
+            command.experiment, judge_id, item_runs[failure.item_id], failure.error
+        )
+    deps().ollama.generate(model=command.model, keep_alive=0)  # free the judge model
+    if scores is not None:
+        lock = deps().redis.lock(
+            settings.key("ingest-lock", command.experiment), timeout=300, blocking_timeout=300
+        )
+        with lock:
+            run_ids = ingest(
+                deps().mlflow, deps().packets, deps().scores, command.experiment, scores
+            )
+        send(
+            broker,
+            ScoresIngested(
+                experiment=command.experiment,
+                packet_id=packet.packet_id,
+                judge_id=judge_id,
+                n_scores=len(scores.scores),
+                run_ids=run_ids,
+            ),
+        )

@@ -1,0 +1,87 @@
+"""An LLM judge: a model scores every candidate of a packet, answering in the rubric's JSON.
+
+The model answers through Ollama's structured outputs (`format` = a JSON schema). An
+answer that is not valid JSON of that schema is asked again, a bounded number of times;
+after that the item is recorded as a judge failure, never scored as zero.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+import ollama
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.contracts import ItemScore, ScoreFile
+from shared.errors import ProviderUnavailable
+from shared.judging import JudgePacket, PacketItem
+
+ATTEMPTS = 3
+
+
+class Verdict(BaseModel):
+    """What the LLM judge must answer for one item."""
+
+    model_config = ConfigDict(extra="forbid")
+    relevance: int = Field(ge=1, le=5)
+    actionability: int = Field(ge=1, le=5)
+    tone: int = Field(ge=1, le=5)
+    format_ok: Literal[0, 1]
+    overlong: Literal[0, 1]
+    rationale: str = Field(max_length=2000)
+
+
+@dataclass(frozen=True)
+class JudgeFailure:
+    """An item the LLM judge could not score, and why."""
+
+    item_id: str
+    error: str
+
+
+def judge_messages(packet: JudgePacket, item: PacketItem) -> list[dict[str, str]]:
+    """The chat asking the model to score one item against the rubric."""
+    system = (
+        "You are a strict, fair judge of short practical tips. Score the answer against "
+        "this rubric and reply with JSON only.\n" + json.dumps(packet.rubric, indent=1)
+    )
+    user = (
+        f"Persona: {item.scenario.persona_description}\nTime: {item.scenario.time_slot}\n"
+        f"Tips requested: {item.scenario.n_tips}\n\nAnswer to judge:\n{item.answer}"
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def run_llm_judge(
+    client: ollama.Client, model: str, packet: JudgePacket, judge_id: str
+) -> tuple[ScoreFile | None, list[JudgeFailure]]:
+    """Score every item of the packet; returns the valid scores and the failures."""
+    scores: list[ItemScore] = []
+    failures: list[JudgeFailure] = []
+    schema: dict[str, Any] = Verdict.model_json_schema()
+    for item in packet.items:
+        error = ""
+        for _ in range(ATTEMPTS):
+            try:
+                answer = client.chat(
+                    model=model,
+                    messages=judge_messages(packet, item),
+                    format=schema,
+                    options={"temperature": 0},
+                )
+                verdict = Verdict.model_validate_json(answer.message.content or "")
+            except (ValidationError, ValueError) as exc:
+                error = f"invalid answer: {str(exc).splitlines()[0]}"
+                continue
+            except (ConnectionError, httpx.TransportError, ollama.ResponseError) as exc:
+                raise ProviderUnavailable(f"LLM judge {model} unreachable: {exc}") from exc
+            scores.append(ItemScore(item_id=item.item_id, **verdict.model_dump()))
+            break
+        else:
+            failures.append(JudgeFailure(item_id=item.item_id, error=error))
+    if not scores:
+        return None, failures
+    return ScoreFile(packet_id=packet.packet_id, judge_id=judge_id, scores=scores), failures

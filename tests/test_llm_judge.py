@@ -1,0 +1,94 @@
+"""An LLM judge through the stack: valid, invalid and partly valid JSON from the fake Ollama."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.settings import Settings
+from tests.conftest import auth, wait_until
+from tests.fake_ollama import FakeOllama
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def api(running_stack: Settings) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{running_stack.gateway_port}", headers=auth(), timeout=30
+    ) as client:
+        yield client
+
+
+def judged_job(api: httpx.Client, experiment: str) -> list[Any]:
+    """A finished 4-cell job (scenarios: student, nurse, retiree, founder)."""
+    body = {"models": ["tidy:1b"], "n_scenarios": 4, "experiment": experiment}
+    job_id = api.post("/api/bench/run", json=body).json()["job_id"]
+    wait_until(
+        lambda: api.get(f"/api/bench/jobs/{job_id}").json()["status"] == "finished",
+        timeout_s=60,
+        what="the job",
+    )
+    wait_until(
+        lambda: api.get(f"/api/bench/judge/{experiment}/packet").status_code == 200,
+        timeout_s=30,
+        what="the candidates pool",
+    )
+    return list(api.get(f"/api/bench/runs/{experiment}").json())
+
+
+def test_an_llm_judge_scores_every_run_with_the_rubric_schema(
+    api: httpx.Client, fake_ollama: FakeOllama
+) -> None:
+    judged_job(api, "llm-ok")
+    assert api.post("/api/bench/judge/llm-ok/run", json={"model": "judge:8b"}).status_code == 202
+
+    def scored() -> Any:
+        runs = api.get("/api/bench/runs/llm-ok").json()
+        return runs if all("judge/llm:judge:8b/composite" in r["metrics"] for r in runs) else None
+
+    runs = wait_until(scored, timeout_s=60, what="the LLM judge's scores")
+    assert {r["metrics"]["judge/llm:judge:8b/composite"] for r in runs} == {4 + 3 + 5 + 2}
+    asked = [c for c in fake_ollama.state.calls_to("/api/chat") if c["model"] == "judge:8b"]
+    assert len(asked) == 4
+    assert asked[0]["format"]["properties"]["relevance"]["maximum"] == 5
+    assert api.get("/api/bench/judge/llm-ok/failures").json() == []
+
+
+def test_invalid_llm_answers_are_retried_then_recorded_as_failures_never_as_zeros(
+    api: httpx.Client, fake_ollama: FakeOllama
+) -> None:
+    runs = judged_job(api, "llm-erratic")
+    by_persona = {r["params"]["persona"]: r["run_id"] for r in runs}
+    posted = api.post("/api/bench/judge/llm-erratic/run", json={"model": "erratic-judge:8b"})
+    assert posted.status_code == 202
+    failures = wait_until(
+        lambda: (
+            (f := api.get("/api/bench/judge/llm-erratic/failures").json()) and len(f) == 3 and f
+        ),
+        timeout_s=60,
+        what="the judge failures",
+    )
+    assert {f["run_id"] for f in failures} == {
+        by_persona[p] for p in ("student", "retiree", "founder")
+    }
+    assert all(f["error"].startswith("invalid answer") for f in failures)
+    asked = [c for c in fake_ollama.state.calls_to("/api/chat") if c["model"] == "erratic-judge:8b"]
+    assert len(asked) == 1 + 3 * 3  # the nurse once; every other item three times
+
+    def nurse_scored() -> Any:
+        runs = api.get("/api/bench/runs/llm-erratic").json()
+        return [r for r in runs if "judge/llm:erratic-judge:8b/relevance" in r["metrics"]] or None
+
+    (nurse,) = wait_until(nurse_scored, timeout_s=30, what="the valid score")
+    assert nurse["run_id"] == by_persona["nurse"]
+    assert nurse["metrics"]["judge/llm:erratic-judge:8b/relevance"] == 4.0
+
+
+def test_an_llm_judge_request_is_validated(api: httpx.Client) -> None:
+    assert api.post("/api/bench/judge/llm-none/run", json={"model": "judge:8b"}).status_code == 404
+    bad = api.post("/api/bench/judge/llm-ok/run", json={"model": "bad name/x"})
+    assert bad.status_code == 422 and "model" in bad.json()["error"]["message"]
