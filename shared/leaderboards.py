@@ -103,10 +103,18 @@ class Agreement(Frozen):
     disagreements: list[Disagreement] = Field(description="Runs judged 2+ points apart.")
 
 
+PRIMARY, PANEL = "primary", "panel"
+
+
 class Leaderboard(Frozen):
     """An experiment's ranking of (model, prompt) pairs."""
 
     experiment: str = Field(description="Experiment name.")
+    view: str = Field(
+        PRIMARY,
+        description="Whose scores: primary (the first judge), panel (mean of all judges), or"
+        " a judge id.",
+    )
     version: int = Field(description="Rebuild number; a larger one is newer.")
     built_at: float = Field(description="When it was computed, Unix seconds.")
     n_runs: int = Field(description="Finished cell runs it was computed from.")
@@ -144,12 +152,17 @@ class LeaderboardStore:
         """A version number larger than every one handed out before."""
         return int(self._redis.incr(self._settings.key("leaderboard-version", experiment)))
 
+    def _board_key(self, experiment: str, view: str) -> str:
+        if view == PRIMARY:
+            return self._settings.key("leaderboard", experiment)
+        return self._settings.key("leaderboard", experiment, view)
+
     def save(self, board: Leaderboard) -> bool:
         """Store the leaderboard unless a newer one is stored; True if stored."""
-        key = self._settings.key("leaderboard", board.experiment)
+        key = self._board_key(board.experiment, board.view)
         return bool(self._save(keys=[key], args=[board.version, board.model_dump_json()]))
 
-    def get(self, experiment: str) -> Leaderboard | None:
-        """The stored leaderboard, or None if none was built."""
-        raw = self._redis.hget(self._settings.key("leaderboard", experiment), "board")
+    def get(self, experiment: str, view: str = PRIMARY) -> Leaderboard | None:
+        """The stored leaderboard of a view, or None if none was built."""
+        raw = self._redis.hget(self._board_key(experiment, view), "board")
         return None if raw is None else Leaderboard.model_validate_json(raw)

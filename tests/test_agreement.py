@@ -10,6 +10,7 @@ from services.reporter.agreement import (
     agreement,
     judge_scores,
     krippendorff_alpha_ordinal,
+    view_of,
     weighted_kappa,
 )
 
@@ -82,3 +83,17 @@ def test_agreement_reads_judge_metrics_and_lists_disagreements() -> None:
     assert [(d.run_id, d.item, d.scores) for d in result.disagreements] == [
         ("r2", "relevance", {"ann": 2, "bob": 4})
     ]
+
+
+def test_a_view_keeps_one_judges_scores_or_the_panel_mean() -> None:
+    metrics = {
+        "latency_s": 1.0,
+        "composite": 15.0,
+        "judge/ann/composite": 15.0,
+        "judge/ann/tone": 4.0,
+        "judge/bob/composite": 11.0,
+        "judge/bob/tone": 2.0,
+    }
+    assert view_of(metrics, "bob") == {"latency_s": 1.0, "composite": 11.0, "tone": 2.0}
+    assert view_of(metrics, "panel") == {"latency_s": 1.0, "composite": 13.0, "tone": 3.0}
+    assert view_of(metrics, "carol") == {"latency_s": 1.0}

@@ -203,6 +203,20 @@ def test_bench_job_runs_end_to_end_and_ranks_the_judged_pairs(
     (change,) = wait_until(changed, timeout_s=30, what="the recorded change")
     assert (change["judge_id"], change["old"]["tone"], change["new"]["tone"]) == ("bob", 1, 2)
 
+    # And the leaderboard can be read per judge and on the panel mean
+    def total(view: str) -> Any:
+        answer = api.get("/api/bench/leaderboard/e2e", params={"judge": view})
+        if answer.status_code != 200 or answer.json()["n_runs"] != 12:
+            return None
+        return sum(row["mean_composite"] * row["n_scenarios"] for row in answer.json()["rows"])
+
+    primary_total = wait_until(lambda: total("primary"), timeout_s=30, what="the primary view")
+    bob_total = wait_until(lambda: total("bob"), timeout_s=30, what="bob's view")
+    panel_total = wait_until(lambda: total("panel"), timeout_s=30, what="the panel view")
+    assert primary_total == 6 * 15 + 6 * 6 and bob_total < primary_total
+    assert panel_total == pytest.approx((primary_total + bob_total) / 2)
+    assert api.get("/api/bench/leaderboard/e2e", params={"judge": "nobody"}).status_code == 404
+
 
 def test_embedded_model_job_runs_for_real_through_the_stack(
     api: httpx.Client, running_stack: Settings

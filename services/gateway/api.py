@@ -25,7 +25,7 @@ from shared.contracts import (
 )
 from shared.errors import InvalidScores, JobNotFound, PacketNotFound
 from shared.judging import assemble_packet, check_scores
-from shared.leaderboards import to_csv
+from shared.leaderboards import PRIMARY, to_csv
 from shared.messaging import send
 
 bench = Blueprint("bench", __name__, url_prefix="/api/bench")
@@ -170,10 +170,13 @@ def list_runs(experiment: str) -> Response:
 
 @bench.get("/leaderboard/<experiment>")
 def leaderboard(experiment: str) -> Response:
-    """The experiment's stored leaderboard (built by the reporter); ?format=csv for CSV."""
-    board = deps().leaderboards.get(_experiment(experiment))
+    """The stored leaderboard: ?judge=<id>|panel for one judge's or the panel's; ?format=csv."""
+    view = request.args.get("judge", PRIMARY)
+    if view != PRIMARY and not JUDGE_ID.match(view):
+        raise ApiError(422, "invalid_judge", f"judge {view!r} must be primary, panel or a judge id")
+    board = deps().leaderboards.get(_experiment(experiment), view)
     if board is None:
-        raise ApiError(404, "not_found", f"no leaderboard for {experiment!r} yet")
+        raise ApiError(404, "not_found", f"no leaderboard for {experiment!r} ({view}) yet")
     wanted = request.args.get("format", "json")
     if wanted == "csv":
         return Response(to_csv(board), mimetype="text/csv")

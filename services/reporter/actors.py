@@ -11,7 +11,7 @@ import redis
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, ConfigDict
 
-from services.reporter.leaderboard import aggregate
+from services.reporter.leaderboard import views
 from services.reporter.publish import publish
 from services.reporter.rebuild import REBUILD_DELAY_MS, RebuildGate
 from services.reporter.snapshot import CellSnapshot, current_cells
@@ -93,6 +93,8 @@ def run_rebuild(experiment: str) -> None:
             return
         version = deps().leaderboards.next_version(experiment)
         cells = current_cells(deps().mlflow, deps().snapshot, experiment, str(found.experiment_id))
-        board = aggregate(experiment, cells, version)
-        if deps().leaderboards.save(board):
-            publish(deps().mlflow, str(found.experiment_id), board)
+        primary, *others = views(experiment, cells, version)
+        if deps().leaderboards.save(primary):
+            for board in others:
+                deps().leaderboards.save(board)
+            publish(deps().mlflow, str(found.experiment_id), primary)

@@ -111,3 +111,24 @@ def agreement(runs: dict[str, dict[str, dict[str, int]]]) -> Agreement:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+def view_of(cell_metrics: dict[str, float], view: str) -> dict[str, float]:
+    """A run's metrics with the rubric scores of one view: a judge's own, or the panel mean.
+
+    Scores of other judges are dropped; a run the view's judge did not score has none.
+    """
+    names = (*ITEMS, "format_ok", "overlong")
+    kept = {k: v for k, v in cell_metrics.items() if k not in names and not k.startswith("judge/")}
+    per_judge = {
+        judge: {k: v for k, v in cell_metrics.items() if k.startswith(f"judge/{judge}/")}
+        for judge in judge_scores(cell_metrics)
+    }
+    chosen = list(per_judge) if view == "panel" else [view] if view in per_judge else []
+    for name in names:
+        values = [
+            per_judge[j][f"judge/{j}/{name}"] for j in chosen if f"judge/{j}/{name}" in per_judge[j]
+        ]
+        if values:
+            kept[name] = sum(values) / len(values)
+    return kept

@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import fmean
 
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
 from services.reporter import stats
-from services.reporter.agreement import agreement, judge_scores
+from services.reporter.agreement import agreement, judge_scores, view_of
 from shared import tracking
-from shared.leaderboards import GroupWinner, Leaderboard, LeaderboardRow, Marginal
+from shared.leaderboards import PANEL, PRIMARY, GroupWinner, Leaderboard, LeaderboardRow, Marginal
 
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 Row = tuple[str, str]  # (model, prompt version)
@@ -115,7 +115,23 @@ def winners(cells: list[Cell], attribute: str) -> list[GroupWinner]:
     return found
 
 
-def aggregate(experiment: str, cells: list[Cell], version: int) -> Leaderboard:
+def views(experiment: str, cells: list[Cell], version: int) -> list[Leaderboard]:
+    """The primary leaderboard, then one per judge and one on the panel mean (if 2+ judges)."""
+    primary = aggregate(experiment, cells, version)
+    judges = primary.agreement.judges
+    others = [*judges, PANEL] if len(judges) > 1 else judges
+    return [primary] + [
+        aggregate(
+            experiment,
+            [replace(c, metrics=view_of(c.metrics, view)) for c in cells],
+            version,
+            view=view,
+        )
+        for view in others
+    ]
+
+
+def aggregate(experiment: str, cells: list[Cell], version: int, view: str = PRIMARY) -> Leaderboard:
     """Rank (model, prompt) pairs with CIs and tie ranks; unscored pairs come last."""
     by_row: dict[Row, list[Cell]] = defaultdict(list)
     for cell in cells:
@@ -172,6 +188,7 @@ def aggregate(experiment: str, cells: list[Cell], version: int) -> Leaderboard:
     )
     return Leaderboard(
         experiment=experiment,
+        view=view,
         version=version,
         built_at=time.time(),
         n_runs=len(cells),
