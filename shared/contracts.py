@@ -56,6 +56,11 @@ class BenchRequest(Contract):
     allow_unknown_size: bool = Field(
         False, description="Run models whose parameter count cannot be determined."
     )
+    judge: str | None = Field(
+        None,
+        pattern=r"^llm:[A-Za-z0-9][A-Za-z0-9_.:-]{0,59}$",
+        description="`llm:<Ollama model>`: an LLM judge scores every candidate when the job ends.",
+    )
 
     @field_validator("models")
     @classmethod
@@ -116,6 +121,7 @@ class CollectCell(Contract):
     seed: int = Field(description="Sampling seed.")
     max_model_b: float = Field(description="Largest model allowed, billions of parameters.")
     allow_unknown_size: bool = Field(description="Run models of unknown size.")
+    llm_judge: str | None = Field(None, description="Model of the job's LLM judge, if any.")
 
 
 class RecordCell(Contract):
@@ -144,7 +150,8 @@ class JobFinished(Contract):
     job_id: str = Field(description="The job.")
     experiment: str = Field(description="Experiment name.")
     parent_run_id: str = Field(description="The job's MLflow parent run.")
-    status: str = Field(description="finished, partial or failed.")
+    status: str = Field(description="finished, partial, failed or cancelled.")
+    llm_judge: str | None = Field(None, description="Model of the job's LLM judge, if any.")
 
 
 class IngestScores(Contract):

@@ -92,3 +92,24 @@ def test_an_llm_judge_request_is_validated(api: httpx.Client) -> None:
     assert api.post("/api/bench/judge/llm-none/run", json={"model": "judge:8b"}).status_code == 404
     bad = api.post("/api/bench/judge/llm-ok/run", json={"model": "bad name/x"})
     assert bad.status_code == 422 and "model" in bad.json()["error"]["message"]
+
+
+def test_a_bench_request_can_name_an_llm_judge_that_runs_when_the_job_ends(
+    api: httpx.Client,
+) -> None:
+    body = {
+        "models": ["tidy:1b"],
+        "n_scenarios": 2,
+        "experiment": "llm-auto",
+        "judge": "llm:judge:8b",
+    }
+    assert api.post("/api/bench/run", json=body).status_code == 202
+
+    def scored() -> Any:
+        runs = api.get("/api/bench/runs/llm-auto").json()
+        ok = len(runs) == 2 and all("judge/llm:judge:8b/composite" in r["metrics"] for r in runs)
+        return runs if ok else None
+
+    wait_until(scored, timeout_s=60, what="the LLM judge's scores, unasked")
+    bad = api.post("/api/bench/run", json=body | {"judge": "gpt-judge"})
+    assert bad.status_code == 422 and "judge" in bad.json()["error"]["message"]

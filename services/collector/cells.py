@@ -33,5 +33,6 @@ def finish_cell(
                 experiment=cell.experiment,
                 parent_run_id=cell.parent_run_id,
                 status=deps.jobs.get(cell.job_id).status,
+                llm_judge=cell.llm_judge,
             ),
         )

@@ -47,6 +47,7 @@ def plan_cells(
             seed=request.seed,
             max_model_b=request.max_model_b,
             allow_unknown_size=request.allow_unknown_size,
+            llm_judge=request.judge.removeprefix("llm:") if request.judge else None,
         )
         for model in request.models
         for prompt in request.prompts

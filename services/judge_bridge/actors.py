@@ -65,6 +65,8 @@ def build_packet(payload: dict[str, Any]) -> None:
     deps().mlflow.set_terminated(
         event.parent_run_id, "FINISHED" if event.status != "failed" else "FAILED"
     )
+    if event.llm_judge and packet is not None:
+        send(broker, RunLlmJudge(experiment=event.experiment, model=event.llm_judge))
 
 
 @dramatiq.actor(
