@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
+import mlflow
 from mlflow.entities import Experiment, Run, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -18,6 +19,7 @@ TAG_CELL_KEY: Final = "cell_key"
 TAG_JUDGE_PENDING: Final = "judge_pending"
 TAG_RUBRIC_ID: Final = "rubric_id"
 TAG_PARENT: Final = "mlflow.parentRunId"
+TAG_TRACE_ID: Final = "trace_id"  # the cell's generation trace
 PAGE_SIZE: Final = 1000
 
 
@@ -29,6 +31,17 @@ def experiment_name(name: str) -> str:
 def make_client(settings: Settings) -> MlflowClient:
     """An MLflow client for the configured tracking server."""
     return MlflowClient(tracking_uri=settings.mlflow_uri)
+
+
+def use_tracking_server(settings: Settings) -> MlflowClient:
+    """A client, and the process-wide tracking URI set to the same server.
+
+    MLflow exports traces and logs assessments through its process-global tracer, to the
+    global tracking URI whatever client started them: a process that writes traces or
+    assessments must point it at our server (once, at start-up).
+    """
+    mlflow.set_tracking_uri(settings.mlflow_uri)
+    return make_client(settings)
 
 
 def find_experiment(client: MlflowClient, name: str) -> Experiment | None:

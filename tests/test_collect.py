@@ -27,8 +27,12 @@ from tests.fake_ollama import FakeOllama
 
 @pytest.fixture
 def deps(
-    core_settings: Settings, mlflow_server: str, fake_ollama: FakeOllama
+    core_settings: Settings,
+    mlflow_server: str,
+    fake_ollama: FakeOllama,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[CollectorDeps]:
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")  # as the stack runs it
     fake_ollama.state.reset()
     client = redis.Redis.from_url(core_settings.redis_url)
     provider = OllamaProvider(fake_ollama.url, timeout_s=5, load_timeout_s=10)
@@ -36,7 +40,7 @@ def deps(
     yield CollectorDeps(
         settings=core_settings,
         redis=client,
-        mlflow=tracking.make_client(core_settings),
+        mlflow=tracking.use_tracking_server(core_settings),
         jobs=JobStore(client, core_settings),
         broker=broker,
         session=ModelSession({"ollama": provider}),
@@ -125,6 +129,9 @@ def test_a_cell_is_logged_as_one_complete_mlflow_run(deps: CollectorDeps) -> Non
     assert len(candidates["tips"]) == 4
     assert deps.jobs.get(cell.job_id).status == "finished"
     assert deps.generated(cell.cell_key) is None  # dropped once the run is written
+    trace = deps.mlflow.get_trace(run.data.tags[tracking.TAG_TRACE_ID])
+    assert trace.info.request_metadata.get("mlflow.sourceRun") == run_id
+    assert len(json.loads(trace.data.response)["tips"]) == 4
 
 
 def test_a_redelivered_cell_makes_no_second_run_and_no_second_call(

@@ -217,6 +217,17 @@ def test_bench_job_runs_end_to_end_and_ranks_the_judged_pairs(
     assert panel_total == pytest.approx((primary_total + bob_total) / 2)
     assert api.get("/api/bench/leaderboard/e2e", params={"judge": "nobody"}).status_code == 404
 
+    # And every run's generation trace in MLflow carries each judge's assessment
+    mlflow = tracking.make_client(running_stack)
+    for run in api.get("/api/bench/runs/e2e").json():
+        trace_id = mlflow.get_run(run["run_id"]).data.tags[tracking.TAG_TRACE_ID]
+        assessments = mlflow.get_trace(trace_id).info.assessments
+        sources = {(a.source.source_type, a.source.source_id) for a in assessments}
+        assert sources == {("HUMAN", "e2e-judge"), ("HUMAN", "bob")}
+        assert all(
+            a.name == "tip-v1" and set(a.value) >= {"relevance", "composite"} for a in assessments
+        )
+
 
 def test_embedded_model_job_runs_for_real_through_the_stack(
     api: httpx.Client, running_stack: Settings

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared import tracking
 from shared.settings import Settings
 from tests.conftest import auth, wait_until
 from tests.fake_ollama import FakeOllama
@@ -41,7 +42,7 @@ def judged_job(api: httpx.Client, experiment: str) -> list[Any]:
 
 
 def test_an_llm_judge_scores_every_run_with_the_rubric_schema(
-    api: httpx.Client, fake_ollama: FakeOllama
+    api: httpx.Client, fake_ollama: FakeOllama, running_stack: Settings
 ) -> None:
     judged_job(api, "llm-ok")
     assert api.post("/api/bench/judge/llm-ok/run", json={"model": "judge:8b"}).status_code == 202
@@ -56,6 +57,14 @@ def test_an_llm_judge_scores_every_run_with_the_rubric_schema(
     assert len(asked) == 4
     assert asked[0]["format"]["properties"]["relevance"]["maximum"] == 5
     assert api.get("/api/bench/judge/llm-ok/failures").json() == []
+    mlflow = tracking.make_client(running_stack)
+    trace_id = mlflow.get_run(runs[0]["run_id"]).data.tags[tracking.TAG_TRACE_ID]
+    (assessment,) = mlflow.get_trace(trace_id).info.assessments
+    assert (assessment.source.source_type, assessment.source.source_id) == (
+        "LLM_JUDGE",
+        "llm:judge:8b",
+    )
+    assert assessment.rationale == "Clear and doable."
 
 
 def test_invalid_llm_answers_are_retried_then_recorded_as_failures_never_as_zeros(

@@ -57,7 +57,8 @@ def services(settings: Settings, reporters: int = 1) -> list[Service]:
     # The collector takes one message at a time (no second one prefetched), and polls for
     # the next every 20 ms instead of backing off up to 1 s: the model never waits.
     single = {"dramatiq_queue_prefetch": "1", "dramatiq_worker_timeout": POLL_MS}
-    prompt = {"dramatiq_worker_timeout": POLL_MS}
+    # Traces are written before a run counts as recorded: export them synchronously.
+    prompt = {"dramatiq_worker_timeout": POLL_MS, "MLFLOW_ENABLE_ASYNC_TRACE_LOGGING": "false"}
     found = [
         Service(
             "gateway",
@@ -74,7 +75,9 @@ def services(settings: Settings, reporters: int = 1) -> list[Service]:
         ),
         Service("recorder", worker_argv("services.collector.actors", "record", threads=2), prompt),
         Service(
-            "judge_bridge", worker_argv("services.judge_bridge.actors", "judge", threads=2), {}
+            "judge_bridge",
+            worker_argv("services.judge_bridge.actors", "judge", threads=2),
+            {"MLFLOW_ENABLE_ASYNC_TRACE_LOGGING": "false"},
         ),
     ]
     found += [

@@ -65,7 +65,7 @@ def deps() -> CollectorDeps:
     return CollectorDeps(
         settings=settings,
         redis=client,
-        mlflow=tracking.make_client(settings),
+        mlflow=tracking.use_tracking_server(settings),
         jobs=JobStore(client, settings),
         broker=broker,
         session=ModelSession(providers),

@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 
 from services.collector.cells import finish_cell
 from services.collector.deps import CollectorDeps, GeneratedCell
@@ -72,11 +72,21 @@ def write_run(
         },
     )
     run_id: str = run.info.run_id
+    # The generation as an MLflow trace linked to the run: judges' assessments attach to it.
+    span = deps.mlflow.start_trace(
+        name="generate_tips",
+        inputs={"messages": generated.artifacts["prompt.json"]},
+        experiment_id=experiment_id,
+        run_id=run_id,
+        tags={tracking.TAG_CELL_KEY: cell.cell_key},
+    )
+    deps.mlflow.end_trace(span.trace_id, outputs=generated.artifacts["candidates.json"])
     now = int(time.time() * 1000)
     deps.mlflow.log_batch(
         run_id,
         metrics=[Metric(k, v, now, 0) for k, v in generated.metrics.items()],
         params=[Param(k, v) for k, v in generated.params.items()],
+        tags=[RunTag(tracking.TAG_TRACE_ID, span.trace_id)],
     )
     with tempfile.TemporaryDirectory(prefix="tipbench-cell-") as folder:
         for name, content in generated.artifacts.items():

@@ -49,7 +49,7 @@ def deps() -> JudgeDeps:
     return JudgeDeps(
         redis=client,
         ollama=ollama.Client(host=settings.ollama_host, timeout=settings.ollama_load_timeout_s),
-        mlflow=tracking.make_client(settings),
+        mlflow=tracking.use_tracking_server(settings),
         packets=PacketStore(client, settings),
         scores=ScoreStore(client, settings),
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from mlflow.entities import Metric, RunTag
+import mlflow
+from mlflow.entities import AssessmentSource, Metric, RunTag
 from mlflow.tracking import MlflowClient
 
 from shared import tracking
@@ -14,6 +15,29 @@ from shared.rubric import RUBRIC_ID, composite
 from shared.scores import ScoreStore
 
 ITEMS = ("relevance", "actionability", "tone", "format_ok", "overlong")
+
+
+def log_assessment(
+    client: MlflowClient,
+    run_id: str,
+    judge: str,
+    values: dict[str, int],
+    rationale: str,
+    packet_id: str,
+) -> None:
+    """The judge's score as an MLflow assessment on the run's generation trace, if it has one."""
+    trace_id = client.get_run(run_id).data.tags.get(tracking.TAG_TRACE_ID)
+    if not trace_id:
+        return  # runs recorded before traces existed
+    kind = "LLM_JUDGE" if judge.startswith("llm:") else "HUMAN"
+    mlflow.log_feedback(
+        trace_id=trace_id,
+        name=RUBRIC_ID,
+        value=dict(values),
+        source=AssessmentSource(source_type=kind, source_id=judge),
+        rationale=rationale or None,
+        metadata={"packet_id": packet_id},
+    )
 
 
 def ingest_scores(
@@ -56,6 +80,7 @@ def ingest_scores(
             ]
         # MLflow first: if it fails, the Redis copy still differs and the retry rewrites.
         client.log_batch(run_id, metrics=metrics, tags=tags)
+        log_assessment(client, run_id, judge, values, score.rationale, scores.packet_id)
         scores_store.record(experiment, run_id, judge, new, old)
         changed.append(run_id)
     return sorted(set(changed))
