@@ -212,6 +212,9 @@ class ScoreFile(Contract):
         pattern=JUDGE_ID_PATTERN,
         description="Who scored (letters, digits, _ . : -); part of MLflow metric names.",
     )
+    judge_kind: Literal["human", "agent", "llm"] = Field(
+        "human", description="A person, a coding agent reading the packet, or an LLM judge."
+    )
     scores: list[ItemScore] = Field(
         min_length=1, max_length=10000, description="One score per item."
     )

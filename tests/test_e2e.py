@@ -160,7 +160,7 @@ def test_bench_job_runs_end_to_end_and_ranks_the_judged_pairs(
     foreign = api.post("/api/bench/judge/e2e/scores", json=judge(second))
     assert foreign.status_code == 422 and "made for judge 'bob'" in foreign.text
     # and bob scores it (twice: the second post changes nothing)
-    bob = judge(second) | {"judge_id": "bob"}
+    bob = judge(second) | {"judge_id": "bob", "judge_kind": "agent"}
     bob["scores"][0] = bob["scores"][0] | {"tone": 1}  # bob disagrees on one item
     for _ in range(2):
         assert api.post("/api/bench/judge/e2e/scores", json=bob).status_code == 202
@@ -223,7 +223,7 @@ def test_bench_job_runs_end_to_end_and_ranks_the_judged_pairs(
         trace_id = mlflow.get_run(run["run_id"]).data.tags[tracking.TAG_TRACE_ID]
         assessments = mlflow.get_trace(trace_id).info.assessments
         sources = {(a.source.source_type, a.source.source_id) for a in assessments}
-        assert sources == {("HUMAN", "e2e-judge"), ("HUMAN", "bob")}
+        assert sources == {("HUMAN", "e2e-judge"), ("LLM_JUDGE", "bob")}
         assert all(
             a.name == "tip-v1" and set(a.value) >= {"relevance", "composite"} for a in assessments
         )

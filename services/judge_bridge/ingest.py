@@ -15,28 +15,27 @@ from shared.rubric import RUBRIC_ID, composite
 from shared.scores import ScoreStore
 
 ITEMS = ("relevance", "actionability", "tone", "format_ok", "overlong")
+SAME = ("packet_id", "judge_kind")  # a re-post from another packet or kind is the same score
 
 
 def log_assessment(
-    client: MlflowClient,
-    run_id: str,
-    judge: str,
-    values: dict[str, int],
-    rationale: str,
-    packet_id: str,
+    client: MlflowClient, run_id: str, scores: ScoreFile, values: dict[str, int], rationale: str
 ) -> None:
-    """The judge's score as an MLflow assessment on the run's generation trace, if it has one."""
+    """The judge's score as an MLflow assessment on the run's generation trace, if it has one.
+
+    People are HUMAN sources; coding agents and LLM judges are LLM_JUDGE sources.
+    """
     trace_id = client.get_run(run_id).data.tags.get(tracking.TAG_TRACE_ID)
     if not trace_id:
         return  # runs recorded before traces existed
-    kind = "LLM_JUDGE" if judge.startswith("llm:") else "HUMAN"
+    source_type = "HUMAN" if scores.judge_kind == "human" else "LLM_JUDGE"
     mlflow.log_feedback(
         trace_id=trace_id,
         name=RUBRIC_ID,
         value=dict(values),
-        source=AssessmentSource(source_type=kind, source_id=judge),
+        source=AssessmentSource(source_type=source_type, source_id=scores.judge_id),
         rationale=rationale or None,
-        metadata={"packet_id": packet_id},
+        metadata={"packet_id": scores.packet_id, "judge_kind": scores.judge_kind},
     )
 
 
@@ -61,10 +60,11 @@ def ingest_scores(
         run_id = item_runs[score.item_id]
         values: dict[str, int] = score.model_dump(include=set(ITEMS))
         values["composite"] = composite(**values)
-        new = {**values, "rationale": score.rationale, "packet_id": scores.packet_id}
+        new = {**values, "rationale": score.rationale, "packet_id": scores.packet_id,
+               "judge_kind": scores.judge_kind}  # fmt: skip
         old = scores_store.latest(run_id, judge)
-        if old is not None and {k: old.get(k) for k in new if k != "packet_id"} == {
-            k: v for k, v in new.items() if k != "packet_id"
+        if old is not None and {k: old.get(k) for k in new if k not in SAME} == {
+            k: v for k, v in new.items() if k not in SAME
         }:
             continue
         metrics = [Metric(f"judge/{judge}/{k}", float(v), now, 0) for k, v in values.items()]
@@ -80,7 +80,7 @@ def ingest_scores(
             ]
         # MLflow first: if it fails, the Redis copy still differs and the retry rewrites.
         client.log_batch(run_id, metrics=metrics, tags=tags)
-        log_assessment(client, run_id, judge, values, score.rationale, scores.packet_id)
+        log_assessment(client, run_id, scores, values, score.rationale)
         scores_store.record(experiment, run_id, judge, new, old)
         changed.append(run_id)
     return sorted(set(changed))

@@ -84,4 +84,7 @@ def run_llm_judge(
             failures.append(JudgeFailure(item_id=item.item_id, error=error))
     if not scores:
         return None, failures
-    return ScoreFile(packet_id=packet.packet_id, judge_id=judge_id, scores=scores), failures
+    score_file = ScoreFile(
+        packet_id=packet.packet_id, judge_id=judge_id, judge_kind="llm", scores=scores
+    )
+    return score_file, failures
