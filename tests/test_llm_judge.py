@@ -122,3 +122,25 @@ def test_a_bench_request_can_name_an_llm_judge_that_runs_when_the_job_ends(
     wait_until(scored, timeout_s=60, what="the LLM judge's scores, unasked")
     bad = api.post("/api/bench/run", json=body | {"judge": "gpt-judge"})
     assert bad.status_code == 422 and "judge" in bad.json()["error"]["message"]
+
+
+def test_an_llm_judge_on_an_openai_compatible_server(
+    api: httpx.Client, fake_ollama: FakeOllama
+) -> None:
+    judged_job(api, "llm-openai")
+    posted = api.post("/api/bench/judge/llm-openai/run", json={"model": "openai:judge:8b"})
+    assert posted.status_code == 202 and posted.json()["judge_id"] == "llm:openai:judge:8b"
+
+    def scored() -> Any:
+        runs = api.get("/api/bench/runs/llm-openai").json()
+        key = "judge/llm:openai:judge:8b/composite"
+        return runs if all(key in r["metrics"] for r in runs) else None
+
+    wait_until(scored, timeout_s=60, what="the OpenAI-compatible judge's scores")
+    asked = [
+        c for c in fake_ollama.state.calls_to("/v1/chat/completions") if c["model"] == "judge:8b"
+    ]
+    assert len(asked) == 4
+    assert (
+        asked[0]["response_format"]["json_schema"]["schema"]["properties"]["tone"]["minimum"] == 1
+    )

@@ -8,11 +8,13 @@ from functools import cache
 from typing import Any
 
 import dramatiq
+import httpx
 import ollama
 import redis
 from mlflow.tracking import MlflowClient
 
 from services.judge_bridge.ingest import ingest_scores as ingest
+from services.judge_bridge.llm_judge import ollama_chat, openai_chat
 from services.judge_bridge.llm_judge import run_llm_judge as judge_with_llm
 from services.judge_bridge.packets import build_packet as build
 from services.judge_bridge.packets import record_packet
@@ -37,6 +39,7 @@ class JudgeDeps:
 
     redis: redis.Redis[bytes]
     ollama: ollama.Client
+    openai: httpx.Client
     mlflow: MlflowClient
     packets: PacketStore
     scores: ScoreStore
@@ -49,6 +52,13 @@ def deps() -> JudgeDeps:
     return JudgeDeps(
         redis=client,
         ollama=ollama.Client(host=settings.ollama_host, timeout=settings.ollama_load_timeout_s),
+        openai=httpx.Client(
+            base_url=settings.openai_base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {key}"}
+            if (key := settings.openai_api_key.get_secret_value())
+            else {},
+            timeout=settings.openai_timeout_s,
+        ),
         mlflow=tracking.use_tracking_server(settings),
         packets=PacketStore(client, settings),
         scores=ScoreStore(client, settings),
@@ -113,8 +123,10 @@ def collector_busy(judge_model: str) -> bool:
     """True while cells wait to be generated or a candidate model is still loaded."""
     if deps().redis.llen(settings.key("dramatiq", COLLECT_QUEUE)) > 0:
         return True
+    if judge_model.startswith("openai:"):
+        return False  # that server manages its own models
     loaded = deps().ollama.ps().models
-    return any(m.model != judge_model for m in loaded)
+    return any(m.model != judge_model.removeprefix("ollama:") for m in loaded)
 
 
 @dramatiq.actor(
@@ -134,12 +146,17 @@ def run_llm_judge(payload: dict[str, Any]) -> None:
         command.experiment, {r: c for r, c in pool.items() if r not in done}, judge_id=judge_id
     )
     deps().packets.save(packet, item_runs, latest=False)
-    scores, failures = judge_with_llm(deps().ollama, command.model, packet, judge_id)
+    if command.model.startswith("openai:"):
+        chat, target = openai_chat(deps().openai), command.model.removeprefix("openai:")
+    else:
+        chat, target = ollama_chat(deps().ollama), command.model.removeprefix("ollama:")
+    scores, failures = judge_with_llm(chat, target, packet, judge_id)
     for failure in failures:
         deps().scores.record_failure(
             command.experiment, judge_id, item_runs[failure.item_id], failure.error
         )
-    deps().ollama.generate(model=command.model, keep_alive=0)  # free the judge model
+    if not command.model.startswith("openai:"):
+        deps().ollama.generate(model=target, keep_alive=0)  # free the judge model
     if scores is not None:
         lock = deps().redis.lock(
             settings.key("ingest-lock", command.experiment), timeout=300, blocking_timeout=300

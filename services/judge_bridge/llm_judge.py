@@ -8,6 +8,7 @@ after that the item is recorded as a judge failure, never scored as zero.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -55,8 +56,48 @@ def judge_messages(packet: JudgePacket, item: PacketItem) -> list[dict[str, str]
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+# (model, messages, JSON schema) -> the model's text answer
+Chat = Callable[[str, list[dict[str, str]], dict[str, Any]], str]
+
+
+def ollama_chat(client: ollama.Client) -> Chat:
+    """Ask through Ollama, with the schema as its structured-output `format`."""
+
+    def chat(model: str, messages: list[dict[str, str]], schema: dict[str, Any]) -> str:
+        answer = client.chat(
+            model=model, messages=messages, format=schema, options={"temperature": 0}
+        )
+        return answer.message.content or ""
+
+    return chat
+
+
+def openai_chat(http: httpx.Client) -> Chat:
+    """Ask an OpenAI-compatible server, with the schema as its `response_format`."""
+
+    def chat(model: str, messages: list[dict[str, str]], schema: dict[str, Any]) -> str:
+        response = http.post(
+            "/chat/completions",
+            json={
+                "model": model,
+                "messages": messages,
+                "temperature": 0,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "verdict", "schema": schema, "strict": True},
+                },
+            },
+        )
+        if response.status_code >= 500:
+            raise ConnectionError(f"{response.status_code} {response.text[:200]}")
+        response.raise_for_status()
+        return str(response.json()["choices"][0]["message"]["content"] or "")
+
+    return chat
+
+
 def run_llm_judge(
-    client: ollama.Client, model: str, packet: JudgePacket, judge_id: str
+    chat: Chat, model: str, packet: JudgePacket, judge_id: str
 ) -> tuple[ScoreFile | None, list[JudgeFailure]]:
     """Score every item of the packet; returns the valid scores and the failures."""
     scores: list[ItemScore] = []
@@ -66,14 +107,9 @@ def run_llm_judge(
         error = ""
         for _ in range(ATTEMPTS):
             try:
-                answer = client.chat(
-                    model=model,
-                    messages=judge_messages(packet, item),
-                    format=schema,
-                    options={"temperature": 0},
-                )
-                verdict = Verdict.model_validate_json(answer.message.content or "")
-            except (ValidationError, ValueError) as exc:
+                text = chat(model, judge_messages(packet, item), schema)
+                verdict = Verdict.model_validate_json(text)
+            except (ValidationError, ValueError, KeyError, httpx.HTTPStatusError) as exc:
                 error = f"invalid answer: {str(exc).splitlines()[0]}"
                 continue
             except (ConnectionError, httpx.TransportError, ollama.ResponseError) as exc:
