@@ -144,3 +144,63 @@ def test_an_llm_judge_on_an_openai_compatible_server(
     assert (
         asked[0]["response_format"]["json_schema"]["schema"]["properties"]["tone"]["minimum"] == 1
     )
+
+
+def test_a_two_model_job_judged_by_a_person_and_an_llm_shows_both_and_their_agreement(
+    api: httpx.Client,
+) -> None:
+    # Given a 2-model job that names an LLM judge
+    body = {"models": ["tidy:1b", "rambler:2b"], "n_scenarios": 2, "experiment": "panel",
+            "judge": "llm:judge:8b"}  # fmt: skip
+    job_id = api.post("/api/bench/run", json=body).json()["job_id"]
+    wait_until(
+        lambda: api.get(f"/api/bench/jobs/{job_id}").json()["status"] == "finished",
+        timeout_s=60,
+        what="the job",
+    )
+    before = wait_until(
+        lambda: (r := api.get("/api/bench/leaderboard/panel")).status_code == 200 and r.json(),
+        timeout_s=30,
+        what="a first leaderboard",
+    )
+    # When a person scores a packet of their own
+    packet = wait_until(
+        lambda: (
+            (r := api.get("/api/bench/judge/panel/packet", params={"judge": "ann"})).status_code
+            == 200
+            and r.json()
+        ),
+        timeout_s=30,
+        what="ann's packet",
+    )
+    scores = [
+        {"item_id": i["item_id"], "relevance": 4, "actionability": 3, "tone": 5, "format_ok": 1,
+         "overlong": 0, "rationale": "fine"}
+        for i in packet["items"]
+    ]  # fmt: skip
+    body = {"packet_id": packet["packet_id"], "judge_id": "ann", "scores": scores}
+    assert api.post("/api/bench/judge/panel/scores", json=body).status_code == 202
+
+    # Then, with no further request, every run has both judges' scores ...
+    def both() -> Any:
+        runs = api.get("/api/bench/runs/panel").json()
+        keys = ("judge/ann/composite", "judge/llm:judge:8b/composite")
+        return runs if all(k in r["metrics"] for r in runs for k in keys) else None
+
+    runs = wait_until(both, timeout_s=60, what="both judges' scores")
+    assert len(runs) == 4
+    # ... the agreement table pairs them on every run, and the leaderboard moved on
+    agreement = wait_until(
+        lambda: (
+            (a := api.get("/api/bench/judge/panel/agreement").json())["pairs"]
+            and a["pairs"][0]["n_shared"] == 4
+            and a
+        ),
+        timeout_s=30,
+        what="the agreement table",
+    )
+    assert agreement["judges"] == ["ann", "llm:judge:8b"]
+    assert agreement["pairs"][0]["kappa"]["relevance"] is None  # both always say 4: undefined
+    after = api.get("/api/bench/leaderboard/panel").json()
+    assert after["version"] > before["version"]
+    assert all(row["n_scored"] == 2 for row in after["rows"])
