@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 import redis
 
@@ -197,6 +198,15 @@ def running_stack(settings: Settings, mlflow_server: str) -> Iterator[Settings]:
         finally:
             for name in started:
                 stack.stop(settings, name)
+
+
+@pytest.fixture
+def api(running_stack: Settings) -> Iterator[httpx.Client]:
+    """An HTTP client of the running stack's gateway, with the admin token."""
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{running_stack.gateway_port}", headers=auth(), timeout=30
+    ) as client:
+        yield client
 
 
 def log_tail(settings: Settings, name: str, lines: int = 40) -> str:

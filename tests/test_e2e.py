@@ -7,7 +7,6 @@ Ollama, judged through the packet round trip, and ranked on the leaderboard.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,17 +16,9 @@ import redis
 from shared import tracking
 from shared.scores import ScoreStore
 from shared.settings import Settings
-from tests.conftest import auth, log_tail, wait_until
+from tests.conftest import log_tail, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def api(running_stack: Settings) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{running_stack.gateway_port}", headers=auth(), timeout=30
-    ) as client:
-        yield client
 
 
 def finished_job(api: httpx.Client, settings: Settings, job_id: str, timeout_s: float) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -10,18 +9,10 @@ import pytest
 
 from shared import tracking
 from shared.settings import Settings
-from tests.conftest import auth, wait_until
+from tests.conftest import wait_until
 from tests.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def api(running_stack: Settings) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{running_stack.gateway_port}", headers=auth(), timeout=30
-    ) as client:
-        yield client
 
 
 def judged_job(api: httpx.Client, experiment: str) -> list[Any]:

@@ -10,20 +10,17 @@ import httpx
 import pytest
 
 from shared.settings import Settings
-from tests.conftest import auth, wait_until
+from tests.conftest import wait_until
 from tests.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.slow
 ENDED = ("finished", "partial", "failed", "cancelled")
 
 
-@pytest.fixture
-def api(running_stack: Settings, fake_ollama: FakeOllama) -> Iterator[httpx.Client]:
+@pytest.fixture(autouse=True)
+def fresh_fake(fake_ollama: FakeOllama) -> Iterator[None]:
     fake_ollama.state.reset()
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{running_stack.gateway_port}", headers=auth(), timeout=30
-    ) as client:
-        yield client
+    yield
     fake_ollama.state.reset()
 
 
