@@ -279,3 +279,22 @@ def test_prompt_versions_are_registered_once_and_named_by_every_cell(
         "user",
     ]
     assert "{{persona_description}}" in few_shot.template[-1]["content"]
+
+
+def test_readyz_says_ready_when_redis_and_mlflow_answer(client: FlaskClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ready", "failed": {}}
+
+
+def test_readyz_names_what_is_unreachable(core_settings: Settings, mlflow_server: str) -> None:
+    broken = core_settings.model_copy(
+        update={
+            "mlflow_uri": f"http://127.0.0.1:{free_port()}",
+            "redis_url": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    )
+    response = create_app(broken).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["status"] == "not ready"
+    assert set(response.json["failed"]) == {"redis", "mlflow"}
