@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import mlflow
 from mlflow.entities import AssessmentSource, Metric, RunTag
@@ -39,6 +40,11 @@ def log_assessment(
     )
 
 
+def _same_score(old: Mapping[str, object], new: Mapping[str, object]) -> bool:
+    """True if a re-post repeats the judge's current score (whatever packet carried it)."""
+    return all(old.get(k) == v for k, v in new.items() if k not in SAME)
+
+
 def ingest_scores(
     client: MlflowClient,
     packets: PacketStore,
@@ -63,9 +69,7 @@ def ingest_scores(
         new = {**values, "rationale": score.rationale, "packet_id": scores.packet_id,
                "judge_kind": scores.judge_kind}  # fmt: skip
         old = scores_store.latest(run_id, judge)
-        if old is not None and {k: old.get(k) for k in new if k not in SAME} == {
-            k: v for k, v in new.items() if k not in SAME
-        }:
+        if old is not None and _same_score(old, new):
             continue
         metrics = [Metric(f"judge/{judge}/{k}", float(v), now, 0) for k, v in values.items()]
         tags = [RunTag(f"judge/{judge}/rationale", score.rationale)]
