@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from dramatiq.brokers.redis import RedisBroker
+from typing import Any
 
+from dramatiq.broker import Broker, MessageProxy
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Middleware
+
+from shared.logs import request_id_var
 from shared.settings import Settings
 
 # dramatiq puts back the messages of a dead worker (SIGKILL, OOM, power loss) only during
@@ -15,12 +20,42 @@ MAINTENANCE_CHANCE = 20_000
 HEARTBEAT_TIMEOUT_MS = 20_000
 
 
-def make_broker(settings: Settings) -> RedisBroker:
-    """Build the RedisBroker every service and the gateway use."""
+REQUEST_ID_OPTION = "request_id"
+
+
+class RequestId(Middleware):
+    """While an actor handles a message, the message's request id is the current one."""
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        request_id_var.set(message.options.get(REQUEST_ID_OPTION))
+
+    def after_process_message(
+        self, broker: Broker, message: MessageProxy, *, result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:  # fmt: skip
+        request_id_var.set(None)
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        request_id_var.set(None)
+
+
+def make_broker(settings: Settings, *, worker: bool = False) -> RedisBroker:
+    """Build the RedisBroker every service and the gateway use.
+
+    Workers (worker=True) also export dramatiq's Prometheus metrics (messages by actor and
+    outcome, in progress, durations) from a process the dramatiq CLI forks; where it
+    listens comes from dramatiq_prom_host / dramatiq_prom_port / dramatiq_prom_db.
+    """
     broker: RedisBroker = RedisBroker(  # type: ignore[no-untyped-call]
         url=settings.redis_url,
         namespace=settings.key("dramatiq"),
         maintenance_chance=MAINTENANCE_CHANCE,
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
     )
+    broker.add_middleware(RequestId())
+    if worker:
+        # Imported here: the module creates its database folder when imported.
+        from dramatiq.middleware.prometheus import Prometheus
+
+        broker.add_middleware(Prometheus())
     return broker

@@ -11,6 +11,7 @@ from typing import Final
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
+from shared.broker import REQUEST_ID_OPTION
 from shared.contracts import (
     CellFinished,
     CollectCell,
@@ -21,6 +22,7 @@ from shared.contracts import (
     RunLlmJudge,
     ScoresIngested,
 )
+from shared.logs import current_request_id
 
 COLLECT_QUEUE: Final = "collect"
 RECORD_QUEUE: Final = "record"
@@ -40,8 +42,10 @@ ROUTES: Final[dict[type[Message], tuple[tuple[str, str], ...]]] = {
 
 
 def send(broker: RedisBroker, message: Message) -> None:
-    """Enqueue a contract for every actor that takes it."""
+    """Enqueue a contract for every actor that takes it, with the current request id."""
     payload = message.model_dump(mode="json")
+    request_id = current_request_id()
+    options = {REQUEST_ID_OPTION: request_id} if request_id else {}
     for queue_name, actor_name in ROUTES[type(message)]:
         broker.enqueue(
             dramatiq.Message(
@@ -49,6 +53,6 @@ def send(broker: RedisBroker, message: Message) -> None:
                 actor_name=actor_name,
                 args=(payload,),
                 kwargs={},
-                options={},
+                options=dict(options),
             )
         )

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values people paste from examples; refusing them keeps a demo token out of production.
-PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "secret", "token", "admin", "password"})
+PLACEHOLDER_TOKENS = frozenset({"changeme", "secret", "token", "admin", "password", "example"})
+
+
+def is_placeholder(token: str) -> bool:
+    """True for example values: `changeme`, `change-me-please-now`, `<your-token-here>`..."""
+    words = "".join(c for c in token.lower() if c.isalnum())
+    return (
+        words in PLACEHOLDER_TOKENS
+        or words.startswith(("changeme", "yourtoken", "yoursecret", "replaceme", "placeholder"))
+        or "placeholder" in words
+    )
+
+
 MIN_TOKEN_LENGTH = 16
+# The token a development stack accepts when none is configured (TIPBENCH_DEV_MODE only).
+DEV_MODE_TOKEN = "dev-mode-token"
 
 
 class Settings(BaseSettings):
@@ -43,7 +57,30 @@ class Settings(BaseSettings):
         SecretStr(""), description="API key for that server, if it wants one."
     )
     admin_token: SecretStr = Field(
-        description="Bearer token for every /api route (required, at least 16 characters)."
+        SecretStr(""),
+        description="Admin token(s) of the API and the admin pages; several, comma-separated, "
+        "while rotating. Each at least 16 characters; placeholders refused.",
+    )
+    admin_token_file: str = Field(
+        "",
+        description="A file of admin tokens, one per line (a mounted secret); "
+        "accepted beside TIPBENCH_ADMIN_TOKEN.",
+    )
+    dev_mode: bool = Field(
+        False,
+        description="Development only: accept a missing, short or placeholder admin token "
+        "(the gateway then warns at every start).",
+    )
+    session_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key signing admin session cookies; derived from the admin tokens if "
+        "empty (then changing the tokens ends every session).",
+    )
+    secure_cookies: bool = Field(
+        False, description="Mark the session cookie Secure (set it when served over HTTPS)."
+    )
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest request body the gateway reads, bytes."
     )
     gateway_host: str = Field("127.0.0.1", description="Interface the gateway binds to.")
     gateway_port: int = Field(8000, ge=1, le=65535, description="Port the gateway listens on.")
@@ -53,17 +90,59 @@ class Settings(BaseSettings):
     max_cells_per_job: int = Field(
         2000, ge=1, description="Largest models x prompts x scenarios a request may ask for."
     )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Interface the workers' Prometheus endpoints bind to."
+    )
+    metrics_port: int = Field(
+        9191,
+        ge=1,
+        le=65000,
+        description="Port of the first worker's Prometheus endpoint; the local stack gives "
+        "the next workers the next ports (collector, recorder, judge_bridge, reporters).",
+    )
+    service: str = Field(
+        "", description="Name of this process in the logs (the local stack sets it)."
+    )
     var_dir: str = Field("var", description="Where the local stack keeps data, logs, pid files.")
 
-    @field_validator("admin_token")
-    @classmethod
-    def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
-        token = value.get_secret_value()
-        if len(token) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"TIPBENCH_ADMIN_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
-        if token.lower() in PLACEHOLDER_TOKENS:
-            raise ValueError("TIPBENCH_ADMIN_TOKEN is a placeholder; set a real secret")
-        return value
+    @model_validator(mode="after")
+    def _check_admin_tokens(self) -> Settings:
+        if self.dev_mode:
+            return self
+        tokens = self.admin_tokens()  # raises if the file cannot be read
+        if not tokens:
+            raise ValueError(
+                "no admin token: set TIPBENCH_ADMIN_TOKEN or TIPBENCH_ADMIN_TOKEN_FILE "
+                "(or TIPBENCH_DEV_MODE=true on a development machine)"
+            )
+        for number, token in enumerate(tokens, start=1):
+            if len(token) < MIN_TOKEN_LENGTH:
+                raise ValueError(
+                    f"admin token #{number} is shorter than {MIN_TOKEN_LENGTH} characters"
+                )
+            if is_placeholder(token):
+                raise ValueError(f"admin token #{number} is a placeholder; set a real secret")
+        return self
+
+    def admin_tokens(self) -> list[str]:
+        """Every accepted admin token: TIPBENCH_ADMIN_TOKEN's, then the token file's.
+
+        In dev mode with none configured, the single token `dev-mode-token`.
+        """
+        tokens = [t.strip() for t in self.admin_token.get_secret_value().split(",") if t.strip()]
+        if self.admin_token_file:
+            try:
+                with open(self.admin_token_file, encoding="utf-8") as handle:
+                    lines = handle.read().splitlines()
+            except OSError as exc:
+                raise ValueError(
+                    f"cannot read TIPBENCH_ADMIN_TOKEN_FILE {self.admin_token_file!r}: "
+                    f"{exc.strerror or exc}"
+                ) from None
+            tokens += [line.strip() for line in lines if line.strip() and line[:1] != "#"]
+        if not tokens and self.dev_mode:
+            tokens = [DEV_MODE_TOKEN]
+        return tokens
 
     def key(self, *parts: str) -> str:
         """A Redis key under this stack's namespace."""

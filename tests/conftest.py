@@ -153,6 +153,7 @@ def settings(redis_url: str, namespace: str, fake_ollama: FakeOllama, var_dir: P
         ollama_load_timeout_s=20,
         admin_token=TOKEN,  # type: ignore[arg-type]
         gateway_port=free_port(),
+        metrics_port=free_port(),
         collect_max_retries=1,
         var_dir=str(var_dir),
     )

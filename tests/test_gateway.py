@@ -10,12 +10,14 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from pydantic import SecretStr
 
 from services.gateway.app import create_app
+from services.gateway.auth import PUBLIC_ENDPOINTS
 from shared import tracking
 from shared.contracts import CollectCell
 from shared.settings import Settings
-from tests.conftest import auth, free_port
+from tests.conftest import TOKEN, auth, free_port
 
 VALID_SCORE = {
     "item_id": "x",
@@ -55,11 +57,11 @@ def queue(core_settings: Settings) -> Iterator[Any]:
     client.close()
 
 
-def api_routes(app: Flask) -> list[tuple[str, str]]:
-    """Every (method, concrete path) under /api in the URL map."""
+def protected_routes(app: Flask) -> list[tuple[str, str]]:
+    """Every (method, concrete path) in the URL map but the public endpoints."""
     found = []
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/"):
+        if rule.endpoint in PUBLIC_ENDPOINTS:
             continue
         path = rule.rule
         for arg in rule.arguments:
@@ -68,27 +70,56 @@ def api_routes(app: Flask) -> list[tuple[str, str]]:
     return found
 
 
-def test_every_api_route_refuses_a_missing_token_with_401(
+def test_only_the_probes_the_api_description_and_the_login_form_are_public() -> None:
+    assert PUBLIC_ENDPOINTS == {
+        "healthz", "readyz", "metrics", "openapi_json", "openapi_docs",
+        "admin.login", "admin.static", "static",
+    }  # fmt: skip
+
+
+def test_every_route_refuses_a_missing_credential(
     app: Flask, client: FlaskClient, queue: Any
 ) -> None:
-    routes = api_routes(app)
-    assert len(routes) >= 9
+    routes = protected_routes(app)
+    assert len(routes) >= 16
+    assert any(path.startswith("/admin") for _, path in routes)
     for method, path in routes:
         response = client.open(path, method=method, json={})
+        if path.startswith("/admin") and method == "GET":
+            # a page: to the login form, which comes back here afterwards
+            assert response.status_code == 302, (method, path)
+            assert response.location.startswith("/admin/login?next=")
+            continue
         assert response.status_code == 401, (method, path)
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         assert response.json["error"]["code"] == "unauthorized"
     assert queue() == []
 
 
-def test_every_api_route_refuses_a_wrong_token_with_403(
+def test_every_route_refuses_a_wrong_token_with_403(
     app: Flask, client: FlaskClient, queue: Any
 ) -> None:
-    for method, path in api_routes(app):
+    for method, path in protected_routes(app):
         response = client.open(path, method=method, json={}, headers=auth("wrong-token-0123456789"))
         assert response.status_code == 403, (method, path)
         assert "not valid" in response.json["error"]["message"]
+        assert "wrong-token" not in response.get_data(as_text=True)
     assert queue() == []
+
+
+def test_a_rotated_token_set_accepts_each_token(
+    core_settings: Settings, mlflow_server: str
+) -> None:
+    old, new = "old-token-aaaaaaaaaaaa", "new-token-bbbbbbbbbbbb"
+    rotated = create_app(
+        core_settings.model_copy(update={"admin_token": SecretStr(f"{old},{new}")})
+    )
+    client = rotated.test_client()
+    for token in (old, new):
+        assert client.get("/api/bench/jobs", headers=auth(token)).status_code == 200
+    assert client.get("/api/bench/jobs", headers=auth(TOKEN)).status_code == 403
+    basic = {"Authorization": "Basic " + old}
+    assert client.get("/api/bench/jobs", headers=basic).status_code == 401
 
 
 def test_healthz_answers_without_a_token(client: FlaskClient) -> None:
@@ -118,15 +149,43 @@ def test_bad_bench_request_gets_422_naming_the_field_and_enqueues_nothing(
     assert queue() == []
 
 
-@pytest.mark.parametrize("data", [b"not json", b"[1, 2]", b""])
-def test_a_body_that_is_not_a_json_object_gets_422(
-    client: FlaskClient, queue: Any, data: bytes
+@pytest.mark.parametrize(
+    ("data", "status", "says"),
+    [
+        (b"not json", 400, "not valid JSON"),
+        (b"", 400, "not valid JSON"),
+        (b"[1, 2]", 422, "JSON object"),
+        (b'{"n_tips": 3, "n_tips": 4}', 400, "duplicate key 'n_tips'"),
+        (b'{"temperature": NaN}', 400, "NaN is not a JSON number"),
+        (b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply"),
+        (b"\xff\xfe{", 400, "not valid JSON"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_refused(
+    client: FlaskClient, queue: Any, data: bytes, status: int, says: str
 ) -> None:
     response = client.post(
         "/api/bench/run", data=data, headers=auth() | {"Content-Type": "application/json"}
     )
-    assert response.status_code == 422
-    assert "JSON object" in response.json["error"]["message"]
+    assert response.status_code == status
+    assert says in response.json["error"]["message"]
+    assert queue() == []
+
+
+def test_a_body_that_is_not_json_gets_415(client: FlaskClient, queue: Any) -> None:
+    response = client.post("/api/bench/run", data="models=x", headers=auth())
+    assert response.status_code == 415
+    assert "application/json" in response.json["error"]["message"]
+    assert queue() == []
+
+
+def test_a_body_over_the_size_limit_gets_413_json(
+    core_settings: Settings, mlflow_server: str, queue: Any
+) -> None:
+    small = create_app(core_settings.model_copy(update={"max_body_bytes": 1024})).test_client()
+    response = small.post("/api/bench/run", json={"experiment": "x" * 2000}, headers=auth())
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "request_entity_too_large"
     assert queue() == []
 
 

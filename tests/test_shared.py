@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -9,13 +11,20 @@ from shared.contracts import BenchRequest, cell_key
 from shared.errors import UnknownModel
 from shared.models import gguf_file, parse_model
 from shared.rubric import composite, load_rubric
-from shared.settings import Settings
+from shared.settings import DEV_MODE_TOKEN, Settings
 from shared.suite import personas, prompt_versions, render_prompt, scenario, scenarios, time_slots
 
 
 @pytest.mark.parametrize(
     ("token", "reason"),
-    [("", "at least 16"), ("short", "at least 16"), ("changeme", "at least 16")],
+    [
+        ("", "no admin token"),
+        ("short", "shorter than 16"),
+        ("changeme", "shorter than 16"),
+        ("change-me-please-now", "placeholder"),
+        ("<your-token-here-xxxxx>", "placeholder"),
+        ("a" * 20 + ",short", "#2 is shorter than 16"),
+    ],
 )
 def test_settings_refuse_weak_admin_tokens(token: str, reason: str) -> None:
     with pytest.raises(ValidationError, match=reason):
@@ -24,8 +33,27 @@ def test_settings_refuse_weak_admin_tokens(token: str, reason: str) -> None:
 
 def test_settings_require_an_admin_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TIPBENCH_ADMIN_TOKEN", raising=False)
-    with pytest.raises(ValidationError, match="admin_token"):
-        Settings()  # type: ignore[call-arg]
+    monkeypatch.delenv("TIPBENCH_ADMIN_TOKEN_FILE", raising=False)
+    with pytest.raises(ValidationError, match="TIPBENCH_ADMIN_TOKEN or TIPBENCH_ADMIN_TOKEN_FILE"):
+        Settings()
+
+
+def test_settings_accept_several_tokens_and_a_token_file(tmp_path: Path) -> None:
+    secret = tmp_path / "tokens"
+    secret.write_text("# rotated 2026-11\n" + "f" * 24 + "\n\n  " + "g" * 24 + "  \n")
+    settings = Settings(admin_token="a" * 20 + ", " + "b" * 20, admin_token_file=str(secret))  # type: ignore[arg-type]
+    assert settings.admin_tokens() == ["a" * 20, "b" * 20, "f" * 24, "g" * 24]
+    with pytest.raises(ValidationError, match="cannot read TIPBENCH_ADMIN_TOKEN_FILE"):
+        Settings(admin_token_file=str(tmp_path / "missing"))
+    secret.write_text("changeme\n")
+    with pytest.raises(ValidationError, match="#1 is shorter"):
+        Settings(admin_token_file=str(secret))
+
+
+def test_dev_mode_accepts_a_missing_or_weak_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TIPBENCH_ADMIN_TOKEN", raising=False)
+    assert Settings(dev_mode=True).admin_tokens() == [DEV_MODE_TOKEN]
+    assert Settings(dev_mode=True, admin_token="changeme").admin_tokens() == ["changeme"]  # type: ignore[arg-type]
 
 
 def test_settings_read_tipbench_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -84,7 +84,31 @@ def services(settings: Settings, reporters: int = 1) -> list[Service]:
         Service(f"reporter-{i}", worker_argv("services.reporter.actors", "report", threads=2), {})
         for i in range(1, reporters + 1)
     ]
-    return found
+    var = _var(settings)
+    named = [Service(s.name, s.argv, s.env | {"TIPBENCH_SERVICE": s.name}) for s in found]
+    return [
+        Service(s.name, s.argv, s.env | metrics_env(var, s.name, settings, i))
+        if i > 0 else s
+        for i, s in enumerate(named)
+    ]  # fmt: skip
+
+
+def metrics_env(var: Path, name: str, settings: Settings, index: int) -> dict[str, str]:
+    """Where worker number `index` (1-based) serves dramatiq's Prometheus metrics."""
+    return {
+        "dramatiq_prom_host": settings.metrics_host,
+        "dramatiq_prom_port": str(settings.metrics_port + index - 1),
+        "dramatiq_prom_db": str(var / "prometheus" / name),
+    }
+
+
+def metrics_ports(settings: Settings, reporters: int = 1) -> dict[str, int]:
+    """Each worker's metrics port, by service name."""
+    return {
+        s.name: int(s.env["dramatiq_prom_port"])
+        for s in services(settings, reporters)
+        if "dramatiq_prom_port" in s.env
+    }
 
 
 def mlflow_service(settings: Settings) -> Service:
@@ -106,6 +130,10 @@ def start(settings: Settings, service: Service) -> int:
     var = _var(settings)
     (var / "log").mkdir(parents=True, exist_ok=True)
     (var / "run").mkdir(parents=True, exist_ok=True)
+    metrics_db = service.env.get("dramatiq_prom_db")
+    if metrics_db:  # counters of a previous run would be summed with the new ones
+        shutil.rmtree(metrics_db, ignore_errors=True)
+        Path(metrics_db).mkdir(parents=True)
     with (var / "log" / f"{service.name}.log").open("ab") as log:
         process = subprocess.Popen(
             service.argv,

@@ -31,11 +31,13 @@ from shared.broker import make_broker
 from shared.contracts import CollectCell, RecordCell
 from shared.errors import PermanentError
 from shared.jobs import JobStore
+from shared.logs import configure_logging
 from shared.messaging import COLLECT_QUEUE, RECORD_QUEUE
 from shared.settings import Settings
 
 settings = Settings()  # read from the environment
-broker = make_broker(settings)
+configure_logging(settings.service or "collector")
+broker = make_broker(settings, worker=True)
 dramatiq.set_broker(broker)
 log = logging.getLogger("tipbench.collector")
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 from mlflow.entities import RunStatus
@@ -12,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.gateway.deps import deps
 from services.gateway.errors import ApiError, validation_error
+from services.gateway.openapi import Query, documented
 from services.gateway.sizes import model_size_problems
-from services.gateway.submit import enqueue_cells, submit
+from services.gateway.submit import Submitted, enqueue_cells, submit
 from shared import tracking
 from shared.contracts import (
     EXPERIMENT_PATTERN,
@@ -24,24 +26,126 @@ from shared.contracts import (
     ScoreFile,
 )
 from shared.errors import InvalidScores, JobNotFound, PacketNotFound
-from shared.judging import assemble_packet, check_scores
-from shared.leaderboards import PRIMARY, to_csv
+from shared.jobs import JobStatus
+from shared.judging import JudgePacket, assemble_packet, check_scores
+from shared.leaderboards import PRIMARY, Agreement, Leaderboard, to_csv
 from shared.messaging import send
 
 bench = Blueprint("bench", __name__, url_prefix="/api/bench")
 _EXPERIMENT = re.compile(EXPERIMENT_PATTERN)
 M = TypeVar("M", bound=BaseModel)
 JUDGE_ID = re.compile(JUDGE_ID_PATTERN)
+JUDGE_VIEW = Query(
+    "judge",
+    {"type": "string", "default": PRIMARY},
+    "primary (default), panel, or a judge id for that judge's own view.",
+)
+
+
+class Answer(BaseModel):
+    """Base of the gateway's answers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobAccepted(Submitted):
+    """A job was created and its cells enqueued."""
+
+    status_url: str = Field(description="Where to follow the job.")
+
+
+class RetryAccepted(Answer):
+    """Failed cells enqueued again."""
+
+    job_id: str = Field(description="The job.")
+    retried: list[str] = Field(description="Cell keys enqueued again.")
+
+
+class ExperimentInfo(Answer):
+    """A tip-bench experiment."""
+
+    experiment: str = Field(description="Experiment name.")
+    mlflow_experiment: str = Field(description="MLflow experiment name.")
+    experiment_id: str = Field(description="MLflow experiment id.")
+    created_at: float = Field(description="Creation time, Unix seconds.")
+
+
+class RunInfo(Answer):
+    """A finished cell run."""
+
+    run_id: str = Field(description="MLflow run id.")
+    status: str = Field(description="MLflow run status (FINISHED).")
+    job_id: str | None = Field(description="The job that made it.")
+    cell_key: str | None = Field(description="The cell.")
+    judge_pending: bool = Field(description="True while no judge has scored it.")
+    params: dict[str, str] = Field(description="MLflow params.")
+    metrics: dict[str, float] = Field(description="MLflow metrics (latest values).")
+
+
+class JudgeFailureInfo(Answer):
+    """An item a judge could not score."""
+
+    at: float = Field(description="When, Unix seconds.")
+    judge_id: str = Field(description="The judge.")
+    run_id: str = Field(description="The run left unscored by it.")
+    error: str = Field(description="Why.")
+
+
+class LlmJudgeAccepted(Answer):
+    """An LLM judge was asked to score."""
+
+    experiment: str = Field(description="Experiment name.")
+    judge_id: str = Field(description="The judge's id, llm:<model>.")
+
+
+class ScoresAccepted(Answer):
+    """A score file passed the checks and waits for ingestion."""
+
+    submission_id: str = Field(description="Follow it at status_url.")
+    status_url: str = Field(description="Where to follow the ingestion.")
+    n_scores: int = Field(description="Scores in the file.")
+
+
+class SubmissionStatus(Answer):
+    """Where a score submission is."""
+
+    submission_id: str = Field(description="The submission.")
+    status: str = Field(description="queued, ingested or failed.")
+    error: str | None = Field(description="Why it failed, if it did.")
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    """The body as a JSON object: 415 if not JSON, 400 if malformed, 422 if not an object."""
+    if not request.is_json:
         raise ApiError(
-            422,
-            "invalid_request",
-            "the body must be a JSON object (Content-Type: application/json)",
+            415,
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
         )
+    raw = request.get_data(cache=True)  # 413 past the size limit
+    try:
+        body = json.loads(
+            raw, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant
+        )
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
+    except ValueError as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_request", "the body must be a JSON object")
     return body
 
 
@@ -70,6 +174,12 @@ def _existing_experiment_id(name: str) -> str:
 
 
 @bench.post("/run")
+@documented(
+    summary="Submit a benchmark: models x prompts x scenarios.",
+    body=BenchRequest,
+    response=JobAccepted,
+    status=202,
+)
 def run_bench() -> tuple[Response, int]:
     """Validate a bench request, create its job and enqueue its cells."""
     bench_request = _parse(BenchRequest, _json_body())
@@ -91,6 +201,7 @@ def run_bench() -> tuple[Response, int]:
 
 
 @bench.get("/jobs")
+@documented(summary="Recent jobs, newest first.", response=list[JobStatus])
 def list_jobs() -> Response:
     """The most recent jobs, newest first."""
     store = deps().jobs
@@ -98,6 +209,7 @@ def list_jobs() -> Response:
 
 
 @bench.get("/jobs/<job_id>")
+@documented(summary="A job's status and progress.", response=JobStatus, errors=(404,))
 def job_status(job_id: str) -> Response:
     """A job's status and cell counts."""
     try:
@@ -107,6 +219,9 @@ def job_status(job_id: str) -> Response:
 
 
 @bench.post("/jobs/<job_id>/retry")
+@documented(
+    summary="Enqueue a job's failed cells again.", response=RetryAccepted, status=202, errors=(404,)
+)
 def retry_job(job_id: str) -> tuple[Response, int]:
     """Enqueue the job's failed cells again (only those)."""
     try:
@@ -118,6 +233,7 @@ def retry_job(job_id: str) -> tuple[Response, int]:
 
 
 @bench.post("/jobs/<job_id>/cancel")
+@documented(summary="Cancel a job.", response=JobStatus, errors=(404, 409))
 def cancel_job(job_id: str) -> Response:
     """Stop a job: its cells not yet generated are skipped."""
     try:
@@ -131,6 +247,7 @@ def cancel_job(job_id: str) -> Response:
 
 
 @bench.get("/experiments")
+@documented(summary="Every tip-bench experiment.", response=list[ExperimentInfo])
 def list_experiments() -> Response:
     """Every tip-bench-* experiment."""
     return jsonify(
@@ -147,6 +264,7 @@ def list_experiments() -> Response:
 
 
 @bench.get("/runs/<experiment>")
+@documented(summary="An experiment's finished cell runs.", response=list[RunInfo], errors=(404,))
 def list_runs(experiment: str) -> Response:
     """The experiment's cell runs with their params, metrics and judge state."""
     experiment_id = _existing_experiment_id(experiment)
@@ -169,6 +287,16 @@ def list_runs(experiment: str) -> Response:
 
 
 @bench.get("/leaderboard/<experiment>")
+@documented(
+    summary="An experiment's leaderboard (JSON or CSV).",
+    response=Leaderboard,
+    errors=(404,),
+    query=(
+        JUDGE_VIEW,
+        Query("format", {"type": "string", "enum": ["json", "csv"]}, "json (default) or csv."),
+    ),
+    extra_media={"text/csv": {"schema": {"type": "string"}}},
+)
 def leaderboard(experiment: str) -> Response:
     """The stored leaderboard: ?judge=<id>|panel for one judge's or the panel's; ?format=csv."""
     view = request.args.get("judge", PRIMARY)
@@ -186,6 +314,12 @@ def leaderboard(experiment: str) -> Response:
 
 
 @bench.get("/judge/<experiment>/packet")
+@documented(
+    summary="A blind judge packet.",
+    response=JudgePacket,
+    errors=(404,),
+    query=(Query("judge", {"type": "string"}, "Make a packet of this judge's unscored runs."),),
+)
 def judge_packet(experiment: str) -> Response:
     """A blind judge packet: ?judge=<id> for that judge's unscored runs, else the current one."""
     name = _experiment(experiment)
@@ -219,6 +353,13 @@ class LlmJudgeRequest(BaseModel):
 
 
 @bench.post("/judge/<experiment>/run")
+@documented(
+    summary="Let an LLM judge score the unscored runs.",
+    body=LlmJudgeRequest,
+    response=LlmJudgeAccepted,
+    status=202,
+    errors=(404,),
+)
 def run_llm_judge(experiment: str) -> tuple[Response, int]:
     """Let an LLM judge score the experiment's runs it has not scored yet."""
     name = _experiment(experiment)
@@ -230,12 +371,14 @@ def run_llm_judge(experiment: str) -> tuple[Response, int]:
 
 
 @bench.get("/judge/<experiment>/failures")
+@documented(summary="Items a judge could not score.", response=list[JudgeFailureInfo])
 def judge_failures(experiment: str) -> Response:
     """Items a judge could not score (after its retries), with why."""
     return jsonify(deps().scores.failures(_experiment(experiment)))
 
 
 @bench.get("/judge/<experiment>/agreement")
+@documented(summary="How far the judges agree.", response=Agreement, errors=(404,))
 def judge_agreement(experiment: str) -> Response:
     """How far the judges agree (kappa per pair, alpha), from the stored leaderboard."""
     board = deps().leaderboards.get(_experiment(experiment))
@@ -245,6 +388,9 @@ def judge_agreement(experiment: str) -> Response:
 
 
 @bench.post("/judge/<experiment>/scores")
+@documented(
+    summary="Submit a judge's score file.", body=ScoreFile, response=ScoresAccepted, status=202
+)
 def post_scores(experiment: str) -> tuple[Response, int]:
     """Check a score file against its packet and queue it for ingestion."""
     name = _experiment(experiment)
@@ -269,6 +415,9 @@ def post_scores(experiment: str) -> tuple[Response, int]:
 
 
 @bench.get("/judge/<experiment>/submissions/<submission_id>")
+@documented(
+    summary="Whether a score submission was ingested.", response=SubmissionStatus, errors=(404,)
+)
 def submission_status(experiment: str, submission_id: str) -> Response:
     """Whether a score submission was ingested."""
     try:

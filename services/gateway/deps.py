@@ -9,6 +9,7 @@ from dramatiq.brokers.redis import RedisBroker
 from flask import current_app
 from mlflow.tracking import MlflowClient
 
+from services.gateway.auth import TokenCheck
 from shared import tracking
 from shared.broker import make_broker
 from shared.jobs import JobStore
@@ -30,6 +31,7 @@ class GatewayDeps:
     packets: PacketStore
     leaderboards: LeaderboardStore
     scores: ScoreStore
+    tokens: TokenCheck
 
 
 def build_deps(settings: Settings) -> GatewayDeps:
@@ -44,6 +46,7 @@ def build_deps(settings: Settings) -> GatewayDeps:
         packets=PacketStore(client, settings),
         leaderboards=LeaderboardStore(client, settings),
         scores=ScoreStore(client, settings),
+        tokens=TokenCheck(settings.admin_tokens()),
     )
 
 

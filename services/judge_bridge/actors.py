@@ -23,12 +23,14 @@ from shared.broker import make_broker
 from shared.contracts import IngestScores, JobFinished, RunLlmJudge, ScoreFile, ScoresIngested
 from shared.errors import InvalidScores
 from shared.judging import PacketStore, assemble_packet
+from shared.logs import configure_logging
 from shared.messaging import COLLECT_QUEUE, JUDGE_QUEUE, send
 from shared.scores import ScoreStore
 from shared.settings import Settings
 
 settings = Settings()  # read from the environment
-broker = make_broker(settings)
+configure_logging(settings.service or "judge_bridge")
+broker = make_broker(settings, worker=True)
 dramatiq.set_broker(broker)
 log = logging.getLogger("tipbench.judge_bridge")
 

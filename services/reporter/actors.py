@@ -18,11 +18,13 @@ from services.reporter.snapshot import CellSnapshot, current_cells
 from shared import tracking
 from shared.broker import make_broker
 from shared.leaderboards import LeaderboardStore
+from shared.logs import configure_logging
 from shared.messaging import REPORT_QUEUE
 from shared.settings import Settings
 
 settings = Settings()  # read from the environment
-broker = make_broker(settings)
+configure_logging(settings.service or "reporter")
+broker = make_broker(settings, worker=True)
 dramatiq.set_broker(broker)
 LOCK_BUSY_RETRY_MS = 300
 

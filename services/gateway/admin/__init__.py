@@ -1,0 +1,5 @@
+"""The admin web pages: server-rendered HTML behind the login form, no build step."""
+
+from services.gateway.admin.views import admin
+
+__all__ = ["admin"]

@@ -1,0 +1,92 @@
+"""Admin pages: login (rate limited per client address), logout, and the pages themselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+
+from services.gateway.auth import (
+    CSRF_FIELD,
+    LOGIN_MAX_FAILURES,
+    LOGIN_WINDOW_S,
+    csrf_ok,
+    csrf_token,
+    fingerprint,
+)
+from services.gateway.deps import deps
+from services.gateway.errors import ApiError
+
+admin = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/admin",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+
+@admin.app_context_processor
+def _template_globals() -> dict[str, Any]:
+    return {"csrf_token": csrf_token, "csrf_field": CSRF_FIELD}
+
+
+def _failures_key() -> str:
+    return deps().settings.key("login-failures", request.remote_addr or "unknown")
+
+
+def _safe_next(target: str | None) -> str:
+    # Only a local admin path: no open redirect to another site.
+    if target and target.startswith("/admin") and not target.startswith("//"):
+        return target
+    return url_for("admin.home")
+
+
+@admin.route("/login", methods=["GET", "POST"])
+def login() -> Response | tuple[str, int] | str:
+    """The login form; a valid admin token opens a session."""
+    if request.method == "GET":
+        return render_template("admin/login.html", next=request.args.get("next", ""), error=None)
+    store, key = deps().redis, _failures_key()
+    failures = int(store.get(key) or 0)
+    if failures >= LOGIN_MAX_FAILURES:
+        wait = max(int(store.ttl(key)), 1)
+        raise ApiError(
+            429,
+            "too_many_logins",
+            f"too many failed logins from this address; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    if not csrf_ok():
+        raise ApiError(403, "csrf_failed", "missing or wrong CSRF token; reload the page and retry")
+    token = request.form.get("token", "")
+    check = deps().tokens
+    if not token or not check.matches(token):
+        with store.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, LOGIN_WINDOW_S, nx=True)
+            pipe.execute()
+        page = render_template("admin/login.html", next=request.form.get("next", ""),
+                               error="That token is not valid.")  # fmt: skip
+        return page, 401
+    store.delete(key)
+    session.clear()  # a fresh session (and CSRF token) after login: no session fixation
+    session.permanent = True
+    session["auth"] = fingerprint(token)
+    return redirect(_safe_next(request.form.get("next")))  # type: ignore[return-value]
+
+
+@admin.post("/logout")
+def logout() -> Response:
+    """End the session."""
+    session.clear()
+    return redirect(url_for("admin.login"))  # type: ignore[return-value]
+
+
+@admin.get("/")
+def home() -> str:
+    """The admin home: recent jobs."""
+    store = deps().jobs
+    jobs = [store.get(job_id) for job_id in store.recent()]
+    return render_template("admin/home.html", jobs=jobs)
