@@ -31,10 +31,15 @@ if ARGV[2] == '1' then
   local was_failed = redis.call('SREM', KEYS[3], ARGV[1])
   redis.call('HDEL', KEYS[4], ARGV[1])
   if added == 1 and was_failed == 0 then redis.call('HINCRBY', KEYS[5], ARGV[5], -1) end
+  if added == 1 then redis.call('HINCRBY', KEYS[6], ARGV[5], 1) end
+  if was_failed == 1 then redis.call('HINCRBY', KEYS[7], ARGV[5], -1) end
 elseif redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
   added = redis.call('SADD', KEYS[3], ARGV[1])
   redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
-  if added == 1 then redis.call('HINCRBY', KEYS[5], ARGV[5], -1) end
+  if added == 1 then
+    redis.call('HINCRBY', KEYS[5], ARGV[5], -1)
+    redis.call('HINCRBY', KEYS[7], ARGV[5], 1)
+  end
 end
 local done = redis.call('SCARD', KEYS[2])
 local failed = redis.call('SCARD', KEYS[3])
@@ -63,7 +68,9 @@ _REOPEN_FAILED = """
 local keys = redis.call('SMEMBERS', KEYS[2])
 for _, key in ipairs(keys) do
   local spec = redis.call('HGET', KEYS[4], key)
-  redis.call('HINCRBY', KEYS[3], cjson.decode(spec)['model'], 1)
+  local model = cjson.decode(spec)['model']
+  redis.call('HINCRBY', KEYS[3], model, 1)
+  redis.call('HINCRBY', KEYS[6], model, -1)
 end
 if #keys > 0 then
   redis.call('DEL', KEYS[2], KEYS[5])
@@ -85,6 +92,16 @@ return 0
 """
 
 
+class ModelProgress(BaseModel):
+    """One model's cells in a job."""
+
+    model_config = ConfigDict(frozen=True)
+    model: str = Field(description="Model name.")
+    total: int = Field(description="Its cells.")
+    done: int = Field(description="With a finished run.")
+    failed: int = Field(description="Failed for good (or skipped by a cancel).")
+
+
 class JobStatus(BaseModel):
     """A job as the API shows it."""
 
@@ -100,6 +117,7 @@ class JobStatus(BaseModel):
     failed: int = Field(description="Cells failed for good (or skipped by a cancel).")
     current_model: str | None = Field(description="Model of the cell being generated.")
     models_left: dict[str, int] = Field(description="Cells not yet ended, per model.")
+    models: list[ModelProgress] = Field(description="Progress per model, in run order.")
     created_at: float = Field(description="Submission time, Unix seconds.")
     finished_at: float | None = Field(description="When the last cell ended, Unix seconds.")
     elapsed_s: float = Field(description="Seconds since submission (until the end).")
@@ -117,6 +135,12 @@ class CellMark(BaseModel):
     failed: int = Field(description="Cells failed after the mark.")
     complete: bool = Field(description="True if every cell is now done or failed.")
     model_left: int = Field(description="Cells of the same model in this job not yet ended.")
+
+
+def _model_order(requested: list[str], totals: dict[bytes, bytes]) -> list[str]:
+    """The job's models in the order requested (the order they run in)."""
+    named = {k.decode() for k in totals}
+    return [m for m in requested if m in named] + sorted(named - set(requested))
 
 
 class JobStore:
@@ -158,13 +182,15 @@ class JobStore:
                 },
             )
             pipe.hset(self._key(job_id, "left"), mapping=left)
+            pipe.hset(self._key(job_id, "total_by_model"), mapping=left)
             pipe.hset(self._key(job_id, "cells"), mapping=specs)
             pipe.zadd(self._settings.key("jobs"), {job_id: now})
             pipe.execute()
 
     def mark_cell(self, cell: CollectCell, *, ok: bool, error: str = "") -> CellMark:
         """Mark a cell done (ok) or failed; idempotent per cell and outcome."""
-        keys = [self._key(cell.job_id, p) for p in ("", "done", "failed", "errors", "left")]
+        parts = ("", "done", "failed", "errors", "left", "done_by_model", "failed_by_model")
+        keys = [self._key(cell.job_id, p) for p in parts]
         added, done, failed, complete, left = self._mark(
             keys=keys, args=[cell.cell_key, "1" if ok else "0", error, time.time(), cell.model]
         )
@@ -177,7 +203,8 @@ class JobStore:
     def reopen_failed(self, job_id: str) -> list[CollectCell]:
         """Put the failed cells back in play and return them, to be enqueued again."""
         self.get(job_id)
-        keys = [self._key(job_id, p) for p in ("", "failed", "left", "cells", "errors")]
+        parts = ("", "failed", "left", "cells", "errors", "failed_by_model")
+        keys = [self._key(job_id, p) for p in parts]
         cell_keys = [k.decode() for k in self._reopen(keys=keys)]
         if not cell_keys:
             return []
@@ -211,7 +238,9 @@ class JobStore:
             pipe.scard(self._key(job_id, "failed"))
             pipe.hgetall(self._key(job_id, "errors"))
             pipe.hgetall(self._key(job_id, "left"))
-            record, done, failed, errors, left = pipe.execute()
+            for part in ("total_by_model", "done_by_model", "failed_by_model"):
+                pipe.hgetall(self._key(job_id, part))
+            record, done, failed, errors, left, totals, dones, faileds = pipe.execute()
         if not record:
             raise JobNotFound(f"no job {job_id!r}")
         fields = {k.decode(): v.decode() for k, v in record.items()}
@@ -230,6 +259,15 @@ class JobStore:
             failed=failed,
             current_model=fields.get("current_model"),
             models_left={k.decode(): int(v) for k, v in left.items() if int(v) > 0},
+            models=[
+                ModelProgress(
+                    model=name,
+                    total=int(totals.get(name.encode(), 0)),
+                    done=int(dones.get(name.encode(), 0)),
+                    failed=int(faileds.get(name.encode(), 0)),
+                )
+                for name in _model_order(json.loads(fields["request"])["models"], totals)
+            ],
             created_at=created,
             finished_at=finished,
             elapsed_s=round(elapsed, 3),

@@ -107,9 +107,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_admin_tokens(self) -> Settings:
-        if self.dev_mode:
-            return self
+        # Only services that authenticate (the gateway, the CLI) call checked_admin_tokens;
+        # here a configured token is checked wherever it is set, a missing one is not.
+        if self.admin_token.get_secret_value() or self.admin_token_file:
+            self.checked_admin_tokens()
+        return self
+
+    def checked_admin_tokens(self) -> list[str]:
+        """The admin tokens; ValueError naming the problem if none, or a weak one, is set."""
         tokens = self.admin_tokens()  # raises if the file cannot be read
+        if self.dev_mode:
+            return tokens
         if not tokens:
             raise ValueError(
                 "no admin token: set TIPBENCH_ADMIN_TOKEN or TIPBENCH_ADMIN_TOKEN_FILE "
@@ -122,7 +130,7 @@ class Settings(BaseSettings):
                 )
             if is_placeholder(token):
                 raise ValueError(f"admin token #{number} is a placeholder; set a real secret")
-        return self
+        return tokens
 
     def admin_tokens(self) -> list[str]:
         """Every accepted admin token: TIPBENCH_ADMIN_TOKEN's, then the token file's.

@@ -23,6 +23,7 @@ from shared.settings import Settings
 from tests.fake_ollama import FakeModel, FakeOllama, tidy_reply
 from tipbench import stack
 
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network calls from tests
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TOKEN = "test-admin-token-0123456789"
 T = TypeVar("T")

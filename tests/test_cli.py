@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared.settings import Settings
-from tests.conftest import free_port, settings_env
+from tests.conftest import free_port, settings_env, wait_until
 
 pytestmark = pytest.mark.slow
 TIPBENCH = str(Path(sys.executable).parent / "tipbench")
@@ -25,10 +26,73 @@ def test_run_watch_shows_progress_then_the_leaderboard(running_stack: Settings) 
     result = tipbench(running_stack, "run", "--models", "tidy:1b", "--prompts", "v1", "v2-mentor",
                       "--experiment", "cli-ok", "--watch")  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "4/4 cells (0 failed)" in result.stdout
+    assert "job finished: 4/4 cells (0 failed)" in result.stdout
     table = [line.split() for line in result.stdout.splitlines() if line.startswith("-  ")]
     assert sorted(row[2] for row in table) == ["v1", "v2-mentor"]
     assert all(row[1] == "tidy:1b" and row[3] == "2" for row in table)
+
+
+def test_the_common_path_from_run_to_judged_leaderboard(
+    running_stack: Settings, tmp_path: Path
+) -> None:
+    run = tipbench(running_stack, "run", "--models", "tidy:1b", "tidy-b:0.5b",
+                   "--experiment", "cli-path", "--watch")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    job_id = run.stdout.split()[1].rstrip(":")
+    # a progress line per model, each ending done
+    final = {line.split()[0]: line for line in run.stdout.splitlines() if "[" in line}
+    assert "2/2  failed 0  done" in final["tidy:1b"]
+    assert "2/2  failed 0  done" in final["tidy-b:0.5b"]
+
+    jobs = tipbench(running_stack, "jobs")
+    assert jobs.returncode == 0 and job_id in jobs.stdout
+    status = tipbench(running_stack, "status", job_id)
+    assert status.returncode == 0 and "job finished: 4/4 cells (0 failed)" in status.stdout
+
+    packet_file = tmp_path / "packet.json"
+    export = tipbench(running_stack, "judge", "export", "cli-path", "-o", str(packet_file))
+    assert export.returncode == 0, export.stderr
+    packet = json.loads(packet_file.read_text())
+    assert len(packet["items"]) == 4
+
+    def score(item_id: str) -> dict[str, object]:
+        return {"item_id": item_id, "relevance": 4, "actionability": 4, "tone": 4,
+                "format_ok": 1, "overlong": 0}  # fmt: skip
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"packet_id": packet["packet_id"], "judge_id": "cli-judge",
+                               "scores": [score("forged-1"), score("forged-2")]}))  # fmt: skip
+    refused = tipbench(running_stack, "judge", "import", "cli-path", str(bad))
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert "422" in lines[0]
+    assert any("'forged-1' is not in the packet" in line for line in lines[1:])
+    assert any("'forged-2' is not in the packet" in line for line in lines[1:])
+
+    good = tmp_path / "scores.json"
+    scores = [score(item["item_id"]) for item in packet["items"]]
+    good.write_text(json.dumps({"packet_id": packet["packet_id"], "judge_id": "cli-judge",
+                                "scores": scores}))  # fmt: skip
+    accepted = tipbench(running_stack, "judge", "import", "cli-path", str(good))
+    assert accepted.returncode == 0, accepted.stderr
+    assert "accepted 4 scores" in accepted.stdout and "ingested" in accepted.stdout
+
+    def scored_csv() -> str:
+        out = tipbench(running_stack, "leaderboard", "cli-path", "--csv").stdout
+        return out if out.count("14.0") >= 2 else ""  # 4 + 4 + 4 + 2*1 - 0
+
+    csv_text = wait_until(scored_csv, timeout_s=60, what="the judged leaderboard")
+    assert csv_text.splitlines()[0].startswith("rank,")
+    board = json.loads(tipbench(running_stack, "leaderboard", "cli-path", "--json").stdout)
+    assert [r["mean_composite"] for r in board["rows"]] == [14.0, 14.0]
+
+
+def test_bad_usage_exits_2(running_stack: Settings) -> None:
+    both = tipbench(running_stack, "leaderboard", "x", "--csv", "--json")
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+    missing = tipbench(running_stack, "judge", "import", "cli-path", "/nonexistent/scores.json")
+    assert missing.returncode == 2
+    assert "cannot read /nonexistent/scores.json" in missing.stderr
 
 
 def test_run_with_failed_cells_exits_1_and_names_them(running_stack: Settings) -> None:

@@ -85,6 +85,20 @@ def test_failed_cells_make_the_job_partial_or_failed(
     }
 
 
+def test_progress_is_counted_per_model(jobs: JobStore) -> None:
+    cells = new_job(jobs, "a:m1 b:m1 c:m2 d:m2 e:m2")
+    jobs.mark_cell(cells["a"], ok=True)
+    jobs.mark_cell(cells["a"], ok=True)  # redelivered: counted once
+    jobs.mark_cell(cells["c"], ok=False, error="500")
+    jobs.mark_cell(cells["d"], ok=False, error="500")
+    jobs.mark_cell(cells["d"], ok=True)  # a late success replaces the failure
+    job = jobs.get(cells["a"].job_id)
+    assert [(m.model, m.total, m.done, m.failed) for m in job.models] == [
+        ("m1", 2, 1, 0),
+        ("m2", 3, 1, 1),
+    ]
+
+
 def test_a_failure_never_overwrites_a_done_cell(jobs: JobStore) -> None:
     cells = new_job(jobs, "a:m b:m")
     jobs.mark_cell(cells["a"], ok=True)
@@ -110,6 +124,10 @@ def test_reopening_returns_only_the_failed_cells_and_the_job_runs_again(jobs: Jo
         {},
         {"m1": 1, "m2": 1},
     )
+    assert [(m.model, m.total, m.done, m.failed) for m in job.models] == [
+        ("m1", 2, 1, 0),
+        ("m2", 1, 0, 0),
+    ]
     jobs.mark_cell(cells["b"], ok=True)
     assert jobs.mark_cell(cells["c"], ok=True).complete
     assert jobs.get(job_id).status == "finished"

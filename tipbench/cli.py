@@ -6,7 +6,9 @@ import argparse
 import json
 import sys
 import time
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import ValidationError
@@ -17,14 +19,16 @@ from tipbench import stack
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 DEMO_PROMPTS = ["v1", "v2-mentor", "v3-few-shot"]
+ENDED = ("finished", "partial", "failed", "cancelled")
 
 
 class CliError(Exception):
-    """Raised to end the command with one clear line and an exit code."""
+    """Raised to end the command with one clear line (and any detail lines) and an exit code."""
 
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
+        self.lines: list[str] = []
 
 
 class Gateway:
@@ -32,54 +36,98 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.base = f"http://{settings.gateway_host}:{settings.gateway_port}"
-        token = settings.admin_token.get_secret_value()
+        try:
+            token = settings.checked_admin_tokens()[0]
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
         self._http = httpx.Client(
             base_url=self.base, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
         )
 
-    def call(self, method: str, path: str, body: Any = None) -> Any:
+    def call(self, method: str, path: str, body: Any = None, *, text: bool = False) -> Any:
         """Send a request; CliError with the gateway's message on any refusal."""
         try:
             response = self._http.request(method, path, json=body)
         except httpx.TransportError as exc:
             raise CliError(f"gateway unreachable at {self.base}: {exc}", EXIT_UNREACHABLE) from exc
         if response.status_code >= 400:
-            try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = response.text[:200]
-            raise CliError(f"{method} {path}: {response.status_code} {message}", EXIT_USAGE)
-        return response.json()
+            raise refusal(method, path, response)
+        return response.text if text else response.json()
 
 
-def _bar(done: int, failed: int, total: int, width: int = 30) -> str:
+def refusal(method: str, path: str, response: httpx.Response) -> CliError:
+    """A refusal as one line, then one line per invalid field or item if there are several."""
+    try:
+        error = response.json()["error"]
+        message, details = str(error["message"]), error.get("details")
+    except (ValueError, KeyError, TypeError):
+        message, details = response.text[:200], None
+    code = EXIT_UNREACHABLE if response.status_code >= 500 else EXIT_USAGE
+    failure = CliError(f"{method} {path}: {response.status_code} {message}", code)
+    if isinstance(details, list) and len(details) > 1:
+        failure.lines = [
+            f"  {d.get('field', '?')}: {d.get('message', '')}"
+            for d in details
+            if isinstance(d, dict)
+        ]
+    return failure
+
+
+def _bar(done: int, failed: int, total: int, width: int = 24) -> str:
     filled = int(width * (done + failed) / total) if total else width
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
+def progress_lines(job: dict[str, Any]) -> list[str]:
+    """One line per model (bar, cells ended, failed, ETA), then the job's line."""
+    ended_all = job["done"] + job["failed"]
+    pace = job["elapsed_s"] / ended_all if ended_all else None
+    width = max((len(m["model"]) for m in job["models"]), default=5)
+    lines, waiting = [], 0
+    for m in job["models"]:
+        ended = m["done"] + m["failed"]
+        waiting += m["total"] - ended  # models run in order: this one waits for those before
+        running = m["model"] == job.get("current_model") and ended < m["total"]
+        if ended == m["total"]:
+            eta = "done"
+        elif pace is None or job["status"] in ENDED:
+            eta = "eta ?" if pace is None else "not run"
+        else:
+            eta = f"eta {pace * waiting:.0f}s"
+        bar = _bar(m["done"], m["failed"], m["total"])
+        lines.append(
+            f"{'>' if running else ' '} {m['model']:<{width}} {bar} {ended}/{m['total']}"
+            f"  failed {m['failed']}  {eta}"
+        )
+    lines.append(
+        f"  job {job['status']}: {ended_all}/{job['total']} cells ({job['failed']} failed),"
+        f" {job['elapsed_s']:.0f}s elapsed"
+    )
+    return lines
+
+
 def watch(gateway: Gateway, job_id: str, *, poll_s: float = 1.0) -> dict[str, Any]:
-    """Show a progress bar until the job ends; returns the final job status."""
-    started = time.monotonic()
+    """Show live progress per model until the job ends; returns the final job status.
+
+    On a terminal the lines are redrawn in place; into a file or a pipe, a block is
+    written only when something changed.
+    """
     tty = sys.stdout.isatty()
-    shown: tuple[Any, ...] = ()
+    drawn, shown = 0, None
     while True:
         job: dict[str, Any] = gateway.call("GET", f"/api/bench/jobs/{job_id}")
-        done, failed, total = job["done"], job["failed"], job["total"]
-        state = (done, failed, job.get("current_model"), job["status"])
-        if tty or state != shown:  # a log file gets one line per change, not per poll
-            elapsed = time.monotonic() - started
-            finished = done + failed
-            eta = f"{elapsed / finished * (total - finished):.0f}s" if finished else "?"
-            line = (
-                f"{_bar(done, failed, total)} {finished}/{total} cells ({failed} failed)"
-                f" {job.get('current_model') or ''} eta {eta}"
-            )
-            sys.stdout.write(f"\r{line}   " if tty else f"{line}\n")
-            sys.stdout.flush()
-            shown = state
-        if job["status"] in ("finished", "partial", "failed"):
-            if tty:
-                sys.stdout.write("\n")
+        lines = progress_lines(job)
+        state = (job["done"], job["failed"], job.get("current_model"), job["status"])
+        if tty:
+            if drawn:
+                sys.stdout.write(f"\x1b[{drawn}F")  # back to the first line drawn
+            sys.stdout.write("".join(f"{line}\x1b[K\n" for line in lines))
+            drawn = len(lines)
+        elif state != shown:
+            sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        shown = state
+        if job["status"] in ENDED:
             return job
         time.sleep(poll_s)
 
@@ -88,6 +136,13 @@ def _fmt(value: Any, digits: int = 2) -> str:
     if value is None:
         return "-"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def print_table(rows: list[list[str]]) -> None:
+    """Rows as aligned columns; the first row is the header."""
+    widths = [max(len(str(c)) for c in column) for column in zip(*rows, strict=False)]
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def print_leaderboard(board: dict[str, Any]) -> None:
@@ -102,11 +157,9 @@ def print_leaderboard(board: dict[str, Any]) -> None:
          _fmt(r["mean_latency_s"]), _fmt(r["mean_tokens_per_s"], 1)]
         for r in board["rows"]
     ]  # fmt: skip
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
-    for row in [header, *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    print_table([header, *rows])
     if any(r["awaiting_judge"] for r in board["rows"]):
-        print("(rows without a composite wait for a judge: see `tipbench packet`)")
+        print("(rows without a composite wait for a judge: see `tipbench judge export`)")
     print("(rows whose 95% CIs overlap share a rank; p_holm: paired test against the leader)")
 
 
@@ -190,14 +243,51 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return code
 
 
+def _when(unix_s: float | None) -> str:
+    if unix_s is None:
+        return "-"
+    return datetime.fromtimestamp(unix_s).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    jobs: list[dict[str, Any]] = Gateway(settings).call("GET", "/api/bench/jobs")
+    if args.json:
+        print(json.dumps(jobs, indent=2))
+        return EXIT_OK
+    if not jobs:
+        print("no jobs yet: submit one with `tipbench run`")
+        return EXIT_OK
+    rows = [["job", "experiment", "status", "cells", "failed", "submitted"]] + [
+        [j["job_id"], j["experiment"], j["status"], f"{j['done'] + j['failed']}/{j['total']}",
+         str(j["failed"]), _when(j["created_at"])]
+        for j in jobs
+    ]  # fmt: skip
+    print_table(rows)
+    return EXIT_OK
+
+
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     job = Gateway(settings).call("GET", f"/api/bench/jobs/{args.job_id}")
-    print(json.dumps(job, indent=2))
+    if args.json:
+        print(json.dumps(job, indent=2))
+    else:
+        print(f"job {job['job_id']} in {job['experiment']}, submitted {_when(job['created_at'])}")
+        print("\n".join(progress_lines(job)))
+        for key, error in job["failed_cells"].items():
+            print(f"failed cell {key}: {error}")
     return EXIT_FAILED_CELLS if job["failed"] else EXIT_OK
 
 
 def cmd_leaderboard(settings: Settings, args: argparse.Namespace) -> int:
-    board = Gateway(settings).call("GET", f"/api/bench/leaderboard/{args.experiment}")
+    query = {"judge": args.judge} if args.judge else {}
+    gateway = Gateway(settings)
+    path = f"/api/bench/leaderboard/{args.experiment}"
+    if args.csv:
+        sys.stdout.write(
+            gateway.call("GET", f"{path}?{urlencode(query | {'format': 'csv'})}", text=True)
+        )
+        return EXIT_OK
+    board = gateway.call("GET", f"{path}?{urlencode(query)}" if query else path)
     if args.json:
         print(json.dumps(board, indent=2))
     else:
@@ -205,28 +295,45 @@ def cmd_leaderboard(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_packet(settings: Settings, args: argparse.Namespace) -> int:
-    query = f"?judge={args.judge}" if args.judge else ""
+def cmd_judge_export(settings: Settings, args: argparse.Namespace) -> int:
+    query = f"?{urlencode({'judge': args.judge})}" if args.judge else ""
     packet = Gateway(settings).call("GET", f"/api/bench/judge/{args.experiment}/packet{query}")
     text = json.dumps(packet, indent=2, ensure_ascii=False)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        print(f"packet {packet['packet_id']}: {len(packet['items'])} items -> {args.output}")
-    else:
+    if args.output in (None, "-"):
         print(text)
+        return EXIT_OK
+    try:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    except OSError as exc:
+        raise CliError(f"cannot write {args.output}: {exc.strerror or exc}", EXIT_USAGE) from exc
+    print(f"packet {packet['packet_id']}: {len(packet['items'])} items -> {args.output}")
     return EXIT_OK
 
 
-def cmd_scores(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_judge_import(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with open(args.file, encoding="utf-8") as handle:
             body = json.load(handle)
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot read {args.file}: {exc}", EXIT_USAGE) from exc
-    answer = Gateway(settings).call("POST", f"/api/bench/judge/{args.experiment}/scores", body)
+    gateway = Gateway(settings)
+    answer = gateway.call("POST", f"/api/bench/judge/{args.experiment}/scores", body)
     print(f"accepted {answer['n_scores']} scores (submission {answer['submission_id']})")
-    return EXIT_OK
+    if args.no_wait:
+        return EXIT_OK
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        status = gateway.call("GET", answer["status_url"])
+        if status["status"] == "ingested":
+            print("ingested: the leaderboard is being rebuilt")
+            return EXIT_OK
+        if status["status"] == "failed":
+            raise CliError(f"ingestion failed: {status['error']}", EXIT_FAILED_CELLS)
+        time.sleep(0.5)
+    raise CliError(
+        f"not ingested after {args.timeout:.0f} s (is the judge_bridge running?)", EXIT_UNREACHABLE
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -254,22 +361,33 @@ def parser() -> argparse.ArgumentParser:
         run.add_argument("--max-model-b", type=float, default=4.0, help="size limit, billions")
         run.add_argument("--experiment", default="demo" if name == "demo" else "default")
         run.set_defaults(func=func)
-    status = sub.add_parser("status", help="a job's status")
+    jobs = sub.add_parser("jobs", help="recent jobs, newest first")
+    jobs.add_argument("--json", action="store_true", help="print the raw JSON")
+    jobs.set_defaults(func=cmd_jobs)
+    status = sub.add_parser("status", help="a job's progress per model and its failed cells")
     status.add_argument("job_id")
+    status.add_argument("--json", action="store_true", help="print the raw JSON")
     status.set_defaults(func=cmd_status)
     board = sub.add_parser("leaderboard", help="an experiment's leaderboard")
     board.add_argument("experiment")
-    board.add_argument("--json", action="store_true")
+    form = board.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print the JSON document")
+    form.add_argument("--csv", action="store_true", help="print the rows as CSV")
+    board.add_argument("--judge", help="panel, or one judge's view (default: primary)")
     board.set_defaults(func=cmd_leaderboard)
-    packet = sub.add_parser("packet", help="export an experiment's blind judge packet")
-    packet.add_argument("experiment")
-    packet.add_argument("-o", "--output")
-    packet.add_argument("--judge", help="a packet of this judge's unscored runs")
-    packet.set_defaults(func=cmd_packet)
-    scores = sub.add_parser("scores", help="import a judge's score file")
-    scores.add_argument("experiment")
-    scores.add_argument("file")
-    scores.set_defaults(func=cmd_scores)
+    judge = sub.add_parser("judge", help="export blind packets, import score files")
+    judge_sub = judge.add_subparsers(dest="judge_command", required=True)
+    export = judge_sub.add_parser("export", help="write an experiment's blind judge packet")
+    export.add_argument("experiment")
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    export.add_argument("--judge", help="a packet of this judge's unscored runs")
+    export.set_defaults(func=cmd_judge_export)
+    ingest = judge_sub.add_parser("import", help="submit a judge's score file")
+    ingest.add_argument("experiment")
+    ingest.add_argument("file")
+    ingest.add_argument("--no-wait", action="store_true", help="do not wait for ingestion")
+    ingest.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
+    ingest.set_defaults(func=cmd_judge_import)
     return top
 
 
@@ -287,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(settings, args))
     except CliError as exc:
         print(f"tipbench: {exc}", file=sys.stderr)
+        for line in exc.lines:
+            print(line, file=sys.stderr)
         return exc.code
     except stack.StackError as exc:
         print(f"tipbench: {exc}", file=sys.stderr)

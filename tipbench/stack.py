@@ -27,6 +27,9 @@ POLL_MS = "20"
 # Processes started by this Python process, kept so that they are reaped when stopped.
 _children: dict[int, subprocess.Popen[bytes]] = {}
 GATEWAY_READY_TIMEOUT_S = 30.0
+# Defaults for every process, overridable from the environment: no usage reports to
+# MLflow's telemetry service from a benchmark stack (it often runs offline).
+QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
 class StackError(Exception):
@@ -137,7 +140,7 @@ def start(settings: Settings, service: Service) -> int:
     with (var / "log" / f"{service.name}.log").open("ab") as log:
         process = subprocess.Popen(
             service.argv,
-            env=os.environ | service.env,
+            env=QUIET_ENV | os.environ | service.env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -25,6 +25,10 @@ REQUEST_ID_HEADER = "X-Request-ID"
 log = logging.getLogger("tipbench.gateway")
 
 
+class ConfigError(RuntimeError):
+    """The gateway's configuration cannot be served (no admin token, a weak one)."""
+
+
 class Health(BaseModel):
     """The process answers."""
 
@@ -69,6 +73,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the gateway: the API and admin pages behind the admin credential, and probes."""
     settings = settings or Settings()  # read from the environment
     configure_logging(settings.service or "gateway")
+    try:
+        settings.checked_admin_tokens()
+    except ValueError as exc:
+        log.critical("refusing to start: %s", exc)
+        raise ConfigError(f"refusing to start: {exc}") from None
     _warn_dev_mode(settings)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify
 from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -82,4 +82,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         app.logger.exception("unhandled error")
-        return error_response(500, "internal_error", "internal error; see the gateway log")
+        request_id = g.get("request_id", "")
+        return error_response(
+            500, "internal_error", f"internal error; see the gateway log (request id {request_id})"
+        )
