@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dramatiq import Message
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
@@ -25,6 +26,12 @@ REQUEST_ID_OPTION = "request_id"
 
 class RequestId(Middleware):
     """While an actor handles a message, the message's request id is the current one."""
+
+    def before_enqueue(self, broker: Broker, message: Message[Any], delay: int) -> None:
+        # Messages enqueued while handling one (retries, callbacks, self-sends) keep its id.
+        request_id = request_id_var.get()
+        if request_id and REQUEST_ID_OPTION not in message.options:
+            message.options[REQUEST_ID_OPTION] = request_id
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         request_id_var.set(message.options.get(REQUEST_ID_OPTION))

@@ -94,6 +94,8 @@ def collect_cell(payload: dict[str, Any]) -> None:
     cell = CollectCell.model_validate(payload)
     try:
         generate_cell(cell, deps())
+        log.info("cell %s generated: %s %s %s", cell.cell_key, cell.model, cell.prompt_version,
+                 cell.scenario_id)  # fmt: skip
     except PermanentError as exc:
         log.warning("cell %s refused: %s", cell.cell_key, exc)
         finish_cell(cell, deps(), ok=False, error=f"{type(exc).__name__}: {exc}")
@@ -108,6 +110,7 @@ def collect_cell_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) 
     cell = CollectCell.model_validate(message["args"][0])
     retries = retry_info.get("retries", "?")
     error = f"failed after {retries} retries: {_last_error(message)}"
+    log.warning("cell %s failed: %s", cell.cell_key, error)
     finish_cell(cell, deps(), ok=False, error=error)
     release_unless_next(deps())
 
@@ -122,7 +125,9 @@ def collect_cell_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) 
 )
 def record_cell_actor(payload: dict[str, Any]) -> None:
     """Write a generated cell's MLflow run and mark the cell done."""
-    record_cell(RecordCell.model_validate(payload).cell, deps())
+    cell = RecordCell.model_validate(payload).cell
+    record_cell(cell, deps())
+    log.info("cell %s recorded in job %s", cell.cell_key, cell.job_id)
 
 
 @dramatiq.actor(actor_name="record_cell_exhausted", queue_name=RECORD_QUEUE, max_retries=3)

@@ -37,7 +37,7 @@ M = TypeVar("M", bound=BaseModel)
 JUDGE_ID = re.compile(JUDGE_ID_PATTERN)
 JUDGE_VIEW = Query(
     "judge",
-    {"type": "string", "default": PRIMARY},
+    {"type": "string", "default": PRIMARY, "pattern": JUDGE_ID_PATTERN},
     "primary (default), panel, or a judge id for that judge's own view.",
 )
 
@@ -318,7 +318,13 @@ def leaderboard(experiment: str) -> Response:
     summary="A blind judge packet.",
     response=JudgePacket,
     errors=(404,),
-    query=(Query("judge", {"type": "string"}, "Make a packet of this judge's unscored runs."),),
+    query=(
+        Query(
+            "judge",
+            {"type": "string", "pattern": JUDGE_ID_PATTERN},
+            "Make a packet of this judge's unscored runs.",
+        ),
+    ),
 )
 def judge_packet(experiment: str) -> Response:
     """A blind judge packet: ?judge=<id> for that judge's unscored runs, else the current one."""

@@ -77,6 +77,8 @@ def build_packet(payload: dict[str, Any]) -> None:
     deps().mlflow.set_terminated(
         event.parent_run_id, "FINISHED" if event.status != "failed" else "FAILED"
     )
+    log.info("job %s ended %s; packet %s", event.job_id, event.status,
+             packet.packet_id if packet is not None else "none")  # fmt: skip
     if event.llm_judge and packet is not None:
         send(broker, RunLlmJudge(experiment=event.experiment, model=event.llm_judge))
 
@@ -106,6 +108,8 @@ def ingest_scores(payload: dict[str, Any]) -> None:
         store.set_submission_status(command.submission_id, "failed", str(exc.problems))
         raise
     store.set_submission_status(command.submission_id, "ingested")
+    log.info("ingested %d scores of judge %s in %s", len(scores.scores), scores.judge_id,
+             command.experiment)  # fmt: skip
     send(
         broker,
         ScoresIngested(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -23,6 +24,7 @@ from shared.messaging import REPORT_QUEUE
 from shared.settings import Settings
 
 settings = Settings()  # read from the environment
+log = logging.getLogger("tipbench.reporter")
 configure_logging(settings.service or "reporter")
 broker = make_broker(settings, worker=True)
 dramatiq.set_broker(broker)
@@ -100,3 +102,5 @@ def run_rebuild(experiment: str) -> None:
             for board in others:
                 deps().leaderboards.save(board)
             publish(deps().mlflow, str(found.experiment_id), primary)
+            log.info("leaderboard %s v%d rebuilt from %d runs", experiment, version,
+                     primary.n_runs)  # fmt: skip
