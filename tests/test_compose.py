@@ -70,14 +70,30 @@ def test_stateful_services_persist_and_check_health(compose: dict[str, Any]) -> 
         assert "healthcheck" in services[name], name
 
 
-def test_collector_is_single_concurrency_and_admin_token_is_required(
-    compose: dict[str, Any],
-) -> None:
+def test_collector_is_single_concurrency(compose: dict[str, Any]) -> None:
     collector = compose["services"]["collector"]
     command = " ".join(collector["command"])
     assert "--processes 1 --threads 1 --queues collect" in command
     assert collector["environment"]["dramatiq_queue_prefetch"] == "1"
-    for name in APP_SERVICES:
-        token = compose["services"][name]["environment"]["TIPBENCH_ADMIN_TOKEN"]
-        assert token.startswith("${TIPBENCH_ADMIN_TOKEN:?"), name
     assert "gunicorn" in compose["services"]["gateway"]["command"]
+
+
+def test_the_admin_token_is_a_secret_of_the_gateway_only(compose: dict[str, Any]) -> None:
+    assert compose["secrets"]["admin_token"] == {"environment": "TIPBENCH_ADMIN_TOKEN"}
+    gateway = compose["services"]["gateway"]
+    assert gateway["secrets"] == ["admin_token"]
+    assert gateway["environment"]["TIPBENCH_ADMIN_TOKEN_FILE"] == "/run/secrets/admin_token"
+    for name in APP_SERVICES:
+        env = compose["services"][name]["environment"]
+        assert "TIPBENCH_ADMIN_TOKEN" not in env, name  # never in an environment
+        if name != "gateway":
+            assert "secrets" not in compose["services"][name], name
+
+
+def test_every_worker_exposes_its_metrics_port(compose: dict[str, Any]) -> None:
+    for name in ("collector", "recorder", "judge_bridge", "reporter"):
+        service = compose["services"][name]
+        assert service["expose"] == ["9191"], name
+        assert service["environment"]["dramatiq_prom_port"] == "9191", name
+        assert service["environment"]["dramatiq_prom_host"] == "0.0.0.0", name
+        assert service["environment"]["MLFLOW_DISABLE_TELEMETRY"] == "true", name
