@@ -1,0 +1,111 @@
+"""Load on the gateway with wrk (see docs/performance.md).
+
+    .venv/bin/python -m bench.gateway_load          # needs wrk (Debian package `wrk`)
+
+A throwaway stack (MLflow server, gunicorn gateway, workers, the fake Ollama of the
+tests) runs one real job so that a leaderboard exists; then the workers are stopped, so
+that the load measures the gateway and not the collector competing for the same 2
+cores, and wrk drives, on loopback, for WRK_SECONDS each:
+1. GET /api/bench/leaderboard/<experiment>  (a Redis read and JSON);
+2. POST /api/bench/run with a 1-cell job    (size check, MLflow parent run, enqueue).
+Every response must be 2xx: the script fails otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench import BENCH_TOKEN, bench_settings, forget
+from tests.fake_ollama import FakeModel, FakeOllama, tidy_reply
+from tipbench import stack
+
+WRK_SECONDS = 20
+THREADS, CONNECTIONS = 2, 8
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(url: str, script: str | None = None) -> dict[str, float]:
+    """Run wrk; returns requests/s, p50 and p99 latency (ms), requests and errors."""
+    argv = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency",
+            "-H", f"Authorization: Bearer {BENCH_TOKEN}"]  # fmt: skip
+    if script:
+        argv += ["-s", script]
+    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
+
+    def latency(percent: str) -> float:
+        found = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert found, out
+        return float(found.group(1)) * UNITS[found.group(2)]
+
+    requests = re.search(r"(\d+) requests in", out)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert requests and rate, out
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
+        sum(int(g) for g in sockets.groups()) if sockets else 0
+    )
+    return {"rps": float(rate.group(1)), "p50_ms": latency("50"), "p99_ms": latency("99"),
+            "requests": float(requests.group(1)), "errors": float(errors)}  # fmt: skip
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    fake = FakeOllama()
+    fake.add(FakeModel("tidy:1b", parameter_size="1B", reply=tidy_reply))
+    fake.start()
+    settings = bench_settings(ollama_host=fake.url)
+    base = f"http://127.0.0.1:{settings.gateway_port}"
+    try:
+        stack.up(settings)
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {BENCH_TOKEN}"},
+                          timeout=30) as client:  # fmt: skip
+            body = {"models": ["tidy:1b"], "n_scenarios": 2, "experiment": "load-board"}
+            assert client.post("/api/bench/run", json=body).status_code == 202
+            deadline = time.monotonic() + 120
+            while client.get("/api/bench/leaderboard/load-board").status_code != 200:
+                assert time.monotonic() < deadline, "no leaderboard after 120 s"
+                time.sleep(0.5)
+        for name in stack.recorded(settings):
+            if name not in ("gateway", "mlflow", "redis"):
+                stack.stop(settings, name)
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+            job = '{"models": ["tidy:1b"], "n_scenarios": 1, "experiment": "load-post"}'
+            lua.write(
+                'wrk.method = "POST"\n'
+                'wrk.headers["Content-Type"] = "application/json"\n'
+                f"wrk.body = '{job}'\n"
+            )
+        board_url = f"{base}/api/bench/leaderboard/load-board"
+        results = {
+            "GET /api/bench/leaderboard/<experiment>": wrk(board_url),
+            "POST /api/bench/run (1 cell)": wrk(f"{base}/api/bench/run", lua.name),
+        }
+        Path(lua.name).unlink()
+    finally:
+        stack.down(settings)
+        fake.stop()
+        forget(settings)
+    print(f"wrk -t{THREADS} -c{CONNECTIONS} -d{WRK_SECONDS}s on loopback, gunicorn 2 x 4 gthread")
+    print("| request | requests | req/s | p50 ms | p99 ms | errors |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, r in results.items():
+        print(f"| `{name}` | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} "
+              f"| {r['p99_ms']:.1f} | {r['errors']:.0f} |")  # fmt: skip
+    failed = {name: r["errors"] for name, r in results.items() if r["errors"]}
+    if failed:
+        raise SystemExit(f"errors under load: {failed}")
+
+
+if __name__ == "__main__":
+    main()
