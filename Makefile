@@ -49,10 +49,12 @@ typecheck: install
 
 check: lint typecheck test
 
-# The benchmarks behind docs/performance.md (several minutes; run on a quiet machine).
+# The benchmarks behind docs/performance.md (several minutes; run on a quiet machine;
+# gateway_load needs wrk: apt-get install wrk).
 bench: install
 	$(PY) -m bench.collector_overhead
 	$(PY) -m bench.reporter_rebuild
+	$(PY) -m bench.gateway_load
 
 clean: down
 	rm -rf $(VAR)
