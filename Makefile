@@ -13,7 +13,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 # The admin token: TIPBENCH_ADMIN_TOKEN if set, else a random one kept in $(VAR)/admin-token.
 WITH_TOKEN := TIPBENCH_ADMIN_TOKEN="$${TIPBENCH_ADMIN_TOKEN:-$$(cat $(VAR)/admin-token)}"
 
-.PHONY: install up down demo test lint typecheck check bench clean
+.PHONY: install up down demo test test-reliability lint typecheck check bench clean
 
 install: $(VENV)/.installed
 
@@ -38,7 +38,12 @@ demo: install $(VAR)/admin-token
 	@echo "admin token: $(VAR)/admin-token (stop the stack with: make down)"
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/reliability
+
+# The fault-injection suite (workers killed, Redis restarted, MLflow down, bad input,
+# load): several minutes; figures in var/reliability-results.json, see docs/reliability.md.
+test-reliability: install
+	$(PY) -m pytest tests/reliability
 
 lint: install
 	$(VENV)/bin/ruff check .

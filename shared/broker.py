@@ -9,6 +9,7 @@ from dramatiq.broker import Broker, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
+from shared.faults import fault_point
 from shared.logs import request_id_var
 from shared.settings import Settings
 
@@ -22,6 +23,17 @@ HEARTBEAT_TIMEOUT_MS = 20_000
 
 
 REQUEST_ID_OPTION = "request_id"
+
+
+class AckFaults(Middleware):
+    """Reliability suite: armed `ack.<actor>` points die after the actor, before the ack."""
+
+    def after_process_message(
+        self, broker: Broker, message: MessageProxy, *, result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:  # fmt: skip
+        if exception is None:
+            fault_point(f"ack.{message.actor_name}")
 
 
 class RequestId(Middleware):
@@ -60,6 +72,8 @@ def make_broker(settings: Settings, *, worker: bool = False) -> RedisBroker:
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
     )
     broker.add_middleware(RequestId())
+    if any(name.strip().startswith("ack.") for name in settings.faults.split(",")):
+        broker.add_middleware(AckFaults())
     if worker:
         # Imported here: the module creates its database folder when imported.
         from dramatiq.middleware.prometheus import Prometheus

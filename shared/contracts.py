@@ -26,7 +26,13 @@ class Contract(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class BenchRequest(Contract):
+class Request(Contract):
+    """Base of what people send: strict types too (no "3" for 3, no "true" for true)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class BenchRequest(Request):
     """What a user asks for: models x prompt versions x scenarios, and how to generate."""
 
     models: list[str] = Field(
@@ -178,7 +184,9 @@ class ScoresIngested(Contract):
     packet_id: str = Field(description="The packet scored.")
     judge_id: str = Field(description="Who scored.")
     n_scores: int = Field(description="How many items were scored.")
-    run_ids: list[str] = Field(default_factory=list, description="The runs whose scores changed.")
+    run_ids: list[str] = Field(
+        default_factory=list, description="The runs the file scored (to be read again)."
+    )
 
 
 Message = (
@@ -192,7 +200,7 @@ Message = (
 )
 
 
-class ItemScore(Contract):
+class ItemScore(Request):
     """A judge's score of one packet item against tip-v1."""
 
     item_id: str = Field(min_length=1, max_length=64, description="Opaque item id.")
@@ -204,7 +212,7 @@ class ItemScore(Contract):
     rationale: str = Field("", max_length=2000, description="Why, in a sentence or two.")
 
 
-class ScoreFile(Contract):
+class ScoreFile(Request):
     """A judge's scores for one packet."""
 
     packet_id: str = Field(min_length=1, max_length=64, description="The packet scored.")

@@ -59,6 +59,9 @@ class FakeOllamaState:
     load_delay_s: float = 0.0  # the cost of loading a model that is not resident
     failing: dict[str, int] = field(default_factory=dict)  # model -> HTTP status of /api/chat
     malformed: set[str] = field(default_factory=set)  # models whose chat answer is cut short
+    hanging: dict[str, float] = field(default_factory=dict)  # model -> seconds before answering
+    empty: set[str] = field(default_factory=set)  # models whose chat answer has no content
+    in_flight: int = 0  # chat calls being answered right now
     chat_spans: list[tuple[float, float]] = field(default_factory=list)  # monotonic start, end
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -73,6 +76,8 @@ class FakeOllamaState:
             self.load_delay_s = 0.0
             self.failing.clear()
             self.malformed.clear()
+            self.hanging.clear()
+            self.empty.clear()
             self.chat_spans.clear()
 
     def calls_to(self, path: str) -> list[dict[str, Any]]:
@@ -211,9 +216,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, model: FakeModel, body: dict[str, Any]) -> None:
         started = time.monotonic()
-        self._answer_chat(model, body)
-        with self.server.state.lock:
-            self.server.state.chat_spans.append((started, time.monotonic()))
+        state = self.server.state
+        with state.lock:
+            state.in_flight += 1
+        try:
+            self._answer_chat(model, body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout) or was killed
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+                state.chat_spans.append((started, time.monotonic()))
 
     def _answer_chat(self, model: FakeModel, body: dict[str, Any]) -> None:
         state = self.server.state
@@ -231,7 +244,11 @@ class _Handler(BaseHTTPRequestHandler):
         loaded_now = state._load(model.name)
         if state.generation_delay_s:
             time.sleep(state.generation_delay_s)
+        if model.name in state.hanging:
+            time.sleep(state.hanging[model.name])
         text = model.reply(model.name, body.get("messages", []))
+        if model.name in state.empty:
+            text = ""
         eval_count = max(1, len(text.split()))
         self._send(
             200,
@@ -283,13 +300,24 @@ class FakeOllama:
         self.state = FakeOllamaState()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.state = self.state
+        self._port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         """Base URL, e.g. http://127.0.0.1:41234."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._port}"
+
+    def pause(self) -> None:
+        """Close the listening socket: connections are refused until resume()."""
+        self.stop()
+
+    def resume(self) -> None:
+        """Listen again on the same port."""
+        self._server = _Server(("127.0.0.1", self._port), _Handler)
+        self._server.state = self.state
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
 
     def add(self, model: FakeModel) -> FakeModel:
         """Serve one more model."""

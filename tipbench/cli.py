@@ -311,10 +311,18 @@ def cmd_judge_export(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"duplicate key(s) {repeated}")
+    return dict(pairs)
+
+
 def cmd_judge_import(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with open(args.file, encoding="utf-8") as handle:
-            body = json.load(handle)
+            body = json.load(handle, object_pairs_hook=_refuse_duplicates)
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot read {args.file}: {exc}", EXIT_USAGE) from exc
     gateway = Gateway(settings)

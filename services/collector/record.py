@@ -13,6 +13,7 @@ from services.collector.cells import finish_cell
 from services.collector.deps import CollectorDeps, GeneratedCell
 from shared import tracking
 from shared.contracts import CollectCell
+from shared.faults import fault_point
 from shared.messaging import send
 from shared.rubric import RUBRIC_ID
 
@@ -72,6 +73,7 @@ def write_run(
         },
     )
     run_id: str = run.info.run_id
+    fault_point("record.run_created")  # reliability suite: a crash with the run unfinished
     # The generation as an MLflow trace linked to the run: judges' assessments attach to it.
     span = deps.mlflow.start_trace(
         name="generate_tips",

@@ -351,7 +351,7 @@ def judge_packet(experiment: str) -> Response:
 class LlmJudgeRequest(BaseModel):
     """Which model judges."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     model: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,59}$",
         description="An Ollama model name, e.g. qwen2.5:7b (not bound by max_model_b).",

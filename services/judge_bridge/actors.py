@@ -33,6 +33,10 @@ configure_logging(settings.service or "judge_bridge")
 broker = make_broker(settings, worker=True)
 dramatiq.set_broker(broker)
 log = logging.getLogger("tipbench.judge_bridge")
+# An ingest holds its experiment's lock this long past its last write; a bridge killed
+# mid-ingest delays the redelivered ingest by at most that.
+INGEST_LOCK_TTL_S = 30.0
+INGEST_LOCK_WAIT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,20 @@ def build_packet(payload: dict[str, Any]) -> None:
         send(broker, RunLlmJudge(experiment=event.experiment, model=event.llm_judge))
 
 
+def ingest_locked(experiment: str, scores: ScoreFile) -> list[str]:
+    """Ingest under the experiment's lock: two posts of the same file must not both see
+    "no score yet" and both write. The lock is renewed after every run written, so a
+    bridge killed mid-ingest holds up the redelivered ingest for INGEST_LOCK_TTL_S only."""
+    lock = deps().redis.lock(
+        settings.key("ingest-lock", experiment),
+        timeout=INGEST_LOCK_TTL_S,
+        blocking_timeout=INGEST_LOCK_WAIT_S,
+    )
+    with lock:
+        return ingest(deps().mlflow, deps().packets, deps().scores, experiment, scores,
+                      progress=lock.reacquire)  # fmt: skip
+
+
 @dramatiq.actor(
     actor_name="ingest_scores",
     queue_name=JUDGE_QUEUE,
@@ -96,14 +114,8 @@ def ingest_scores(payload: dict[str, Any]) -> None:
     store = deps().packets
     submission = store.submission(command.submission_id)
     scores = ScoreFile.model_validate_json(submission["scores"])
-    # One ingest per experiment at a time: two posts of the same file must not both see
-    # "no score yet" and both write.
-    lock = deps().redis.lock(
-        settings.key("ingest-lock", command.experiment), timeout=300, blocking_timeout=300
-    )
     try:
-        with lock:
-            run_ids = ingest(deps().mlflow, store, deps().scores, command.experiment, scores)
+        run_ids = ingest_locked(command.experiment, scores)
     except InvalidScores as exc:
         store.set_submission_status(command.submission_id, "failed", str(exc.problems))
         raise
@@ -164,13 +176,7 @@ def run_llm_judge(payload: dict[str, Any]) -> None:
     if not command.model.startswith("openai:"):
         deps().ollama.generate(model=target, keep_alive=0)  # free the judge model
     if scores is not None:
-        lock = deps().redis.lock(
-            settings.key("ingest-lock", command.experiment), timeout=300, blocking_timeout=300
-        )
-        with lock:
-            run_ids = ingest(
-                deps().mlflow, deps().packets, deps().scores, command.experiment, scores
-            )
+        run_ids = ingest_locked(command.experiment, scores)
         send(
             broker,
             ScoresIngested(

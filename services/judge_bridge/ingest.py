@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import mlflow
 from mlflow.entities import AssessmentSource, Metric, RunTag
@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from shared import tracking
 from shared.contracts import ScoreFile
+from shared.faults import fault_point
 from shared.judging import PacketStore, check_scores
 from shared.rubric import RUBRIC_ID, composite
 from shared.scores import ScoreStore
@@ -51,17 +52,21 @@ def ingest_scores(
     scores_store: ScoreStore,
     experiment: str,
     scores: ScoreFile,
+    progress: Callable[[], object] = lambda: None,
 ) -> list[str]:
-    """Check the file against its packet again, then write what changed; returns those runs.
+    """Check the file against its packet again, then write what changed.
 
     A score equal to the judge's current one for the run is not written again, so
     re-posting a file changes nothing; a different one replaces it and is logged.
+    `progress` is called after each run written (the caller renews its lock there).
+    Returns every run of the file, written now or before: a redelivery after a crash
+    must announce the runs the interrupted attempt already wrote, or the reporter
+    would never re-read them.
     """
     item_runs = check_scores(experiment, scores, packets)
     judge = scores.judge_id
     primary = scores_store.primary_judge(experiment, judge) == judge
     now = int(time.time() * 1000)
-    changed = []
     for score in scores.scores:
         run_id = item_runs[score.item_id]
         values: dict[str, int] = score.model_dump(include=set(ITEMS))
@@ -86,5 +91,6 @@ def ingest_scores(
         client.log_batch(run_id, metrics=metrics, tags=tags)
         log_assessment(client, run_id, scores, values, score.rationale)
         scores_store.record(experiment, run_id, judge, new, old)
-        changed.append(run_id)
-    return sorted(set(changed))
+        fault_point("ingest.partial")  # reliability suite: a crash between two runs
+        progress()
+    return sorted(set(item_runs.values()))

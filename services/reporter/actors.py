@@ -18,6 +18,7 @@ from services.reporter.rebuild import REBUILD_DELAY_MS, RebuildGate
 from services.reporter.snapshot import CellSnapshot, current_cells
 from shared import tracking
 from shared.broker import make_broker
+from shared.faults import fault_point
 from shared.leaderboards import LeaderboardStore
 from shared.logs import configure_logging
 from shared.messaging import REPORT_QUEUE
@@ -92,6 +93,7 @@ def run_rebuild(experiment: str) -> None:
         if not mine:  # another replica is rebuilding it: come back when it is done
             run_rebuild.send_with_options(args=(experiment,), delay=LOCK_BUSY_RETRY_MS)
             return
+        fault_point("rebuild.locked")  # reliability suite: a crash holding the lock
         found = tracking.find_experiment(deps().mlflow, experiment)
         if found is None:
             return

@@ -81,8 +81,9 @@ class OllamaProvider:
         )
         raw = response.model_dump(mode="json")
         content = response.message.content if response.message else None
-        if content is None:
-            raise ProviderBadResponse(f"Ollama answered {model} without message content")
+        if content is None or not content.strip():
+            # an empty answer is a fault of the server, not an answer to score: retried
+            raise ProviderBadResponse(f"Ollama answered {model} with an empty message")
         return Generation(
             text=content,
             raw=raw,

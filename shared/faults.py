@@ -1,0 +1,46 @@
+"""Failpoints: named places where a process kills itself, for the reliability suite.
+
+`TIPBENCH_FAULTS=record.run_created,ack.collect_cell` arms those points in the processes
+that see the variable. The first process of the stack to reach an armed point records it
+in Redis and sends itself SIGKILL, exactly as `kill -9` would at that instant; the point
+never fires again in that stack (a restarted process runs on). Unarmed, a point costs a
+lookup in an empty set. Points:
+
+- `record.run_created`: the recorder, after a cell's MLflow run is created, before it ends;
+- `ack.<actor>`: any worker, after <actor> handled a message, before the broker acks it;
+- `ingest.partial`: the judge bridge, after writing the first run of a score file;
+- `rebuild.locked`: a reporter, holding an experiment's rebuild lock, before reading.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from functools import cache
+
+import redis
+
+from shared.settings import Settings
+
+
+@cache
+def _armed() -> tuple[frozenset[str], Settings | None]:
+    settings = Settings()
+    names = frozenset(n.strip() for n in settings.faults.split(",") if n.strip())
+    return names, settings if names else None
+
+
+def armed(name: str) -> bool:
+    """True if this point is armed in this process."""
+    return name in _armed()[0]
+
+
+def fault_point(name: str) -> None:
+    """Die here (SIGKILL) if the point is armed and has not fired yet in this stack."""
+    names, settings = _armed()
+    if name not in names or settings is None:
+        return
+    with redis.Redis.from_url(settings.redis_url) as client:
+        first = client.set(settings.key("fault-fired", name), str(os.getpid()), nx=True)
+    if first:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,163 @@
+"""The reliability suite's stack: real processes on a namespace, a fake Ollama and a var dir
+of its own, 3 reporters; helpers to kill, arm failpoints, restart, and record figures.
+
+Run with `make test-reliability` (see docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from shared.settings import Settings
+from tests.conftest import FAKE_MODELS, auth, free_port, settings_env, wait_until
+from tests.fake_ollama import FakeModel, FakeOllama
+from tipbench import stack
+
+REPORTERS = 3
+RESULTS = Path(os.environ.get("TIPBENCH_RELIABILITY_RESULTS", "var/reliability-results.json"))
+
+
+def prose_reply(model: str, messages: list[dict[str, str]]) -> str:
+    """An answer with no list at all: no tips to parse."""
+    return "Honestly, just try to have a nice day and take things as they come."
+
+
+@pytest.fixture(scope="session")
+def rel_fake() -> Iterator[FakeOllama]:
+    fake = FakeOllama()
+    for model in FAKE_MODELS:
+        fake.add(model)
+    fake.add(FakeModel("prose:1b", parameter_size="1B", reply=prose_reply))
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def rel_settings(
+    settings: Settings, rel_fake: FakeOllama, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    return settings.model_copy(
+        update={
+            "namespace": f"{settings.namespace}-rel",
+            "gateway_port": free_port(),
+            "metrics_port": free_port(),
+            "var_dir": str(tmp_path_factory.mktemp("rel-var")),
+            "ollama_host": rel_fake.url,
+            "ollama_timeout_s": 3.0,
+            "ollama_load_timeout_s": 5.0,
+            "collect_max_retries": 2,
+        }
+    )
+
+
+def start_service(settings: Settings, name: str, faults: str = "") -> None:
+    """(Re)start one service of the stack, with failpoints armed if `faults`."""
+    service = next(s for s in stack.services(settings, REPORTERS) if s.name == name)
+    env = service.env | {"TIPBENCH_FAULTS": faults}
+    stack.start(settings, stack.Service(service.name, service.argv, env))
+
+
+def pid_of(settings: Settings, name: str) -> int:
+    return int((Path(settings.var_dir) / "run" / f"{name}.pid").read_text().split()[0])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return status.exists() and status.read_text().split()[2] != "Z"
+
+
+def kill9(settings: Settings, name: str) -> None:
+    """SIGKILL a service's whole process group (the dramatiq parent and its workers)."""
+    os.killpg(pid_of(settings, name), signal.SIGKILL)
+    stack.stop(settings, name)  # reaps it and removes the pid file
+
+
+@pytest.fixture(scope="session")
+def rel_stack(rel_settings: Settings, mlflow_server: str) -> Iterator[Settings]:
+    """gateway, collector, recorder, judge_bridge and 3 reporters, as real processes."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in settings_env(rel_settings).items():
+            patch.setenv(name, value)
+        try:
+            for service in stack.services(rel_settings, REPORTERS):
+                stack.start(rel_settings, service)
+            gateway = f"http://127.0.0.1:{rel_settings.gateway_port}/healthz"
+            stack.wait_http(gateway, stack.GATEWAY_READY_TIMEOUT_S, "the gateway")
+            yield rel_settings
+        finally:
+            for name in stack.recorded(rel_settings):
+                stack.stop(rel_settings, name)
+
+
+@pytest.fixture
+def rel_api(rel_stack: Settings) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{rel_stack.gateway_port}", headers=auth(), timeout=60
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def rel_redis(rel_stack: Settings) -> Iterator[redis.Redis[bytes]]:
+    with redis.Redis.from_url(rel_stack.redis_url) as client:
+        yield client
+
+
+def ended_job(api: httpx.Client, job_id: str, timeout_s: float) -> dict[str, Any]:
+    """The job once every cell is done or failed."""
+    found: dict[str, Any] = wait_until(
+        lambda: (
+            (j := api.get(f"/api/bench/jobs/{job_id}").json())["status"] != "running"
+            and j["status"] != "queued"
+            and j
+        ),
+        timeout_s=timeout_s,
+        what=f"job {job_id} to end",
+    )
+    return found
+
+
+def dead_letters(settings: Settings, client: redis.Redis[bytes]) -> dict[str, int]:
+    """Messages in each dead-letter queue of the stack."""
+    return {
+        queue: int(client.zcard(settings.key("dramatiq", f"{queue}.XQ")))
+        for queue in ("collect", "record", "judge", "report")
+    }
+
+
+@pytest.fixture(scope="session")
+def figures() -> Iterator[Callable[..., None]]:
+    """Record a scenario's measured figures; written to RESULTS for docs/reliability.md."""
+    results: dict[str, Any] = {}
+
+    def record(scenario: str, **values: Any) -> None:
+        results[scenario] = values
+
+    yield record
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+class Clock:
+    """Seconds since creation."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self) -> float:
+        return round(time.monotonic() - self.started, 1)
