@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import redis
 from dramatiq import Message
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
@@ -34,6 +36,40 @@ class AckFaults(Middleware):
     ) -> None:  # fmt: skip
         if exception is None:
             fault_point(f"ack.{message.actor_name}")
+
+
+class ActorStats(Middleware):
+    """Counts per actor in Redis (`<namespace>:actor-stats`): processed, failed, retried, ms."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._key = settings.key("actor-stats")
+        self._client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url)
+        self._started: dict[str, float] = {}
+
+    def _count(self, actor: str, what: str, amount: float = 1) -> None:
+        try:
+            self._client.hincrbyfloat(self._key, f"{actor}:{what}", amount)
+        except redis.RedisError:
+            pass  # statistics never fail a message
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        self._started[message.message_id] = time.perf_counter()
+
+    def after_process_message(
+        self, broker: Broker, message: MessageProxy, *, result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:  # fmt: skip
+        started = self._started.pop(message.message_id, None)
+        self._count(message.actor_name, "processed" if exception is None else "failed")
+        if started is not None:
+            self._count(message.actor_name, "ms", (time.perf_counter() - started) * 1000)
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        self._started.pop(message.message_id, None)
+
+    def after_enqueue(self, broker: Broker, message: Message[Any], delay: int) -> None:
+        if message.options.get("retries"):
+            self._count(message.actor_name, "retried")
 
 
 class RequestId(Middleware):
@@ -75,6 +111,7 @@ def make_broker(settings: Settings, *, worker: bool = False) -> RedisBroker:
     if any(name.strip().startswith("ack.") for name in settings.faults.split(",")):
         broker.add_middleware(AckFaults())
     if worker:
+        broker.add_middleware(ActorStats(settings))
         # Imported here: the module creates its database folder when imported.
         from dramatiq.middleware.prometheus import Prometheus
 

@@ -182,7 +182,12 @@ def _existing_experiment_id(name: str) -> str:
 )
 def run_bench() -> tuple[Response, int]:
     """Validate a bench request, create its job and enqueue its cells."""
-    bench_request = _parse(BenchRequest, _json_body())
+    return jsonify(accept_bench_request(_json_body()).model_dump()), 202
+
+
+def accept_bench_request(body: dict[str, Any]) -> JobAccepted:
+    """Validate a bench request (fields, cell limit, model sizes) and submit it."""
+    bench_request = _parse(BenchRequest, body)
     limit = deps().settings.max_cells_per_job
     if bench_request.cell_count() > limit:
         raise ApiError(
@@ -196,8 +201,7 @@ def run_bench() -> tuple[Response, int]:
         summary = "; ".join(p["message"] for p in problems)
         raise ApiError(422, "model_refused", f"model refused: {summary}", problems)
     submitted = submit(bench_request, deps())
-    body = submitted.model_dump() | {"status_url": f"/api/bench/jobs/{submitted.job_id}"}
-    return jsonify(body), 202
+    return JobAccepted(**submitted.model_dump(), status_url=f"/api/bench/jobs/{submitted.job_id}")
 
 
 @bench.get("/jobs")

@@ -40,7 +40,7 @@ def _safe_next(target: str | None) -> str:
     # Only a local admin path: no open redirect to another site.
     if target and target.startswith("/admin") and not target.startswith("//"):
         return target
-    return url_for("admin.home")
+    return url_for("admin.experiments")
 
 
 @admin.route("/login", methods=["GET", "POST"])
@@ -82,11 +82,3 @@ def logout() -> Response:
     """End the session."""
     session.clear()
     return redirect(url_for("admin.login"))  # type: ignore[return-value]
-
-
-@admin.get("/")
-def home() -> str:
-    """The admin home: recent jobs."""
-    store = deps().jobs
-    jobs = [store.get(job_id) for job_id in store.recent()]
-    return render_template("admin/home.html", jobs=jobs)
