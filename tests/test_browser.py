@@ -1,0 +1,177 @@
+"""The admin UI in a real headless Chromium against the running stack.
+
+Log in, start a benchmark on the embedded model, watch it finish, score two items with the
+keyboard, see the leaderboard change, requeue a dead letter. Screenshots of each page go
+to $TIPBENCH_SCREENSHOTS (docs/screenshots when regenerating the README's pictures).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from shared.settings import Settings
+from tests.conftest import TOKEN, unavailable, wait_until
+from tests.fake_ollama import FakeOllama
+
+pytestmark = pytest.mark.slow
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = os.environ.get("TIPBENCH_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def chrome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
+        unavailable("Debian's chromium and chromium-driver")
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not try to download anything
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--no-first-run", "--disable-component-update", "--disable-sync",
+                 "--disable-quic", "--window-size=1280,900",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chrome-profile')}"):  # fmt: skip
+        options.add_argument(flag)
+    try:
+        driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+    except WebDriverException as exc:
+        unavailable(f"headless Chromium ({exc.msg})")
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver: WebDriver, css: str, timeout_s: float = 30) -> object:
+    return WebDriverWait(driver, timeout_s).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, css))
+    )
+
+
+def text_of(driver: WebDriver, css: str) -> str:
+    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+
+
+def test_a_whole_session_in_the_browser(
+    chrome: WebDriver, running_stack: Settings, fake_ollama: FakeOllama, shots: Path
+) -> None:
+    base = f"http://127.0.0.1:{running_stack.gateway_port}"
+    driver = chrome
+
+    # log in (the page asked for redirects to the login form and back)
+    driver.get(f"{base}/admin/new")
+    token = wait_for(driver, "#token")
+    driver.save_screenshot(str(shots / "login.png"))
+    token.send_keys(TOKEN, Keys.ENTER)  # type: ignore[attr-defined]
+    wait_for(driver, "#experiment")
+    assert driver.current_url.endswith("/admin/new")
+
+    # start a benchmark on the embedded model, from the keyboard
+    scenarios = driver.find_element(By.ID, "n_scenarios")
+    scenarios.clear()
+    scenarios.send_keys("2")
+    name = driver.find_element(By.ID, "experiment")
+    name.clear()
+    name.send_keys("browser")
+    embedded = driver.find_element(By.CSS_SELECTOR, 'input[value="gguf:smollm2-135m"]')
+    assert embedded.is_selected()
+    driver.save_screenshot(str(shots / "new-benchmark.png"))
+    name.send_keys(Keys.ENTER)
+
+    # watch it finish on the job page, without reloading by hand
+    wait_for(driver, "#job-status")
+    assert "/admin/jobs/" in driver.current_url
+    WebDriverWait(driver, 240).until(lambda d: text_of(d, "#job-status") == "finished")
+    assert text_of(driver, "#job-cells") == "2/2"
+    driver.save_screenshot(str(shots / "job.png"))
+
+    # the leaderboard waits for a judge
+    board_url = f"{base}/admin/experiments/browser"
+
+    def board_built() -> bool:
+        driver.get(board_url)
+        return bool(driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr"))
+
+    wait_until(board_built, timeout_s=60, what="the leaderboard")
+    assert text_of(driver, "#leaderboard tbody tr td.composite") == "-"
+
+    # score two items with the keyboard only
+    driver.get(f"{base}/admin/experiments/browser/score?judge=browser-judge")
+    wait_for(driver, "#item")
+    assert "Item 1 of 2" in text_of(driver, "#score-progress")
+    page = driver.find_element(By.TAG_NAME, "body")
+    page.send_keys("4", "4", "4", "f")
+    driver.save_screenshot(str(shots / "scoring.png"))
+    page.send_keys("n")
+    WebDriverWait(driver, 30).until(lambda d: "Item 2 of 2" in text_of(d, "#score-progress"))
+    driver.find_element(By.TAG_NAME, "body").send_keys("5", "5", "5", "f", "n")
+    WebDriverWait(driver, 30).until(lambda d: "are scored" in text_of(d, "#score-progress"))
+
+    # the leaderboard changes: (4+4+4+2 + 5+5+5+2) / 2 = 15.5
+    def scored() -> bool:
+        driver.get(board_url)
+        cells = driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr td.composite")
+        return bool(cells) and cells[0].text == "15.50"
+
+    wait_until(scored, timeout_s=90, what="the judged leaderboard")
+    driver.save_screenshot(str(shots / "leaderboard.png"))
+    driver.find_element(By.CSS_SELECTOR, "#matrix tbody td a").click()
+    wait_for(driver, "h1")
+    assert "browser-judge" in driver.page_source
+    driver.save_screenshot(str(shots / "cell.png"))
+    driver.set_window_size(390, 844)
+    driver.get(board_url)
+    driver.save_screenshot(str(shots / "leaderboard-phone.png"))
+    driver.set_window_size(1280, 900)
+
+    # a dead letter, requeued from the queues page
+    fake_ollama.state.failing["tidy-b:0.5b"] = 500
+    try:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+            body = {"models": ["tidy-b:0.5b"], "n_scenarios": 1, "experiment": "browser-dead"}
+            job_id = api.post("/api/bench/run", json=body).json()["job_id"]
+            wait_until(lambda: api.get(f"/api/bench/jobs/{job_id}").json()["status"] == "failed",
+                       timeout_s=60, what="the failing job")  # fmt: skip
+    finally:
+        fake_ollama.state.failing.pop("tidy-b:0.5b", None)
+    driver.get(f"{base}/admin/queues")
+    section = wait_for(driver, "#dead-collect")
+    assert "Ollama answered 500" in section.text  # type: ignore[attr-defined]
+    driver.save_screenshot(str(shots / "queues.png"))
+    button = driver.find_element(
+        By.XPATH, f"//section[@id='dead-collect']//tr[.//a[contains(@href, '{job_id}')]]//button"
+    )
+    button.send_keys(Keys.ENTER)  # the keyboard again
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+        job = wait_until(
+            lambda: (
+                (j := api.get(f"/api/bench/jobs/{job_id}").json())["status"] == "finished" and j
+            ),
+            timeout_s=60,
+            what="the requeued cell to succeed",
+        )
+    assert (job["done"], job["failed"]) == (1, 0)
+    driver.get(f"{base}/admin/experiments/browser")
+    driver.get(f"{base}/admin/")
+    driver.save_screenshot(str(shots / "experiments.png"))
+    assert {p.name for p in shots.glob("*.png")} >= {
+        "login.png", "new-benchmark.png", "job.png", "scoring.png", "leaderboard.png",
+        "cell.png", "leaderboard-phone.png", "queues.png", "experiments.png",
+    }  # fmt: skip
