@@ -94,6 +94,31 @@ class RequestId(Middleware):
         request_id_var.set(None)
 
 
+ENQUEUE_RETRY_S = 60.0
+
+
+class ResilientRedisBroker(RedisBroker):
+    """A RedisBroker whose enqueue waits out a Redis restart instead of failing.
+
+    dramatiq's Retries middleware enqueues a failed message's retry from a hook whose
+    errors are only logged, and the original message is then acknowledged: during a Redis
+    outage that retry would be lost, and the cell with it. Here an enqueue retries on a
+    connection error for up to ENQUEUE_RETRY_S seconds, then raises.
+    """
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        deadline = time.monotonic() + ENQUEUE_RETRY_S
+        pause = 0.2
+        while True:
+            try:
+                return super().enqueue(message, delay=delay)
+            except (redis.ConnectionError, redis.TimeoutError):
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
+
 def make_broker(settings: Settings, *, worker: bool = False) -> RedisBroker:
     """Build the RedisBroker every service and the gateway use.
 
@@ -101,7 +126,7 @@ def make_broker(settings: Settings, *, worker: bool = False) -> RedisBroker:
     outcome, in progress, durations) from a process the dramatiq CLI forks; where it
     listens comes from dramatiq_prom_host / dramatiq_prom_port / dramatiq_prom_db.
     """
-    broker: RedisBroker = RedisBroker(  # type: ignore[no-untyped-call]
+    broker: RedisBroker = ResilientRedisBroker(  # type: ignore[no-untyped-call]
         url=settings.redis_url,
         namespace=settings.key("dramatiq"),
         maintenance_chance=MAINTENANCE_CHANCE,

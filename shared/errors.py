@@ -47,5 +47,7 @@ class InvalidScores(TipbenchError):
     """Raised when a score file does not match its packet; carries every problem found."""
 
     def __init__(self, problems: list[dict[str, str]]) -> None:
-        super().__init__(f"{len(problems)} problem(s) in the score file")
+        shown = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        super().__init__(f"{len(problems)} problem(s) in the score file: {shown}{more}")
         self.problems = problems
