@@ -27,7 +27,9 @@ VALID_SCORE = {
     "format_ok": 1,
     "overlong": 0,
 }
-ROUTE_ARGS = {"experiment": "nothing-here", "job_id": "nojob", "submission_id": "nosub"}
+ROUTE_ARGS = {"experiment": "nothing-here", "job_id": "nojob", "submission_id": "nosub",
+              "queue": "collect", "message_id": "nomsg", "action": "purge", "run_id": "norun",
+              "filename": "admin.css"}  # fmt: skip
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ CASES: list[tuple[str, str, str, Any, str, tuple[int, ...], str]] = [
     ("scores: a string score", "POST", SCORES, score_file(scores=[SCORE | {"relevance": "5"}]), "json", (422,), "relevance"),
     ("leaderboard of a bad name", "GET", "/api/bench/leaderboard/BAD%20NAME", None, "none", (422,), "experiment"),
     ("leaderboard ?judge= injection", "GET", "/api/bench/leaderboard/x?judge=a%27%20or%201=1", None, "none", (422,), "judge"),
-    ("leaderboard ?format=xml", "GET", "/api/bench/leaderboard/rel-bad?format=xml", None, "none", (404, 422), "rel-bad"),
+    ("leaderboard ?format=xml", "GET", "/api/bench/leaderboard/rel-bad?format=xml", None, "none", (422,), "format"),
     ("LLM judge with a space", "POST", "/api/bench/judge/rel-bad/run", {"model": "a b"}, "json", (422,), "model"),
     ("retry of an unknown job", "POST", "/api/bench/jobs/nojob/retry", None, "none", (404,), "nojob"),
 ]  # fmt: skip
@@ -136,10 +136,18 @@ def test_malformed_requests_are_refused_and_change_nothing(
     rel_stack: Settings, rel_redis: redis.Redis[bytes], figures: Callable[..., None]
 ) -> None:
     assert len(CASES) >= 40
+    base = f"http://127.0.0.1:{rel_stack.gateway_port}"
+    with httpx.Client(base_url=base, headers=auth(), timeout=60) as client:
+        # something to protect: a finished job, its runs, packet and leaderboard
+        body = {"models": ["tidy:1b"], "n_scenarios": 2, "experiment": "rel-bad"}
+        job_id = client.post(RUN, json=body).json()["job_id"]
+        wait_until(lambda: client.get("/api/bench/leaderboard/rel-bad").status_code == 200
+                   and client.get(f"/api/bench/jobs/{job_id}").json()["status"] == "finished",
+                   timeout_s=120, what="a job and its leaderboard")  # fmt: skip
     wait_until(lambda: quiet(rel_stack, rel_redis), timeout_s=120, what="quiet queues")
     time.sleep(1.0)  # a delayed rebuild may still be finishing
     before = state(rel_stack, rel_redis)
-    base = f"http://127.0.0.1:{rel_stack.gateway_port}"
+    assert len(before["redis"]) >= 10 and before["job_runs"] >= 1
     answered: dict[int, int] = {}
     with httpx.Client(base_url=base, headers=auth(), timeout=60) as client:
         for case, method, path, body, kind, statuses, says in CASES:

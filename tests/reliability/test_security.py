@@ -18,7 +18,8 @@ from tests.conftest import TOKEN, auth
 pytestmark = pytest.mark.slow
 WRONG = "wrong-token-for-the-log-check-42"
 ARGS = {"experiment": "rel-sec", "job_id": "nojob", "submission_id": "nosub",
-        "filename": "admin.css"}  # fmt: skip
+        "filename": "admin.css", "queue": "collect", "message_id": "nomsg", "action": "purge",
+        "run_id": "norun"}  # fmt: skip
 
 
 def routes(settings: Settings) -> list[tuple[str, str]]:
