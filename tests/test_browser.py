@@ -112,7 +112,10 @@ def test_a_whole_session_in_the_browser(
     wait_until(board_built, timeout_s=60, what="the leaderboard")
     assert text_of(driver, "#leaderboard tbody tr td.composite") == "-"
 
-    # score two items with the keyboard only
+    # score two items with the keyboard only, once the judge bridge has the candidates
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+        wait_until(lambda: api.get("/api/bench/judge/browser/packet").status_code == 200,
+                   timeout_s=120, what="the experiment's packet")  # fmt: skip
     driver.get(f"{base}/admin/experiments/browser/score?judge=browser-judge")
     wait_for(driver, "#item")
     assert "Item 1 of 2" in text_of(driver, "#score-progress")

@@ -41,7 +41,7 @@ function watchJob(section) {
     document.getElementById("job-cells").textContent = `${job.done + job.failed}/${job.total}`;
     document.getElementById("job-failed").textContent = job.failed;
     document.getElementById("job-model").textContent = job.current_model || "-";
-    document.getElementById("job-eta").textContent = job.eta_s === null ? "?" : Math.round(job.eta_s);
+    document.getElementById("job-eta").textContent = job.eta_s === null ? "-" : `${Math.round(job.eta_s)} s`;
     for (const m of job.models) {
       const bar = section.querySelector(`progress[data-model="${CSS.escape(m.model)}"]`);
       const count = section.querySelector(`.count[data-model="${CSS.escape(m.model)}"]`);
