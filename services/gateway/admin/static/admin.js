@@ -176,9 +176,16 @@ function scoring(section) {
     }
   });
 
-  api("GET", `/api/bench/judge/${experiment}/packet?judge=${encodeURIComponent(judge)}`)
-    .then((data) => { packet = data; show(); })
-    .catch((error) => { progress.textContent = `Nothing to score: ${error.message}`; });
+  function load() {
+    api("GET", `/api/bench/judge/${experiment}/packet?judge=${encodeURIComponent(judge)}`)
+      .then((data) => { packet = data; show(); })
+      .catch((error) => {
+        // the judge bridge adds a job's candidates when the job ends: look again shortly
+        progress.textContent = `Nothing to score yet (${error.message}); looking again in 5 s.`;
+        setTimeout(load, 5000);
+      });
+  }
+  load();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
