@@ -113,6 +113,19 @@ def test_every_worker_serves_dramatiq_metrics(api: httpx.Client, running_stack: 
         assert "dramatiq_messages_inprogress" in text
 
 
+def test_refusals_keep_a_keep_alive_connection_usable(running_stack: Settings) -> None:
+    # A 401/403 answered before the body is read must not desynchronise the connection.
+    base = f"http://127.0.0.1:{running_stack.gateway_port}"
+    answers: list[int] = []
+    with httpx.Client(base_url=base, timeout=10) as client:
+        for _ in range(100):
+            answers.append(client.post("/api/bench/run", json={"models": ["x" * 2000]}).status_code)
+            wrong = {"Authorization": "Bearer wrong-token-0123456789"}
+            answers.append(client.post("/api/bench/run", json={}, headers=wrong).status_code)
+            answers.append(client.get("/healthz").status_code)
+    assert answers == [401, 403, 200] * 100
+
+
 def test_the_gateway_refuses_to_start_without_an_admin_token(
     settings: Settings, tmp_path: Path
 ) -> None:

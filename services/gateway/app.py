@@ -92,6 +92,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.after_request
     def _tag_response(response: Response) -> Response:
+        # A refusal (401, 415...) can come before the body is read: drain what is left so
+        # the next request on this keep-alive connection starts where it should; a body
+        # too large to drain closes the connection instead.
+        try:
+            request.stream.read()
+        except Exception:  # noqa: BLE001 - whatever the stream says, closing is safe
+            response.headers["Connection"] = "close"
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -18,6 +18,7 @@ import httpx
 import pytest
 import redis
 
+from shared import tracking
 from shared.settings import Settings
 from tests.conftest import FAKE_MODELS, auth, free_port, settings_env, wait_until
 from tests.fake_ollama import FakeModel, FakeOllama
@@ -138,6 +139,17 @@ def dead_letters(settings: Settings, client: redis.Redis[bytes]) -> dict[str, in
         queue: int(client.zcard(settings.key("dramatiq", f"{queue}.XQ")))
         for queue in ("collect", "record", "judge", "report")
     }
+
+
+def cell_runs(settings: Settings, experiment: str, *, finished_only: bool = False) -> list[Any]:
+    """The experiment's active cell runs in MLflow (only the finished ones if asked)."""
+    client = tracking.make_client(settings)
+    found = tracking.find_experiment(client, experiment)
+    assert found is not None, experiment
+    query = f"tags.{tracking.TAG_KIND} = 'cell'"
+    if finished_only:
+        query += " and attributes.status = 'FINISHED'"
+    return list(tracking.search_runs(client, str(found.experiment_id), query))
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from tests.reliability.conftest import (
     REPORTERS,
     Clock,
     alive,
+    cell_runs,
     dead_letters,
     ended_job,
     kill9,
@@ -51,15 +52,6 @@ def wait_dead_and_restart(settings: Settings, name: str, timeout_s: float = 120)
     wait_until(lambda: not alive(pid), timeout_s=timeout_s, what=f"{name} to die")
     stack.stop(settings, name)
     start_service(settings, name)
-
-
-def cell_runs(settings: Settings, experiment: str) -> list[Any]:
-    """Every active cell run of the experiment in MLflow, finished or not."""
-    client = tracking.make_client(settings)
-    found = tracking.find_experiment(client, experiment)
-    assert found is not None
-    query = f"tags.{tracking.TAG_KIND} = 'cell'"
-    return list(tracking.search_runs(client, str(found.experiment_id), query))
 
 
 @pytest.mark.parametrize("moment", list(MOMENTS))

@@ -22,6 +22,7 @@ from tests.fake_ollama import FakeModel, FakeOllama, tidy_reply
 from tests.reliability.conftest import (
     Clock,
     alive,
+    cell_runs,
     dead_letters,
     ended_job,
     pid_of,
@@ -30,14 +31,6 @@ from tests.reliability.conftest import (
 from tipbench import stack
 
 pytestmark = pytest.mark.slow
-
-
-def finished_runs(settings: Settings, experiment: str) -> list[Any]:
-    client = tracking.make_client(settings)
-    found = tracking.find_experiment(client, experiment)
-    assert found is not None
-    query = f"tags.{tracking.TAG_KIND} = 'cell' and attributes.status = 'FINISHED'"
-    return list(tracking.search_runs(client, str(found.experiment_id), query))
 
 
 # --- Redis restarted -------------------------------------------------------------------
@@ -129,7 +122,7 @@ def test_a_redis_restart_mid_job_loses_nothing_and_needs_no_restart_of_the_worke
                 job = ended_job(api, job_id, timeout_s=240)
                 ended_in = clock()
             assert (job["status"], job["done"], job["failed"]) == ("finished", 16, 0), job
-            runs = finished_runs(own, "rel-redis")
+            runs = cell_runs(own, finished_only=True, experiment="rel-redis")
             keys = Counter(r.data.tags[tracking.TAG_CELL_KEY] for r in runs)
             assert len(runs) == 16 and len(keys) == 16
             assert all(alive(pid) for pid in pids.values()), "a worker had to be restarted"
@@ -173,7 +166,7 @@ def test_mlflow_down_for_30_s_delays_cells_and_loses_none(
     finally:
         rel_fake.state.generation_delay_s = 0.0
     assert (job["status"], job["done"], job["failed"]) == ("finished", 16, 0), job
-    runs = finished_runs(rel_stack, "rel-mlflow")
+    runs = cell_runs(rel_stack, finished_only=True, experiment="rel-mlflow")
     assert len(runs) == 16 and len({r.data.tags[tracking.TAG_CELL_KEY] for r in runs}) == 16
     # a cell counts as done only with its run: nothing was marked done while MLflow was away
     # beyond what a run written just before the stop explains
@@ -249,7 +242,7 @@ def test_each_ollama_fault_ends_in_its_documented_state(
         assert expected["error"] in error, error
         assert dead_letters(rel_stack, rel_redis)["collect"] == dead_before + 1
     else:
-        runs = [r for r in finished_runs(rel_stack, "rel-ollama")
+        runs = [r for r in cell_runs(rel_stack, finished_only=True, experiment="rel-ollama")
                 if r.data.params.get("model") == model]  # fmt: skip
         assert runs, "the answer was not recorded"
         metrics = runs[-1].data.metrics

@@ -11,28 +11,17 @@ import httpx
 import pytest
 
 from services.gateway.app import create_app
-from services.gateway.auth import PUBLIC_ENDPOINTS, SESSION_COOKIE
+from services.gateway.auth import SESSION_COOKIE
 from shared.settings import Settings
 from tests.conftest import TOKEN, auth
+from tests.test_gateway import protected_routes
 
 pytestmark = pytest.mark.slow
 WRONG = "wrong-token-for-the-log-check-42"
-ARGS = {"experiment": "rel-sec", "job_id": "nojob", "submission_id": "nosub",
-        "filename": "admin.css", "queue": "collect", "message_id": "nomsg", "action": "purge",
-        "run_id": "norun"}  # fmt: skip
 
 
 def routes(settings: Settings) -> list[tuple[str, str]]:
-    app = create_app(settings)
-    found = []
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint in PUBLIC_ENDPOINTS:
-            continue
-        path = rule.rule
-        for arg in rule.arguments:
-            path = re.sub(rf"<(?:[a-z]+:)?{arg}>", ARGS[arg], path)
-        found += [(m, path) for m in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})]
-    return found
+    return protected_routes(create_app(settings))
 
 
 def test_every_route_of_the_live_gateway_is_closed(
