@@ -196,7 +196,10 @@ def ollama_models(settings: Settings, max_b: float = 4.0) -> list[str]:
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     started = stack.up(settings, reporters=args.reporters)
     print(f"started: {', '.join(started) or 'nothing (already running)'}")
-    print(f"gateway: http://{settings.gateway_host}:{settings.gateway_port}")
+    print(
+        f"gateway: http://{settings.gateway_host}:{settings.gateway_port}"
+        f"  (admin pages: /admin/, API: /api/docs)"
+    )
     print(f"mlflow:  {settings.mlflow_uri}")
     return EXIT_OK
 
@@ -239,6 +242,10 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     args.models, args.prompts, args.watch = models, DEMO_PROMPTS, True
     code = cmd_run(settings, args)
     print(f"gateway: http://{settings.gateway_host}:{settings.gateway_port}")
+    print(
+        f"admin:   http://{settings.gateway_host}:{settings.gateway_port}/admin/"
+        f"experiments/{args.experiment}  (log in with the admin token)"
+    )
     print(f"mlflow:  {settings.mlflow_uri}  (experiment tip-bench-{args.experiment})")
     return code
 
