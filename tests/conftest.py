@@ -12,6 +12,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -183,23 +184,30 @@ def mlflow_server(settings: Settings) -> Iterator[str]:
         stack.stop(settings, "mlflow")
 
 
-@pytest.fixture(scope="session")
-def running_stack(settings: Settings, mlflow_server: str) -> Iterator[Settings]:
-    """The gateway under gunicorn and the three workers, as real processes."""
+@contextmanager
+def stack_running(settings: Settings, reporters: int = 1) -> Iterator[Settings]:
+    """The gateway under gunicorn and the workers as real processes, stopped at the end
+    (with any service a test restarted meanwhile)."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in settings_env(settings).items():
             patch.setenv(name, value)
-        started = []
         try:
-            for service in stack.services(settings):
+            for service in stack.services(settings, reporters):
                 stack.start(settings, service)
-                started.append(service.name)
             gateway = f"http://127.0.0.1:{settings.gateway_port}/healthz"
             stack.wait_http(gateway, stack.GATEWAY_READY_TIMEOUT_S, "the gateway")
             yield settings
         finally:
-            for name in started:
-                stack.stop(settings, name)
+            for name in stack.recorded(settings):
+                if name != "mlflow":  # the session's server, stopped by its own fixture
+                    stack.stop(settings, name)
+
+
+@pytest.fixture(scope="session")
+def running_stack(settings: Settings, mlflow_server: str) -> Iterator[Settings]:
+    """The gateway under gunicorn and the workers, as real processes."""
+    with stack_running(settings) as running:
+        yield running
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from services.gateway.app import create_app
+from shared.contracts import BenchRequest, CollectCell
+from shared.jobs import JobStore
 from shared.queues import QueueInspector
 from shared.settings import Settings
 from tests.conftest import TOKEN
@@ -133,3 +135,42 @@ def test_a_dead_letter_can_be_requeued_purged_only_after_confirmation(
         client.delete(
             core_settings.key("dramatiq", queue), core_settings.key("dramatiq", f"{queue}.msgs")
         )
+
+
+def test_the_job_page_buttons_retry_failed_cells_and_cancel(
+    browser: FlaskClient, core_settings: Settings
+) -> None:
+    with redis.Redis.from_url(core_settings.redis_url) as client:
+        jobs = JobStore(client, core_settings)
+        job_id = uuid.uuid4().hex
+        cells = [
+            CollectCell(job_id=job_id, cell_key=f"{job_id[:6]}-{i}", experiment="admin-buttons",
+                        parent_run_id="p", model="tidy:1b", prompt_version="v1",
+                        scenario_id="student@morning", n_tips=3, temperature=0.7, seed=1,
+                        max_model_b=4, allow_unknown_size=False)
+            for i in range(2)
+        ]  # fmt: skip
+        jobs.create(job_id, BenchRequest(models=["tidy:1b"]), "p", cells)
+        jobs.mark_cell(cells[0], ok=True)
+        jobs.mark_cell(cells[1], ok=False, error="boom")
+        assert jobs.get(job_id).status == "partial"
+        page = browser.get(f"/admin/jobs/{job_id}").get_data(as_text=True)
+        assert "boom" in page
+        token = csrf(browser, f"/admin/jobs/{job_id}")
+        queue = core_settings.key("dramatiq", "collect")
+        client.delete(queue, f"{queue}.msgs")
+        assert (
+            browser.post(f"/admin/jobs/{job_id}/retry", data={"csrf_token": token}).status_code
+            == 302
+        )
+        assert (jobs.get(job_id).status, jobs.get(job_id).failed) == ("running", 0)
+        assert [m.cell_key for m in QueueInspector(client, core_settings).messages("collect")] == [
+            cells[1].cell_key
+        ]
+        assert (
+            browser.post(f"/admin/jobs/{job_id}/cancel", data={"csrf_token": token}).status_code
+            == 302
+        )
+        assert jobs.get(job_id).status == "cancelled"
+        assert browser.post(f"/admin/jobs/{job_id}/cancel").status_code == 403  # no CSRF token
+        client.delete(queue, f"{queue}.msgs")

@@ -228,12 +228,17 @@ def job_status(job_id: str) -> Response:
 )
 def retry_job(job_id: str) -> tuple[Response, int]:
     """Enqueue the job's failed cells again (only those)."""
+    return jsonify({"job_id": job_id, "retried": retry_failed_cells(job_id)}), 202
+
+
+def retry_failed_cells(job_id: str) -> list[str]:
+    """Put the job's failed cells back in play and enqueue them; their keys."""
     try:
         cells = deps().jobs.reopen_failed(job_id)
     except JobNotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None
     enqueue_cells(deps(), cells)
-    return jsonify({"job_id": job_id, "retried": [c.cell_key for c in cells]}), 202
+    return [c.cell_key for c in cells]
 
 
 @bench.post("/jobs/<job_id>/cancel")

@@ -20,7 +20,7 @@ import redis
 
 from shared import tracking
 from shared.settings import Settings
-from tests.conftest import FAKE_MODELS, auth, free_port, settings_env, wait_until
+from tests.conftest import FAKE_MODELS, auth, free_port, stack_running, wait_until
 from tests.fake_ollama import FakeModel, FakeOllama
 from tipbench import stack
 
@@ -91,18 +91,8 @@ def kill9(settings: Settings, name: str) -> None:
 @pytest.fixture(scope="session")
 def rel_stack(rel_settings: Settings, mlflow_server: str) -> Iterator[Settings]:
     """gateway, collector, recorder, judge_bridge and 3 reporters, as real processes."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in settings_env(rel_settings).items():
-            patch.setenv(name, value)
-        try:
-            for service in stack.services(rel_settings, REPORTERS):
-                stack.start(rel_settings, service)
-            gateway = f"http://127.0.0.1:{rel_settings.gateway_port}/healthz"
-            stack.wait_http(gateway, stack.GATEWAY_READY_TIMEOUT_S, "the gateway")
-            yield rel_settings
-        finally:
-            for name in stack.recorded(rel_settings):
-                stack.stop(rel_settings, name)
+    with stack_running(rel_settings, REPORTERS) as running:
+        yield running
 
 
 @pytest.fixture

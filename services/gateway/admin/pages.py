@@ -16,7 +16,7 @@ from flask import Response, abort, redirect, render_template, request, url_for
 from mlflow.exceptions import MlflowException
 
 from services.gateway.admin.views import admin
-from services.gateway.api import _EXPERIMENT, JUDGE_ID, accept_bench_request
+from services.gateway.api import _EXPERIMENT, JUDGE_ID, accept_bench_request, retry_failed_cells
 from services.gateway.deps import deps
 from services.gateway.errors import ApiError
 from shared import tracking
@@ -144,13 +144,7 @@ def job(job_id: str) -> str:
 @admin.post("/jobs/<job_id>/retry")
 def retry(job_id: str) -> Response:
     """Retry the job's failed cells (the same path as the API)."""
-    from services.gateway.submit import enqueue_cells
-
-    try:
-        cells = deps().jobs.reopen_failed(job_id)
-    except JobNotFound:
-        abort(404)
-    enqueue_cells(deps(), cells)
+    retry_failed_cells(job_id)
     return redirect(url_for("admin.job", job_id=job_id))  # type: ignore[return-value]
 
 
