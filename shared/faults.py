@@ -30,11 +30,6 @@ def _armed() -> tuple[frozenset[str], Settings | None]:
     return names, settings if names else None
 
 
-def armed(name: str) -> bool:
-    """True if this point is armed in this process."""
-    return name in _armed()[0]
-
-
 def fault_point(name: str) -> None:
     """Die here (SIGKILL) if the point is armed and has not fired yet in this stack."""
     names, settings = _armed()

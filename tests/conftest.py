@@ -210,12 +210,17 @@ def running_stack(settings: Settings, mlflow_server: str) -> Iterator[Settings]:
         yield running
 
 
+def gateway_client(settings: Settings, *, timeout_s: float = 30.0) -> httpx.Client:
+    """An HTTP client of a stack's gateway, with the admin token."""
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{settings.gateway_port}", headers=auth(), timeout=timeout_s
+    )
+
+
 @pytest.fixture
 def api(running_stack: Settings) -> Iterator[httpx.Client]:
     """An HTTP client of the running stack's gateway, with the admin token."""
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{running_stack.gateway_port}", headers=auth(), timeout=30
-    ) as client:
+    with gateway_client(running_stack) as client:
         yield client
 
 

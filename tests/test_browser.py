@@ -11,7 +11,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
@@ -23,7 +22,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from shared.settings import Settings
-from tests.conftest import TOKEN, unavailable, wait_until
+from tests.conftest import TOKEN, gateway_client, unavailable, wait_until
 from tests.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.slow
@@ -113,7 +112,7 @@ def test_a_whole_session_in_the_browser(
     assert text_of(driver, "#leaderboard tbody tr td.composite") == "-"
 
     # score two items with the keyboard only, once the judge bridge has the candidates
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+    with gateway_client(running_stack) as api:
         wait_until(lambda: api.get("/api/bench/judge/browser/packet").status_code == 200,
                    timeout_s=120, what="the experiment's packet")  # fmt: skip
     driver.get(f"{base}/admin/experiments/browser/score?judge=browser-judge")
@@ -147,7 +146,7 @@ def test_a_whole_session_in_the_browser(
     # a dead letter, requeued from the queues page
     fake_ollama.state.failing["tidy-b:0.5b"] = 500
     try:
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+        with gateway_client(running_stack) as api:
             body = {"models": ["tidy-b:0.5b"], "n_scenarios": 1, "experiment": "browser-dead"}
             job_id = api.post("/api/bench/run", json=body).json()["job_id"]
             wait_until(lambda: api.get(f"/api/bench/jobs/{job_id}").json()["status"] == "failed",
@@ -162,7 +161,7 @@ def test_a_whole_session_in_the_browser(
         By.XPATH, f"//section[@id='dead-collect']//tr[.//a[contains(@href, '{job_id}')]]//button"
     )
     button.send_keys(Keys.ENTER)  # the keyboard again
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+    with gateway_client(running_stack) as api:
         job = wait_until(
             lambda: (
                 (j := api.get(f"/api/bench/jobs/{job_id}").json())["status"] == "finished" and j

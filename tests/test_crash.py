@@ -7,11 +7,10 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from shared.settings import Settings
-from tests.conftest import auth, wait_until
+from tests.conftest import gateway_client, wait_until
 from tests.fake_ollama import FakeOllama
 from tipbench import stack
 
@@ -29,9 +28,7 @@ def test_collector_killed_mid_job_resumes_with_exactly_one_run_per_cell(
     running_stack: Settings, slow_model: None
 ) -> None:
     settings = running_stack
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{settings.gateway_port}", headers=auth(), timeout=30
-    ) as api:
+    with gateway_client(settings) as api:
         # Given a job of 8 cells of one second each, two of them done
         posted = api.post(
             "/api/bench/run",

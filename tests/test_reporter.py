@@ -6,7 +6,6 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import httpx
 import pytest
 import redis
 from mlflow.entities import Metric, Param
@@ -21,7 +20,7 @@ from shared.contracts import CellFinished
 from shared.leaderboards import LeaderboardStore
 from shared.messaging import send
 from shared.settings import Settings
-from tests.conftest import auth, wait_until
+from tests.conftest import gateway_client, wait_until
 from tipbench import stack
 
 
@@ -134,7 +133,7 @@ def test_a_burst_of_48_events_makes_at_most_two_rebuilds_with_every_run(
     broker.close()
 
     # And the leaderboard is served as CSV and published to MLflow with its chart
-    with httpx.Client(base_url=f"http://127.0.0.1:{settings.gateway_port}", headers=auth()) as api:
+    with gateway_client(settings) as api:
         csv_text = api.get(f"/api/bench/leaderboard/{name}", params={"format": "csv"}).text
         assert csv_text.splitlines()[0].startswith("rank,model,prompt_version,n,")
         assert len(csv_text.splitlines()) == 3

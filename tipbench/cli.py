@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from shared.models import parse_parameter_size
 from shared.settings import Settings
+from shared.strictjson import strict_loads
 from tipbench import stack
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -318,18 +319,10 @@ def cmd_judge_export(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
-    if repeated:
-        raise ValueError(f"duplicate key(s) {repeated}")
-    return dict(pairs)
-
-
 def cmd_judge_import(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with open(args.file, encoding="utf-8") as handle:
-            body = json.load(handle, object_pairs_hook=_refuse_duplicates)
+            body = strict_loads(handle.read())
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot read {args.file}: {exc}", EXIT_USAGE) from exc
     gateway = Gateway(settings)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 from mlflow.entities import RunStatus
@@ -30,6 +29,7 @@ from shared.jobs import JobStatus
 from shared.judging import JudgePacket, assemble_packet, check_scores
 from shared.leaderboards import PRIMARY, Agreement, Leaderboard, to_csv
 from shared.messaging import send
+from shared.strictjson import strict_loads
 
 bench = Blueprint("bench", __name__, url_prefix="/api/bench")
 _EXPERIMENT = re.compile(EXPERIMENT_PATTERN)
@@ -114,19 +114,6 @@ class SubmissionStatus(Answer):
     error: str | None = Field(description="Why it failed, if it did.")
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key {key!r}")
-        seen[key] = value
-    return seen
-
-
-def _refuse_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _json_body() -> dict[str, Any]:
     """The body as a JSON object: 415 if not JSON, 400 if malformed, 422 if not an object."""
     if not request.is_json:
@@ -137,9 +124,7 @@ def _json_body() -> dict[str, Any]:
         )
     raw = request.get_data(cache=True)  # 413 past the size limit
     try:
-        body = json.loads(
-            raw, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant
-        )
+        body = strict_loads(raw)
     except RecursionError:
         raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
     except ValueError as exc:

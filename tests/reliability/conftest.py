@@ -20,7 +20,7 @@ import redis
 
 from shared import tracking
 from shared.settings import Settings
-from tests.conftest import FAKE_MODELS, auth, free_port, stack_running, wait_until
+from tests.conftest import FAKE_MODELS, free_port, gateway_client, stack_running, wait_until
 from tests.fake_ollama import FakeModel, FakeOllama
 from tipbench import stack
 
@@ -97,9 +97,7 @@ def rel_stack(rel_settings: Settings, mlflow_server: str) -> Iterator[Settings]:
 
 @pytest.fixture
 def rel_api(rel_stack: Settings) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{rel_stack.gateway_port}", headers=auth(), timeout=60
-    ) as client:
+    with gateway_client(rel_stack, timeout_s=60) as client:
         yield client
 
 

@@ -12,13 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 
 from shared import tracking
 from shared.settings import Settings
-from tests.conftest import auth, settings_env, wait_until
+from tests.conftest import gateway_client, settings_env, wait_until
 
 pytestmark = pytest.mark.slow
 RUN = "/api/bench/run"
@@ -136,8 +135,7 @@ def test_malformed_requests_are_refused_and_change_nothing(
     rel_stack: Settings, rel_redis: redis.Redis[bytes], figures: Callable[..., None]
 ) -> None:
     assert len(CASES) >= 40
-    base = f"http://127.0.0.1:{rel_stack.gateway_port}"
-    with httpx.Client(base_url=base, headers=auth(), timeout=60) as client:
+    with gateway_client(rel_stack, timeout_s=60) as client:
         # something to protect: a finished job, its runs, packet and leaderboard
         body = {"models": ["tidy:1b"], "n_scenarios": 2, "experiment": "rel-bad"}
         job_id = client.post(RUN, json=body).json()["job_id"]
@@ -149,7 +147,7 @@ def test_malformed_requests_are_refused_and_change_nothing(
     before = state(rel_stack, rel_redis)
     assert len(before["redis"]) >= 10 and before["job_runs"] >= 1
     answered: dict[int, int] = {}
-    with httpx.Client(base_url=base, headers=auth(), timeout=60) as client:
+    with gateway_client(rel_stack, timeout_s=60) as client:
         for case, method, path, body, kind, statuses, says in CASES:
             if kind == "json" and not isinstance(body, bytes):
                 content, ctype = json.dumps(body).encode(), "application/json"

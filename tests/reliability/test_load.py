@@ -6,12 +6,11 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 import redis
 
 from shared.settings import Settings
-from tests.conftest import auth, wait_until
+from tests.conftest import gateway_client, wait_until
 from tests.reliability.conftest import Clock, dead_letters
 
 pytestmark = pytest.mark.slow
@@ -22,14 +21,13 @@ def test_200_jobs_with_3_reporters_all_complete_with_final_leaderboards(
     rel_stack: Settings, rel_redis: redis.Redis[bytes], figures: Callable[..., None]
 ) -> None:
     dead_before = dead_letters(rel_stack, rel_redis)
-    base = f"http://127.0.0.1:{rel_stack.gateway_port}"
     experiments = [f"rel-load-{i:02d}" for i in range(EXPERIMENTS)]
     statuses: Counter[int] = Counter()
 
     def submit(number: int) -> str:
         body = {"models": ["tidy:1b"], "n_scenarios": 1,
                 "experiment": experiments[number % EXPERIMENTS]}  # fmt: skip
-        with httpx.Client(base_url=base, headers=auth(), timeout=120) as client:
+        with gateway_client(rel_stack, timeout_s=120) as client:
             answer = client.post("/api/bench/run", json=body)
         statuses[answer.status_code] += 1
         assert answer.status_code == 202, answer.text
@@ -41,7 +39,7 @@ def test_200_jobs_with_3_reporters_all_complete_with_final_leaderboards(
     submitted_in = clock()
     assert statuses == Counter({202: JOBS})
 
-    with httpx.Client(base_url=base, headers=auth(), timeout=60) as api:
+    with gateway_client(rel_stack, timeout_s=60) as api:
         pending = set(job_ids)
 
         def all_ended() -> bool:

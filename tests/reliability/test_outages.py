@@ -17,7 +17,7 @@ import redis
 
 from shared import tracking
 from shared.settings import Settings
-from tests.conftest import auth, free_port, settings_env, unavailable, wait_until
+from tests.conftest import free_port, gateway_client, settings_env, unavailable, wait_until
 from tests.fake_ollama import FakeModel, FakeOllama, tidy_reply
 from tests.reliability.conftest import (
     Clock,
@@ -107,8 +107,7 @@ def test_a_redis_restart_mid_job_loses_nothing_and_needs_no_restart_of_the_worke
                 started.append(service.name)
             stack.wait_http(f"http://127.0.0.1:{own.gateway_port}/healthz", 30, "the gateway")
             pids = {name: pid_of(own, name) for name in started}
-            with httpx.Client(base_url=f"http://127.0.0.1:{own.gateway_port}", headers=auth(),
-                              timeout=60) as api:  # fmt: skip
+            with gateway_client(own, timeout_s=60) as api:
                 body = {"models": ["tidy:1b"], "prompts": ["v1", "v2-mentor"],
                         "n_scenarios": 8, "experiment": "rel-redis"}  # fmt: skip
                 job_id = api.post("/api/bench/run", json=body).json()["job_id"]
