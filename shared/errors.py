@@ -35,19 +35,108 @@ class ModelSizeUnknown(PermanentError):
     """Raised when a model's size cannot be determined and unknown sizes are not allowed."""
 
 
-class JobNotFound(TipbenchError):
+class NotFound(TipbenchError):
+    """Raised when a request names something that does not exist (or not yet)."""
+
+
+class JobNotFound(NotFound):
     """Raised when a job id names no job record."""
 
 
-class PacketNotFound(TipbenchError):
+class PacketNotFound(NotFound):
     """Raised when an experiment has no judge packet yet, or a packet id is unknown."""
 
 
-class InvalidScores(TipbenchError):
+class ExperimentNotFound(NotFound):
+    """Raised when an experiment name names no tip-bench experiment."""
+
+
+class RunNotFound(NotFound):
+    """Raised when a run id names no MLflow run."""
+
+
+class LeaderboardNotFound(NotFound):
+    """Raised when an experiment has no stored leaderboard (for that view) yet."""
+
+
+class SubmissionNotFound(NotFound):
+    """Raised when a score submission id is unknown in the experiment named."""
+
+
+class NothingToJudge(NotFound):
+    """Raised when an experiment has no candidates for a judge to score yet."""
+
+    def __init__(self, experiment: str) -> None:
+        super().__init__(f"experiment {experiment!r} has no candidates to judge yet")
+
+
+class QueueNotFound(NotFound):
+    """Raised when a queue name names none of the queues."""
+
+
+class Conflict(TipbenchError):
+    """Raised when a request conflicts with the present state of what it names."""
+
+
+class JobEnded(Conflict):
+    """Raised when a job that has already ended is asked to stop."""
+
+
+class InvalidRequest(TipbenchError):
+    """Raised when a request is refused as sent; carries each problem as {field, message}."""
+
+    def __init__(self, message: str, problems: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class TooManyCells(InvalidRequest):
+    """Raised when a bench request makes more cells than one job may have."""
+
+
+class ModelRefused(InvalidRequest):
+    """Raised when a bench request names models the size guard refuses (missing, too large)."""
+
+
+class InvalidExperimentName(InvalidRequest):
+    """Raised when an experiment name in a path does not match the experiment pattern."""
+
+
+class InvalidJudgeId(InvalidRequest):
+    """Raised when a judge id (or leaderboard view) does not match the judge id pattern."""
+
+
+class InvalidFormat(InvalidRequest):
+    """Raised when an answer is asked for in a format the route does not give."""
+
+
+class InvalidScores(InvalidRequest):
     """Raised when a score file does not match its packet; carries every problem found."""
 
     def __init__(self, problems: list[dict[str, str]]) -> None:
         shown = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        super().__init__(f"{len(problems)} problem(s) in the score file: {shown}{more}")
+        super().__init__(f"{len(problems)} problem(s) in the score file: {shown}{more}", problems)
+
+
+class SuiteInvalid(PermanentError):
+    """Raised when a suite file is refused; carries every problem with its place (and line)."""
+
+    def __init__(self, problems: list[dict[str, object]]) -> None:
+        def shown(p: dict[str, object]) -> str:
+            line = f" (line {p['line']})" if p.get("line") else ""
+            return f"{p['field']}{line}: {p['message']}"
+
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        summary = "; ".join(shown(p) for p in problems[:3])
+        super().__init__(f"{len(problems)} problem(s) in the suite: {summary}{more}")
         self.problems = problems
+        self.lines = [shown(p) for p in problems]
+
+
+class SuiteNotFound(TipbenchError):
+    """Raised when a suite name or version names no stored or built-in suite."""
+
+
+class SuiteReserved(PermanentError):
+    """Raised when a pushed suite takes the name of a built-in suite."""

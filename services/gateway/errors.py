@@ -1,4 +1,9 @@
-"""One JSON error shape for every refusal: {"error": {"code", "message", "details"}}."""
+"""One JSON error shape for every refusal: {"error": {"code", "message", "details"}}.
+
+Routes and pages raise named failures (shared/errors.py) and never choose a status: the
+ANSWERS table below does, once. ApiError is for refusals of the HTTP exchange itself
+(credentials, media type, malformed JSON, rate limits).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,25 @@ from typing import Any
 import redis
 from flask import Flask, Response, g, jsonify
 from mlflow.exceptions import MlflowException
-from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from shared.errors import (
+    Conflict,
+    InvalidExperimentName,
+    InvalidFormat,
+    InvalidJudgeId,
+    InvalidRequest,
+    InvalidScores,
+    JobEnded,
+    ModelRefused,
+    NotFound,
+    TipbenchError,
+    TooManyCells,
+)
 
 
 class ApiError(Exception):
-    """Raised by a route to refuse a request with a status, a code and a message."""
+    """Raised when the HTTP exchange itself is refused, with a status, a code and a message."""
 
     def __init__(
         self,
@@ -34,23 +52,32 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     return response
 
 
-def validation_details(exc: ValidationError) -> list[dict[str, str]]:
-    """Pydantic errors as [{field, message}], field as a dotted path."""
-    return [
-        {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
-        for err in exc.errors(include_url=False)
-    ]
+# The one table from named failures to answers: (status, code). A failure is answered by
+# the nearest of its classes listed here; one with none listed is an internal error.
+ANSWERS: dict[type[TipbenchError], tuple[int, str]] = {
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    JobEnded: (409, "job_ended"),
+    InvalidRequest: (422, "invalid_request"),
+    TooManyCells: (422, "too_many_cells"),
+    ModelRefused: (422, "model_refused"),
+    InvalidExperimentName: (422, "invalid_experiment"),
+    InvalidJudgeId: (422, "invalid_judge"),
+    InvalidFormat: (422, "invalid_format"),
+    InvalidScores: (422, "invalid_scores"),
+}
 
 
-def validation_error(exc: ValidationError) -> ApiError:
-    """A 422 whose message names every invalid field."""
-    details = validation_details(exc)
-    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-    return ApiError(422, "invalid_request", f"invalid request: {summary}", details)
+def answer_for(exc: TipbenchError) -> tuple[int, str] | None:
+    """The (status, code) that answers a named failure, None if it is not a refusal."""
+    for kind in type(exc).__mro__:
+        if kind in ANSWERS:
+            return ANSWERS[kind]
+    return None
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Answer every error, HTTP or unexpected, with the JSON shape."""
+    """Answer every error, named, HTTP or unexpected, with the JSON shape."""
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
@@ -95,3 +122,11 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(
             500, "internal_error", f"internal error; see the gateway log (request id {request_id})"
         )
+
+    @app.errorhandler(TipbenchError)
+    def _named_failure(exc: TipbenchError) -> Response:
+        answer = answer_for(exc)
+        if answer is None:
+            return _unexpected(exc)
+        problems = exc.problems if isinstance(exc, InvalidRequest) else []
+        return error_response(*answer, str(exc), problems or None)

@@ -20,6 +20,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from services.gateway.openapi import documented
+
 REQUESTS = Counter(
     "tipbench_gateway_requests_total",
     "Requests answered, by method, route and status.",
@@ -55,6 +57,12 @@ def instrument(app: Flask) -> None:
         return response
 
     @app.get("/metrics")
+    @documented(
+        summary="Prometheus metrics of the gateway.",
+        response={"type": "string"},
+        media_type="text/plain",
+        public=True,
+    )
     def metrics() -> Response:
         """Prometheus metrics of every gateway worker process."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

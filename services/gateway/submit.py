@@ -1,16 +1,24 @@
-"""Turn a validated bench request into a job: record, parent run, one message per cell."""
+"""Turn a bench request into a job (record, parent run, one message per cell); retry cells.
+
+The API routes and the admin pages both call these; they take plain values and the
+gateway's clients, never a Flask request.
+"""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from mlflow.entities import Param
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.gateway.checks import parse
 from services.gateway.deps import GatewayDeps
 from services.gateway.prompts import register_prompt
+from services.gateway.sizes import model_size_problems
 from shared import tracking
 from shared.contracts import BenchRequest, CollectCell, cell_key
+from shared.errors import ModelRefused, TooManyCells
 from shared.messaging import send
 from shared.rubric import RUBRIC_ID, load_rubric
 from shared.suite import SUITE_VERSION, scenarios
@@ -98,3 +106,26 @@ def submit(request: BenchRequest, deps: GatewayDeps) -> Submitted:
         parent_run_id=parent_run_id,
         cells=len(cells),
     )
+
+
+def accept_bench_request(body: dict[str, Any], deps: GatewayDeps) -> Submitted:
+    """Validate a bench request (fields, cell limit, model sizes) and submit it."""
+    request = parse(BenchRequest, body)
+    limit = deps.settings.max_cells_per_job
+    if request.cell_count() > limit:
+        raise TooManyCells(
+            f"the request makes {request.cell_count()} cells; the limit is {limit}",
+            [{"field": "models", "message": "models x prompts x n_scenarios is over the limit"}],
+        )
+    problems = model_size_problems(request, deps.settings.ollama_host)
+    if problems:
+        summary = "; ".join(p["message"] for p in problems)
+        raise ModelRefused(f"model refused: {summary}", problems)
+    return submit(request, deps)
+
+
+def retry_failed_cells(job_id: str, deps: GatewayDeps) -> list[str]:
+    """Put the job's failed cells back in play and enqueue them; their keys."""
+    cells = deps.jobs.reopen_failed(job_id)
+    enqueue_cells(deps, cells)
+    return [c.cell_key for c in cells]

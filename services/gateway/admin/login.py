@@ -1,35 +1,12 @@
-"""Admin pages: login (rate limited per client address), logout, and the pages themselves."""
+"""The admin login form (rate limited per client address) and logout."""
 
 from __future__ import annotations
 
-from typing import Any
+from flask import Response, redirect, render_template, request, session, url_for
 
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
-
-from services.gateway.auth import (
-    CSRF_FIELD,
-    LOGIN_MAX_FAILURES,
-    LOGIN_WINDOW_S,
-    csrf_ok,
-    csrf_token,
-    fingerprint,
-)
+from services.gateway.auth import LOGIN_MAX_FAILURES, LOGIN_WINDOW_S, csrf_ok, fingerprint
 from services.gateway.deps import deps
 from services.gateway.errors import ApiError
-
-admin = Blueprint(
-    "admin",
-    __name__,
-    url_prefix="/admin",
-    template_folder="templates",
-    static_folder="static",
-    static_url_path="/static",
-)
-
-
-@admin.app_context_processor
-def _template_globals() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "csrf_field": CSRF_FIELD}
 
 
 def _failures_key() -> str:
@@ -43,7 +20,6 @@ def _safe_next(target: str | None) -> str:
     return url_for("admin.experiments")
 
 
-@admin.route("/login", methods=["GET", "POST"])
 def login() -> Response | tuple[str, int] | str:
     """The login form; a valid admin token opens a session."""
     if request.method == "GET":
@@ -67,8 +43,9 @@ def login() -> Response | tuple[str, int] | str:
             pipe.incr(key)
             pipe.expire(key, LOGIN_WINDOW_S, nx=True)
             pipe.execute()
-        page = render_template("admin/login.html", next=request.form.get("next", ""),
-                               error="That token is not valid.")  # fmt: skip
+        page = render_template(
+            "admin/login.html", next=request.form.get("next", ""), error="That token is not valid."
+        )
         return page, 401
     store.delete(key)
     session.clear()  # a fresh session (and CSRF token) after login: no session fixation
@@ -77,7 +54,6 @@ def login() -> Response | tuple[str, int] | str:
     return redirect(_safe_next(request.form.get("next")))  # type: ignore[return-value]
 
 
-@admin.post("/logout")
 def logout() -> Response:
     """End the session."""
     session.clear()

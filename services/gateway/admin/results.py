@@ -1,0 +1,149 @@
+"""Admin result pages: experiments with their jobs, a leaderboard, a cell, blind scoring."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import render_template, request
+from mlflow.exceptions import MlflowException
+
+from services.gateway.checks import EXPERIMENT_NAME, JUDGE_ID, is_leaderboard_view
+from services.gateway.deps import deps
+from shared import tracking
+from shared.errors import ExperimentNotFound, LeaderboardNotFound, RunNotFound
+from shared.leaderboards import PRIMARY
+from shared.rubric import load_rubric
+from shared.suite import SUITE_VERSION, scenarios
+
+MAX_COMPOSITE = 17.0  # 5 + 5 + 5 + 2 * 1 - 0
+
+
+def _experiment(name: str) -> str:
+    # A page for a name no experiment can have is a page that does not exist.
+    if not EXPERIMENT_NAME.match(name):
+        raise ExperimentNotFound(f"no experiment {name!r}")
+    return name
+
+
+def mlflow_link(experiment_id: str, run_id: str | None = None) -> str:
+    """The MLflow UI page of an experiment or a run."""
+    base = f"{deps().settings.mlflow_uri}/#/experiments/{experiment_id}"
+    return f"{base}/runs/{run_id}" if run_id else base
+
+
+def experiments() -> str:
+    """Every tip-bench experiment with its jobs."""
+    store = deps().jobs
+    jobs = [store.get(job_id) for job_id in store.recent(200)]
+    by_experiment: dict[str, list[Any]] = {}
+    for job in jobs:
+        by_experiment.setdefault(job.experiment, []).append(job)
+    rows = []
+    for exp in tracking.list_experiments(deps().mlflow):
+        name = exp.name.removeprefix(tracking.EXPERIMENT_PREFIX)
+        rows.append(
+            {
+                "name": name,
+                "link": mlflow_link(str(exp.experiment_id)),
+                "created_at": (exp.creation_time or 0) / 1000,
+                "jobs": by_experiment.get(name, []),
+            }
+        )
+    return render_template("admin/experiments.html", experiments=rows)
+
+
+def _matrix(runs: list[Any]) -> dict[str, Any]:
+    """Rows: scenarios; columns: (model, prompt); cells: the run and its composite."""
+    columns = sorted(
+        {(r.data.params.get("model", "?"), r.data.params.get("prompt_version", "?")) for r in runs}
+    )
+    rows = [
+        s.id for s in scenarios() if any(r.data.params.get("scenario_id") == s.id for r in runs)
+    ]
+    cells: dict[tuple[str, str, str], Any] = {}
+    for run in runs:
+        p = run.data.params
+        key = (p.get("scenario_id", "?"), p.get("model", "?"), p.get("prompt_version", "?"))
+        cells[key] = {
+            "run_id": run.info.run_id,
+            "composite": run.data.metrics.get("composite"),
+            "tips": run.data.metrics.get("n_tips_parsed"),
+        }
+    return {"columns": columns, "rows": rows, "cells": cells}
+
+
+def leaderboard(experiment: str) -> str:
+    """The leaderboard with CIs, a chart, breakdowns, agreement and the results matrix."""
+    name = _experiment(experiment)
+    view = request.args.get("judge", PRIMARY)
+    if not is_leaderboard_view(view):
+        raise LeaderboardNotFound(f"no leaderboard {view!r} for {name!r}")
+    board = deps().leaderboards.get(name, view)
+    found = tracking.find_experiment(deps().mlflow, name)
+    if found is None:
+        raise ExperimentNotFound(f"no experiment {name!r}")
+    query = f"tags.{tracking.TAG_KIND} = 'cell' and attributes.status = 'FINISHED'"
+    runs = list(tracking.search_runs(deps().mlflow, str(found.experiment_id), query))
+    return render_template(
+        "admin/leaderboard.html",
+        experiment=name,
+        board=board,
+        view=view,
+        matrix=_matrix(runs),
+        max_composite=MAX_COMPOSITE,
+        link=mlflow_link(str(found.experiment_id)),
+    )
+
+
+def _artifact(run_id: str, path: str) -> Any:
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            local = deps().mlflow.download_artifacts(run_id, path, folder)
+        except (MlflowException, OSError):
+            return None
+        return json.loads(Path(local).read_text(encoding="utf-8"))
+
+
+def cell(experiment: str, run_id: str) -> str:
+    """One cell: its tips, the rendered prompt, every judge's scores and rationales."""
+    _experiment(experiment)
+    try:
+        run = deps().mlflow.get_run(run_id)
+    except MlflowException:
+        raise RunNotFound(f"no run {run_id!r}") from None
+    judges: dict[str, dict[str, Any]] = {}
+    value: Any
+    for key, value in run.data.metrics.items():
+        if key.startswith("judge/"):
+            _, judge, item = key.split("/", 2)
+            judges.setdefault(judge, {})[item] = value
+    for key, value in run.data.tags.items():
+        if key.startswith("judge/") and key.endswith("/rationale"):
+            judges.setdefault(key.split("/")[1], {})["rationale"] = value
+    return render_template(
+        "admin/cell.html",
+        experiment=experiment,
+        run=run,
+        judges=judges,
+        candidates=_artifact(run_id, "candidates.json"),
+        prompt=_artifact(run_id, "prompt.json"),
+        link=mlflow_link(run.info.experiment_id, run_id),
+    )
+
+
+def score(experiment: str) -> str:
+    """Blind scoring, one item at a time, for the judge named in ?judge= (asked first)."""
+    name = _experiment(experiment)
+    judge = request.args.get("judge", "").strip()
+    if judge and not JUDGE_ID.match(judge):
+        judge = ""
+    return render_template(
+        "admin/score.html",
+        experiment=name,
+        judge=judge,
+        rubric=load_rubric().as_dict(),
+        suite=SUITE_VERSION,
+    )

@@ -1,0 +1,36 @@
+"""The /api/bench routes on one blueprint `bench`: jobs, results and judging, a module each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint
+
+from services.gateway.api import jobs, judging, results
+
+# The API's map, one line per route: method, rule under /api/bench, view.
+ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
+    ("POST", "/run", jobs.run_bench),
+    ("GET", "/jobs", jobs.list_jobs),
+    ("GET", "/jobs/<job_id>", jobs.job_status),
+    ("POST", "/jobs/<job_id>/retry", jobs.retry_job),
+    ("POST", "/jobs/<job_id>/cancel", jobs.cancel_job),
+    ("GET", "/experiments", results.list_experiments),
+    ("GET", "/runs/<experiment>", results.list_runs),
+    ("GET", "/leaderboard/<experiment>", results.leaderboard),
+    ("GET", "/judge/<experiment>/packet", judging.judge_packet),
+    ("POST", "/judge/<experiment>/run", judging.run_llm_judge),
+    ("GET", "/judge/<experiment>/failures", judging.judge_failures),
+    ("GET", "/judge/<experiment>/agreement", judging.judge_agreement),
+    ("POST", "/judge/<experiment>/scores", judging.post_scores),
+    ("GET", "/judge/<experiment>/submissions/<submission_id>", judging.submission_status),
+)
+
+
+def bench_blueprint() -> Blueprint:
+    """The /api/bench blueprint with every route of ROUTES."""
+    bench = Blueprint("bench", __name__, url_prefix="/api/bench")
+    for method, rule, view in ROUTES:
+        bench.add_url_rule(rule, view_func=view, methods=[method])
+    return bench

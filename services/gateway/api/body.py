@@ -1,0 +1,31 @@
+"""The request's body: JSON, and a JSON object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from services.gateway.errors import ApiError
+from shared.errors import InvalidRequest
+from shared.strictjson import strict_loads
+
+
+def json_body() -> dict[str, Any]:
+    """The body as a JSON object: 415 if not JSON, 400 if malformed, 422 if not an object."""
+    if not request.is_json:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
+        )
+    raw = request.get_data(cache=True)  # 413 past the size limit
+    try:
+        body = strict_loads(raw)
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
+    except ValueError as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return body

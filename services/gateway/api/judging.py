@@ -1,0 +1,139 @@
+"""The judging routes: blind packets, LLM judges, failures, agreement, score submissions."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Response, jsonify, request, url_for
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.gateway.api.answers import (
+    JudgeFailureInfo,
+    LlmJudgeAccepted,
+    ScoresAccepted,
+    SubmissionStatus,
+)
+from services.gateway.api.body import json_body
+from services.gateway.checks import JUDGE_ID, experiment_name, parse
+from services.gateway.deps import deps
+from services.gateway.openapi import Query, documented
+from shared.contracts import JUDGE_ID_PATTERN, IngestScores, RunLlmJudge, ScoreFile
+from shared.errors import InvalidJudgeId, LeaderboardNotFound, NothingToJudge, SubmissionNotFound
+from shared.judging import JudgePacket, assemble_packet, check_scores
+from shared.leaderboards import Agreement
+from shared.messaging import send
+
+
+@documented(
+    summary="A blind judge packet.",
+    response=JudgePacket,
+    errors=(404,),
+    query=(
+        Query(
+            "judge",
+            {"type": "string", "pattern": JUDGE_ID_PATTERN},
+            "Make a packet of this judge's unscored runs.",
+        ),
+    ),
+)
+def judge_packet(experiment: str) -> Response:
+    """A blind judge packet: ?judge=<id> for that judge's unscored runs, else the current one."""
+    name = experiment_name(experiment)
+    judge = request.args.get("judge")
+    if judge is None:
+        return jsonify(deps().packets.latest(name).model_dump(mode="json"))
+    if not JUDGE_ID.match(judge):
+        raise InvalidJudgeId(f"judge id {judge!r} must match {JUDGE_ID.pattern}")
+    pool = deps().packets.candidates(name)
+    if not pool:
+        raise NothingToJudge(name)
+    done = deps().scores.judged_by(name, judge)
+    packet, item_runs = assemble_packet(
+        name, {run: c for run, c in pool.items() if run not in done}, judge_id=judge
+    )
+    deps().packets.save(packet, item_runs, latest=False)
+    return jsonify(packet.model_dump(mode="json"))
+
+
+class LlmJudgeRequest(BaseModel):
+    """Which model judges."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,59}$",
+        description="An Ollama model name, e.g. qwen2.5:7b (not bound by max_model_b).",
+    )
+
+
+@documented(
+    summary="Let an LLM judge score the unscored runs.",
+    body=LlmJudgeRequest,
+    response=LlmJudgeAccepted,
+    status=202,
+    errors=(404,),
+)
+def run_llm_judge(experiment: str) -> tuple[Response, int]:
+    """Let an LLM judge score the experiment's runs it has not scored yet."""
+    name = experiment_name(experiment)
+    judge = parse(LlmJudgeRequest, json_body())
+    if not deps().packets.candidates(name):
+        raise NothingToJudge(name)
+    send(deps().broker, RunLlmJudge(experiment=name, model=judge.model))
+    return jsonify({"experiment": name, "judge_id": f"llm:{judge.model}"}), 202
+
+
+@documented(summary="Items a judge could not score.", response=list[JudgeFailureInfo])
+def judge_failures(experiment: str) -> Response:
+    """Items a judge could not score (after its retries), with why."""
+    return jsonify(deps().scores.failures(experiment_name(experiment)))
+
+
+@documented(summary="How far the judges agree.", response=Agreement, errors=(404,))
+def judge_agreement(experiment: str) -> Response:
+    """How far the judges agree (kappa per pair, alpha), from the stored leaderboard."""
+    board = deps().leaderboards.get(experiment_name(experiment))
+    if board is None:
+        raise LeaderboardNotFound(f"no leaderboard for {experiment!r} yet")
+    return jsonify(board.agreement.model_dump())
+
+
+@documented(
+    summary="Submit a judge's score file.", body=ScoreFile, response=ScoresAccepted, status=202
+)
+def post_scores(experiment: str) -> tuple[Response, int]:
+    """Check a score file against its packet and queue it for ingestion."""
+    name = experiment_name(experiment)
+    scores = parse(ScoreFile, json_body())
+    check_scores(name, scores, deps().packets)
+    submission_id = uuid.uuid4().hex
+    deps().packets.save_submission(submission_id, name, scores)
+    send(deps().broker, IngestScores(submission_id=submission_id, experiment=name))
+    return (
+        jsonify(
+            {
+                "submission_id": submission_id,
+                "status_url": url_for(
+                    "bench.submission_status", experiment=name, submission_id=submission_id
+                ),
+                "n_scores": len(scores.scores),
+            }
+        ),
+        202,
+    )
+
+
+@documented(
+    summary="Whether a score submission was ingested.", response=SubmissionStatus, errors=(404,)
+)
+def submission_status(experiment: str, submission_id: str) -> Response:
+    """Whether a score submission was ingested."""
+    found = deps().packets.submission(submission_id)
+    if found["experiment"] != experiment_name(experiment):
+        raise SubmissionNotFound(f"no score submission {submission_id!r} in {experiment!r}")
+    return jsonify(
+        {
+            "submission_id": submission_id,
+            "status": found["status"],
+            "error": found.get("error") or None,
+        }
+    )

@@ -1,0 +1,93 @@
+"""The result routes: experiments, their finished cell runs, their leaderboards."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request
+from mlflow.entities import RunStatus
+
+from services.gateway.api.answers import ExperimentInfo, RunInfo
+from services.gateway.checks import experiment_name, is_leaderboard_view
+from services.gateway.deps import deps
+from services.gateway.openapi import Query, documented
+from shared import tracking
+from shared.contracts import JUDGE_ID_PATTERN
+from shared.errors import ExperimentNotFound, InvalidFormat, InvalidJudgeId, LeaderboardNotFound
+from shared.leaderboards import PRIMARY, Leaderboard, to_csv
+
+JUDGE_VIEW = Query(
+    "judge",
+    {"type": "string", "default": PRIMARY, "pattern": JUDGE_ID_PATTERN},
+    "primary (default), panel, or a judge id for that judge's own view.",
+)
+
+
+@documented(summary="Every tip-bench experiment.", response=list[ExperimentInfo])
+def list_experiments() -> Response:
+    """Every tip-bench-* experiment."""
+    return jsonify(
+        [
+            {
+                "experiment": exp.name.removeprefix(tracking.EXPERIMENT_PREFIX),
+                "mlflow_experiment": exp.name,
+                "experiment_id": exp.experiment_id,
+                "created_at": (exp.creation_time or 0) / 1000,
+            }
+            for exp in tracking.list_experiments(deps().mlflow)
+        ]
+    )
+
+
+def existing_experiment_id(name: str) -> str:
+    """The MLflow id of an existing experiment; ExperimentNotFound if there is none."""
+    found = tracking.find_experiment(deps().mlflow, experiment_name(name))
+    if found is None:
+        raise ExperimentNotFound(f"no experiment {name!r}")
+    return str(found.experiment_id)
+
+
+@documented(summary="An experiment's finished cell runs.", response=list[RunInfo], errors=(404,))
+def list_runs(experiment: str) -> Response:
+    """The experiment's cell runs with their params, metrics and judge state."""
+    experiment_id = existing_experiment_id(experiment)
+    runs = tracking.search_runs(deps().mlflow, experiment_id, f"tags.{tracking.TAG_KIND} = 'cell'")
+    return jsonify(
+        [
+            {
+                "run_id": run.info.run_id,
+                "status": run.info.status,
+                "job_id": run.data.tags.get(tracking.TAG_JOB_ID),
+                "cell_key": run.data.tags.get(tracking.TAG_CELL_KEY),
+                "judge_pending": run.data.tags.get(tracking.TAG_JUDGE_PENDING) == "true",
+                "params": run.data.params,
+                "metrics": run.data.metrics,
+            }
+            for run in runs
+            if run.info.status == RunStatus.to_string(RunStatus.FINISHED)
+        ]
+    )
+
+
+@documented(
+    summary="An experiment's leaderboard (JSON or CSV).",
+    response=Leaderboard,
+    errors=(404,),
+    query=(
+        JUDGE_VIEW,
+        Query("format", {"type": "string", "enum": ["json", "csv"]}, "json (default) or csv."),
+    ),
+    extra_media={"text/csv": {"schema": {"type": "string"}}},
+)
+def leaderboard(experiment: str) -> Response:
+    """The stored leaderboard: ?judge=<id>|panel for one judge's or the panel's; ?format=csv."""
+    view = request.args.get("judge", PRIMARY)
+    if not is_leaderboard_view(view):
+        raise InvalidJudgeId(f"judge {view!r} must be primary, panel or a judge id")
+    board = deps().leaderboards.get(experiment_name(experiment), view)
+    if board is None:
+        raise LeaderboardNotFound(f"no leaderboard for {experiment!r} ({view}) yet")
+    wanted = request.args.get("format", "json")
+    if wanted == "csv":
+        return Response(to_csv(board), mimetype="text/csv")
+    if wanted != "json":
+        raise InvalidFormat(f"format must be json or csv, not {wanted!r}")
+    return jsonify(board.model_dump())
