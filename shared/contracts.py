@@ -226,3 +226,7 @@ class ScoreFile(Request):
     scores: list[ItemScore] = Field(
         min_length=1, max_length=10000, description="One score per item."
     )
+
+
+# What the reporter's rebuild_leaderboard actor receives, told apart by its `kind` tag.
+ReporterEvent = Annotated[CellFinished | JobFinished | ScoresIngested, Field(discriminator="kind")]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.contracts import ScoreFile
 from shared.errors import InvalidScores, PacketNotFound
 from shared.rubric import load_rubric
+from shared.scores import ScoreStore
 from shared.settings import Settings
 
 PACKET_SCHEMA: Literal["tipbench.judge-packet/1"] = "tipbench.judge-packet/1"
@@ -198,6 +199,19 @@ class PacketStore:
             self._settings.key("submission", submission_id),
             mapping={"status": status, "error": error},
         )
+
+
+def packet_for_judge(
+    packets: PacketStore, scores: ScoreStore, experiment: str, judge_id: str
+) -> tuple[JudgePacket, dict[str, str]]:
+    """A fresh packet, kept but not made current, of the pool's runs the judge has not scored."""
+    pool = packets.candidates(experiment)
+    done = scores.judged_by(experiment, judge_id)
+    packet, item_runs = assemble_packet(
+        experiment, {run: c for run, c in pool.items() if run not in done}, judge_id=judge_id
+    )
+    packets.save(packet, item_runs, latest=False)
+    return packet, item_runs
 
 
 def check_scores(experiment: str, scores: ScoreFile, store: PacketStore) -> dict[str, str]:

@@ -1,5 +1,7 @@
 """What is in the queues, read from dramatiq's Redis layout; dead-letter admin actions.
 
+This module is the only reader of that layout (dramatiq's, not a public API): a dramatiq
+upgrade that changes it breaks this file alone, and tests/test_queue_adapter.py says so.
 Under `<namespace>:dramatiq`, dramatiq's Redis broker keeps for a queue `q`: `q` (ids,
 oldest first) and `q.msgs` (payloads), `q.DQ` / `q.DQ.msgs` (delayed), `q.XQ` (dead
 letters, a sorted set by time) and `q.XQ.msgs`, `__acks__.<worker>.q` (in progress, a
@@ -13,15 +15,19 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from shared.contracts import CollectCell
+from shared.messaging import COLLECT_QUEUE, JUDGE_QUEUE, RECORD_QUEUE, REPORT_QUEUE, ROUTES
 from shared.settings import Settings
 
-QUEUES = ("collect", "record", "judge", "report")
+QUEUES: Final = (COLLECT_QUEUE, RECORD_QUEUE, JUDGE_QUEUE, REPORT_QUEUE)
+# The actor that generates a cell, as the routing table names it.
+GENERATE_ACTOR: Final = dict(ROUTES[CollectCell])[COLLECT_QUEUE]
 
 
 @dataclass(frozen=True)
@@ -91,30 +97,58 @@ class QueueInspector:
                 total += int(self._redis.scard(key))
         return total
 
+    def _head(self, queue: str) -> tuple[str, bytes] | None:
+        """The id and payload of the message the queue's consumer takes next."""
+        # A consumer takes a queue's ids from the left: with prefetch 1 the head is next.
+        head = self._redis.lindex(self._key(queue), 0)
+        raw = self._redis.hget(self._key(f"{queue}.msgs"), head) if head is not None else None
+        return None if head is None or raw is None else (head.decode(), raw)
+
+    def ready_count(self, queue: str) -> int:
+        """How many messages wait in the queue, ready to be taken (delayed ones not counted)."""
+        return int(self._redis.llen(self._key(queue)))
+
+    def collector_busy(self) -> bool:
+        """True while cells wait in the collect queue to be generated."""
+        return self.ready_count(COLLECT_QUEUE) > 0
+
+    def next_queued_model(self) -> str | None:
+        """The model of the cell the collector takes next; None if no cell is next."""
+        head = self._head(COLLECT_QUEUE)
+        if head is None:
+            return None
+        message = json.loads(head[1])
+        if message.get("actor_name") != GENERATE_ACTOR:
+            return None
+        model = message["args"][0].get("model")
+        return str(model) if model else None
+
     def stats(self, queue: str) -> QueueStats:
         """Ready, delayed, in progress, dead-lettered, and the oldest ready one's age."""
         with self._redis.pipeline() as pipe:
             pipe.llen(self._key(queue))
             pipe.llen(self._key(f"{queue}.DQ"))
             pipe.zcard(self._key(f"{queue}.XQ"))
-            pipe.lrange(self._key(queue), 0, 0)
-            ready, delayed, dead, first = pipe.execute()
-        oldest = None
-        if first:
-            found = _describe(
-                first[0].decode(), self._redis.hget(self._key(f"{queue}.msgs"), first[0])
-            )
-            if found is not None:
-                oldest = round(max(0.0, time.time() - found.enqueued_at), 1)
-        return QueueStats(queue, int(ready), int(delayed), self._in_progress(queue), int(dead),
-                          oldest)  # fmt: skip
+            ready, delayed, dead = pipe.execute()
+        head = self._head(queue)
+        oldest = _describe(*head) if head is not None else None
+        return QueueStats(
+            name=queue,
+            ready=int(ready),
+            delayed=int(delayed),
+            in_progress=self._in_progress(queue),
+            dead=int(dead),
+            oldest_age_s=round(max(0.0, time.time() - oldest.enqueued_at), 1) if oldest else None,
+        )
 
     def workers(self) -> list[dict[str, Any]]:
         """Every worker with its last heartbeat (seconds ago), most recent first."""
         beats = self._redis.zrevrange(self._key("__heartbeats__"), 0, -1, withscores=True)
         now = time.time()
-        return [{"worker_id": w.decode(), "seen_s_ago": round(now - score / 1000, 1)}
-                for w, score in beats]  # fmt: skip
+        return [
+            {"worker_id": w.decode(), "seen_s_ago": round(now - score / 1000, 1)}
+            for w, score in beats
+        ]
 
     def messages(self, queue: str, kind: str = "ready", limit: int = 50) -> list[QueuedMessage]:
         """Messages waiting (`ready`, oldest first), `delayed`, or `dead` (newest first)."""
@@ -137,8 +171,11 @@ class QueueInspector:
             return False
         self._redis.hdel(table, message_id)
         data = json.loads(raw)
-        options = {k: v for k, v in (data.get("options") or {}).items()
-                   if k not in ("retries", "traceback", "eta")}  # fmt: skip
+        options = {
+            k: v
+            for k, v in (data.get("options") or {}).items()
+            if k not in ("retries", "traceback", "eta")
+        }
         again: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=queue,
             actor_name=data["actor_name"],

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Final
 
 import mlflow
-from mlflow.entities import Experiment, Run, ViewType
+from mlflow.entities import Experiment, Run, RunStatus, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -20,6 +20,8 @@ TAG_JUDGE_PENDING: Final = "judge_pending"
 TAG_RUBRIC_ID: Final = "rubric_id"
 TAG_PARENT: Final = "mlflow.parentRunId"
 TAG_TRACE_ID: Final = "trace_id"  # the cell's generation trace
+RUN_FINISHED: Final = RunStatus.to_string(RunStatus.FINISHED)
+RUN_FAILED: Final = RunStatus.to_string(RunStatus.FAILED)
 PAGE_SIZE: Final = 1000
 
 
@@ -54,13 +56,18 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
     found = find_experiment(client, name)
     if found is not None:
         return str(found.experiment_id)
+    return create_experiment_once(client, experiment_name(name))
+
+
+def create_experiment_once(client: MlflowClient, full_name: str) -> str:
+    """Create an MLflow experiment; if a concurrent caller created it first, its id."""
     try:
-        return str(client.create_experiment(experiment_name(name)))
+        return str(client.create_experiment(full_name))
     except MlflowException as exc:
-        # Two submissions raced to create it: the other one won, use theirs.
+        # Two callers raced to create it: the other one won, use theirs.
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-        again = find_experiment(client, name)
+        again = client.get_experiment_by_name(full_name)
         if again is None:
             raise
         return str(again.experiment_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,15 +12,18 @@ import redis
 from mlflow.tracking import MlflowClient
 
 from services.collector.deps import CollectorDeps
-from services.collector.generate import generate_cell, next_queued_model
+from services.collector.generate import generate_cell
 from services.collector.providers.ollama import OllamaProvider
 from services.collector.record import record_cell
 from services.collector.session import ModelSession
 from shared import tracking
 from shared.broker import make_broker
-from shared.contracts import BenchRequest, CollectCell, cell_key
+from shared.contracts import BenchRequest, CollectCell
 from shared.jobs import JobStore
+from shared.messaging import COLLECT_QUEUE
+from shared.queues import QueueInspector
 from shared.settings import Settings
+from tests.cells import a_collect_cell
 from tests.fake_ollama import FakeOllama
 
 
@@ -43,6 +45,7 @@ def deps(
         mlflow=tracking.use_tracking_server(core_settings),
         jobs=JobStore(client, core_settings),
         broker=broker,
+        queues=QueueInspector(client, core_settings),
         session=ModelSession({"ollama": provider}),
     )
     broker.close()
@@ -50,24 +53,18 @@ def deps(
 
 
 def a_cell(deps: CollectorDeps, experiment: str) -> CollectCell:
-    job_id = uuid.uuid4().hex
     experiment_id = tracking.ensure_experiment(deps.mlflow, experiment)
     parent = deps.mlflow.create_run(experiment_id, tags={tracking.TAG_KIND: "job"})
-    cell = CollectCell(
-        job_id=job_id,
-        cell_key=cell_key(job_id, "tidy:1b", "v3-few-shot", "retiree@morning"),
+    cell = a_collect_cell(
         experiment=experiment,
         parent_run_id=parent.info.run_id,
-        model="tidy:1b",
         prompt_version="v3-few-shot",
         scenario_id="retiree@morning",
         n_tips=4,
         temperature=0.2,
         seed=11,
-        max_model_b=4,
-        allow_unknown_size=False,
     )
-    deps.jobs.create(job_id, BenchRequest(models=["tidy:1b"]), parent.info.run_id, [cell])
+    deps.jobs.create(cell.job_id, BenchRequest(models=["tidy:1b"]), parent.info.run_id, [cell])
     return cell
 
 
@@ -89,14 +86,16 @@ def test_a_cell_is_logged_as_one_complete_mlflow_run(deps: CollectorDeps) -> Non
     run_id = collect_cell(cell, deps)
     assert run_id is not None
     run = deps.mlflow.get_run(run_id)
-    assert run.info.status == "FINISHED"
+    assert run.info.status == tracking.RUN_FINISHED
     assert run.data.tags[tracking.TAG_PARENT] == cell.parent_run_id
     assert run.data.tags[tracking.TAG_JUDGE_PENDING] == "true"
     assert run.data.tags[tracking.TAG_CELL_KEY] == cell.cell_key
     params = run.data.params
     assert (params["model"], params["prompt_version"], params["scenario_id"]) == (
-        "tidy:1b", "v3-few-shot", "retiree@morning",
-    )  # fmt: skip
+        "tidy:1b",
+        "v3-few-shot",
+        "retiree@morning",
+    )
     assert (params["persona"], params["time_slot"], params["provider"]) == (
         "retiree",
         "morning",
@@ -177,9 +176,11 @@ def test_generation_waits_in_redis_and_is_not_redone_before_its_run_is_written(
 
 
 def test_a_lost_generation_sends_the_cell_back_to_the_collector(deps: CollectorDeps) -> None:
+    # Given a cell whose generation Redis lost, and an empty collect queue
     cell = a_cell(deps, "collect-lost")
-    queue = deps.settings.key("dramatiq", "collect")
-    deps.redis.delete(queue, f"{queue}.msgs")
+    deps.broker.flush(COLLECT_QUEUE)
+    # When the recorder finds no generation and no run
     assert record_cell(cell, deps) is None
-    assert next_queued_model(deps) == cell.model
-    deps.redis.delete(queue, f"{queue}.msgs")
+    # Then the cell is next in the collect queue
+    assert deps.queues.next_queued_model() == cell.model
+    deps.broker.flush(COLLECT_QUEUE)

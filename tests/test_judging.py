@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 
-from shared.judging import Candidate, PacketScenario, assemble_packet
+import pytest
+import redis
+
+from shared.errors import PacketNotFound
+from shared.judging import Candidate, PacketScenario, PacketStore, assemble_packet, packet_for_judge
+from shared.scores import ScoreStore
+from shared.settings import Settings
 
 
 def candidates(n: int) -> dict[str, Candidate]:
@@ -37,3 +45,30 @@ def test_two_judges_get_different_orders_and_item_ids() -> None:
 def test_a_judge_with_nothing_left_gets_an_empty_packet() -> None:
     packet, item_runs = assemble_packet("exp", {}, judge_id="ann")
     assert (packet.items, item_runs) == ([], {})
+
+
+@pytest.fixture
+def client(core_settings: Settings) -> Iterator[redis.Redis[bytes]]:
+    with redis.Redis.from_url(core_settings.redis_url) as connection:
+        yield connection
+
+
+def test_packet_for_judge_holds_only_the_runs_the_judge_has_not_scored(
+    core_settings: Settings, client: redis.Redis[bytes]
+) -> None:
+    # Given a pool of four runs, one of them scored by ann
+    experiment = f"judge-{uuid.uuid4().hex[:6]}"
+    packets, scores = PacketStore(client, core_settings), ScoreStore(client, core_settings)
+    packets.add_candidates(experiment, candidates(4))
+    scores.record(experiment, "run-00", "ann", {"composite": 12}, None)
+    # When ann asks for a packet
+    packet, item_runs = packet_for_judge(packets, scores, experiment, "ann")
+    # Then it holds the three others, made for her, kept with its mapping but not current
+    assert sorted(item_runs.values()) == ["run-01", "run-02", "run-03"]
+    assert packet.judge_id == "ann"
+    assert packets.get(packet.packet_id) == packet
+    assert packets.item_runs(packet.packet_id) == item_runs
+    with pytest.raises(PacketNotFound):
+        packets.latest(experiment)
+    # And bob, who scored nothing, is given all four
+    assert len(packet_for_judge(packets, scores, experiment, "bob")[1]) == 4

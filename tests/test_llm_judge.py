@@ -141,8 +141,12 @@ def test_a_two_model_job_judged_by_a_person_and_an_llm_shows_both_and_their_agre
     api: httpx.Client,
 ) -> None:
     # Given a 2-model job that names an LLM judge
-    body = {"models": ["tidy:1b", "rambler:2b"], "n_scenarios": 2, "experiment": "panel",
-            "judge": "llm:judge:8b"}  # fmt: skip
+    body = {
+        "models": ["tidy:1b", "rambler:2b"],
+        "n_scenarios": 2,
+        "experiment": "panel",
+        "judge": "llm:judge:8b",
+    }
     job_id = api.post("/api/bench/run", json=body).json()["job_id"]
     wait_until(
         lambda: api.get(f"/api/bench/jobs/{job_id}").json()["status"] == "finished",
@@ -165,10 +169,17 @@ def test_a_two_model_job_judged_by_a_person_and_an_llm_shows_both_and_their_agre
         what="ann's packet",
     )
     scores = [
-        {"item_id": i["item_id"], "relevance": 4, "actionability": 3, "tone": 5, "format_ok": 1,
-         "overlong": 0, "rationale": "fine"}
+        {
+            "item_id": i["item_id"],
+            "relevance": 4,
+            "actionability": 3,
+            "tone": 5,
+            "format_ok": 1,
+            "overlong": 0,
+            "rationale": "fine",
+        }
         for i in packet["items"]
-    ]  # fmt: skip
+    ]
     body = {"packet_id": packet["packet_id"], "judge_id": "ann", "scores": scores}
     assert api.post("/api/bench/judge/panel/scores", json=body).status_code == 202
 

@@ -11,12 +11,13 @@ import redis
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from services.reporter.events import changed_runs, parse_event
 from services.reporter.leaderboard import aggregate
 from services.reporter.rebuild import RebuildGate
 from services.reporter.snapshot import CellSnapshot, current_cells
 from shared import tracking
 from shared.broker import make_broker
-from shared.contracts import CellFinished
+from shared.contracts import CellFinished, JobFinished, ScoresIngested
 from shared.leaderboards import LeaderboardStore
 from shared.messaging import send
 from shared.settings import Settings
@@ -28,6 +29,31 @@ from tipbench import stack
 def client(core_settings: Settings) -> Iterator[redis.Redis[bytes]]:
     with redis.Redis.from_url(core_settings.redis_url) as connection:
         yield connection
+
+
+@pytest.mark.parametrize(
+    ("event", "changed"),
+    [
+        (CellFinished(job_id="j", experiment="e", cell_key="c", ok=True, run_id="r1"), ["r1"]),
+        (CellFinished(job_id="j", experiment="e", cell_key="c", ok=True), None),
+        (CellFinished(job_id="j", experiment="e", cell_key="c", ok=False, error="x"), []),
+        (JobFinished(job_id="j", experiment="e", parent_run_id="p", status="finished"), []),
+        (
+            ScoresIngested(
+                experiment="e", packet_id="p", judge_id="ann", n_scores=2, run_ids=["r1", "r2"]
+            ),
+            ["r1", "r2"],
+        ),
+    ],
+)
+def test_an_event_names_the_runs_it_changed_or_none_to_read_all(
+    event: CellFinished | JobFinished | ScoresIngested, changed: list[str] | None
+) -> None:
+    # Given an event as the reporter receives it, when it is parsed by its kind
+    parsed = parse_event(event.model_dump(mode="json"))
+    # Then it is the contract that was sent, and it names the runs it changed
+    assert parsed == event
+    assert changed_runs(parsed) == changed
 
 
 def test_an_older_rebuild_never_overwrites_a_newer_leaderboard(
@@ -67,14 +93,19 @@ def make_runs(mlflow: MlflowClient, experiment: str, composites: list[float]) ->
         run = mlflow.create_run(experiment_id, tags={tracking.TAG_KIND: "cell"})
         scenario = ["student@morning", "nurse@evening", "retiree@morning", "founder@evening"][i % 4]
         persona, slot = scenario.split("@")
-        params = {"model": f"m{i % 2}", "prompt_version": "v1", "scenario_id": scenario,
-                  "persona": persona, "time_slot": slot}  # fmt: skip
+        params = {
+            "model": f"m{i % 2}",
+            "prompt_version": "v1",
+            "scenario_id": scenario,
+            "persona": persona,
+            "time_slot": slot,
+        }
         mlflow.log_batch(
             run.info.run_id,
             metrics=[Metric("composite", value, 0, 0), Metric("auto_format_ok", 1.0, 0, 0)],
             params=[Param(k, v) for k, v in params.items()],
         )
-        mlflow.set_terminated(run.info.run_id, "FINISHED")
+        mlflow.set_terminated(run.info.run_id, tracking.RUN_FINISHED)
         ids.append(run.info.run_id)
     return ids
 

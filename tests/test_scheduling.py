@@ -40,8 +40,12 @@ def test_a_48_cell_job_loads_each_model_once_and_never_two_at_a_time(
     api: httpx.Client, fake_ollama: FakeOllama
 ) -> None:
     models = ["tidy:1b", "tidy-b:0.5b", "tidy-c:3b", "tidy-d:1.5b"]
-    body = {"models": models, "prompts": ["v1", "v2-mentor", "v3-few-shot"], "n_scenarios": 4,
-            "experiment": "sched-48"}  # fmt: skip
+    body = {
+        "models": models,
+        "prompts": ["v1", "v2-mentor", "v3-few-shot"],
+        "n_scenarios": 4,
+        "experiment": "sched-48",
+    }
     job_id = api.post("/api/bench/run", json=body).json()["job_id"]
     job = ended_job(api, job_id)
     assert (job["status"], job["done"]) == ("finished", 48)

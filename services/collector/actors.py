@@ -33,6 +33,7 @@ from shared.errors import PermanentError
 from shared.jobs import JobStore
 from shared.logs import configure_logging
 from shared.messaging import COLLECT_QUEUE, RECORD_QUEUE
+from shared.queues import QueueInspector
 from shared.settings import Settings
 
 settings = Settings()  # read from the environment
@@ -70,6 +71,7 @@ def deps() -> CollectorDeps:
         mlflow=tracking.use_tracking_server(settings),
         jobs=JobStore(client, settings),
         broker=broker,
+        queues=QueueInspector(client, settings),
         session=ModelSession(providers),
     )
 
@@ -94,8 +96,13 @@ def collect_cell(payload: dict[str, Any]) -> None:
     cell = CollectCell.model_validate(payload)
     try:
         generate_cell(cell, deps())
-        log.info("cell %s generated: %s %s %s", cell.cell_key, cell.model, cell.prompt_version,
-                 cell.scenario_id)  # fmt: skip
+        log.info(
+            "cell %s generated: %s %s %s",
+            cell.cell_key,
+            cell.model,
+            cell.prompt_version,
+            cell.scenario_id,
+        )
     except PermanentError as exc:
         log.warning("cell %s refused: %s", cell.cell_key, exc)
         finish_cell(cell, deps(), ok=False, error=f"{type(exc).__name__}: {exc}")

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.collector.session import ModelSession
 from shared.jobs import JobStore
+from shared.queues import QueueInspector
 from shared.settings import Settings
 
 # A generation waits here until its run is written; a week covers any MLflow outage.
@@ -35,6 +36,7 @@ class CollectorDeps:
     mlflow: MlflowClient
     jobs: JobStore
     broker: RedisBroker
+    queues: QueueInspector
     session: ModelSession
 
     def _generated_key(self, cell_key: str) -> str:

@@ -6,7 +6,6 @@ the run, so the model is never idle while a run is being written.
 
 from __future__ import annotations
 
-import json
 import time
 
 from services.collector.cells import finish_cell
@@ -14,7 +13,7 @@ from services.collector.deps import CollectorDeps, GeneratedCell
 from services.collector.parsing import format_ok, overlong, parse_tips
 from services.collector.providers import GenerationOptions
 from shared.contracts import CollectCell, RecordCell
-from shared.messaging import COLLECT_QUEUE, send
+from shared.messaging import send
 from shared.rubric import load_rubric
 from shared.suite import SUITE_VERSION, render_prompt, scenario
 
@@ -45,24 +44,8 @@ def generate_cell(cell: CollectCell, deps: CollectorDeps) -> bool:
 def release_unless_next(deps: CollectorDeps) -> None:
     """Unload the resident model unless the next queued cell uses it too."""
     resident = deps.session.resident_model()
-    if resident is not None and next_queued_model(deps) != resident:
+    if resident is not None and deps.queues.next_queued_model() != resident:
         deps.session.release()
-
-
-def next_queued_model(deps: CollectorDeps) -> str | None:
-    """The model of the cell at the head of the collect queue, if any."""
-    # dramatiq's Redis broker keeps a queue as a list of message ids, consumed from the
-    # left, and the messages in the hash `<queue>.msgs`. With prefetch 1 the head is next.
-    queue = deps.settings.key("dramatiq", COLLECT_QUEUE)
-    head = deps.redis.lindex(queue, 0)
-    raw = deps.redis.hget(f"{queue}.msgs", head) if head is not None else None
-    if raw is None:
-        return None
-    message = json.loads(raw)
-    if message.get("actor_name") != "collect_cell":
-        return None
-    model = message["args"][0].get("model")
-    return str(model) if model else None
 
 
 def _generate(cell: CollectCell, deps: CollectorDeps) -> GeneratedCell:

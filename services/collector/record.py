@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunTag
 
 from services.collector.cells import finish_cell
 from services.collector.deps import CollectorDeps, GeneratedCell
@@ -17,8 +17,6 @@ from shared.faults import fault_point
 from shared.messaging import send
 from shared.rubric import RUBRIC_ID
 
-FINISHED = RunStatus.to_string(RunStatus.FINISHED)
-
 
 def finished_run_id(deps: CollectorDeps, experiment_id: str, key: str) -> str | None:
     """The finished run of a cell, if any; unfinished leftovers of a crash are deleted."""
@@ -26,7 +24,7 @@ def finished_run_id(deps: CollectorDeps, experiment_id: str, key: str) -> str | 
     for run in tracking.search_runs(
         deps.mlflow, experiment_id, f"tags.{tracking.TAG_CELL_KEY} = {tracking.quote(key)}"
     ):
-        if run.info.status == FINISHED and finished is None:
+        if run.info.status == tracking.RUN_FINISHED and finished is None:
             finished = run.info.run_id
         else:
             deps.mlflow.delete_run(run.info.run_id)
@@ -96,5 +94,5 @@ def write_run(
                 json.dumps(content, indent=2, ensure_ascii=False, default=str), "utf-8"
             )
         deps.mlflow.log_artifacts(run_id, folder)
-    deps.mlflow.set_terminated(run_id, "FINISHED")
+    deps.mlflow.set_terminated(run_id, tracking.RUN_FINISHED)
     return run_id

@@ -9,15 +9,21 @@ import mlflow
 from mlflow.entities import AssessmentSource, Metric, RunTag
 from mlflow.tracking import MlflowClient
 
+from services.judge_bridge.deps import JudgeDeps
 from shared import tracking
-from shared.contracts import ScoreFile
+from shared.contracts import ScoreFile, ScoresIngested
 from shared.faults import fault_point
 from shared.judging import PacketStore, check_scores
+from shared.messaging import send
 from shared.rubric import RUBRIC_ID, composite
 from shared.scores import ScoreStore
 
 ITEMS = ("relevance", "actionability", "tone", "format_ok", "overlong")
 SAME = ("packet_id", "judge_kind")  # a re-post from another packet or kind is the same score
+# An ingest holds its experiment's lock this long past its last write; a bridge killed
+# mid-ingest delays the redelivered ingest by at most that.
+INGEST_LOCK_TTL_S = 30.0
+INGEST_LOCK_WAIT_S = 600.0
 
 
 def log_assessment(
@@ -71,8 +77,12 @@ def ingest_scores(
         run_id = item_runs[score.item_id]
         values: dict[str, int] = score.model_dump(include=set(ITEMS))
         values["composite"] = composite(**values)
-        new = {**values, "rationale": score.rationale, "packet_id": scores.packet_id,
-               "judge_kind": scores.judge_kind}  # fmt: skip
+        new = {
+            **values,
+            "rationale": score.rationale,
+            "packet_id": scores.packet_id,
+            "judge_kind": scores.judge_kind,
+        }
         old = scores_store.latest(run_id, judge)
         if old is not None and _same_score(old, new):
             continue
@@ -94,3 +104,34 @@ def ingest_scores(
         fault_point("ingest.partial")  # reliability suite: a crash between two runs
         progress()
     return sorted(set(item_runs.values()))
+
+
+def ingest_locked(deps: JudgeDeps, experiment: str, scores: ScoreFile) -> list[str]:
+    """Ingest under the experiment's lock: two posts of the same file must not both see
+    "no score yet" and both write. The lock is renewed after every run written, so a
+    bridge killed mid-ingest holds up the redelivered ingest for INGEST_LOCK_TTL_S only."""
+    lock = deps.redis.lock(
+        deps.settings.key("ingest-lock", experiment),
+        timeout=INGEST_LOCK_TTL_S,
+        blocking_timeout=INGEST_LOCK_WAIT_S,
+    )
+    with lock:
+        return ingest_scores(
+            deps.mlflow, deps.packets, deps.scores, experiment, scores, progress=lock.reacquire
+        )
+
+
+def announce_scores(
+    deps: JudgeDeps, experiment: str, scores: ScoreFile, run_ids: list[str]
+) -> None:
+    """Tell the reporter which runs a judge's ingested scores changed."""
+    send(
+        deps.broker,
+        ScoresIngested(
+            experiment=experiment,
+            packet_id=scores.packet_id,
+            judge_id=scores.judge_id,
+            n_scores=len(scores.scores),
+            run_ids=run_ids,
+        ),
+    )

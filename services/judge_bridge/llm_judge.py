@@ -2,7 +2,8 @@
 
 The model answers through Ollama's structured outputs (`format` = a JSON schema). An
 answer that is not valid JSON of that schema is asked again, a bounded number of times;
-after that the item is recorded as a judge failure, never scored as zero.
+after that the item is recorded as a judge failure, never scored as zero. The judge is
+loaded only once the collector is idle, so it never shares memory with a candidate model.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import httpx
 import ollama
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.judge_bridge.deps import JudgeDeps
+from services.judge_bridge.ingest import announce_scores, ingest_locked
 from shared.contracts import ItemScore, ScoreFile
-from shared.errors import ProviderUnavailable
-from shared.judging import JudgePacket, PacketItem
+from shared.errors import ProviderUnavailable, UnknownModel
+from shared.judging import JudgePacket, PacketItem, packet_for_judge
+from shared.models import ModelRef
 
 ATTEMPTS = 3
 
@@ -96,7 +100,7 @@ def openai_chat(http: httpx.Client) -> Chat:
     return chat
 
 
-def run_llm_judge(
+def score_packet(
     chat: Chat, model: str, packet: JudgePacket, judge_id: str
 ) -> tuple[ScoreFile | None, list[JudgeFailure]]:
     """Score every item of the packet; returns the valid scores and the failures."""
@@ -124,3 +128,37 @@ def run_llm_judge(
         packet_id=packet.packet_id, judge_id=judge_id, judge_kind="llm", scores=scores
     )
     return score_file, failures
+
+
+def judge_chat(deps: JudgeDeps, judge: ModelRef) -> Chat:
+    """How to ask the judge: through Ollama or an OpenAI-compatible server."""
+    if judge.provider == "openai":
+        return openai_chat(deps.openai)
+    if judge.provider == "ollama":
+        return ollama_chat(deps.ollama)
+    raise UnknownModel(
+        f"LLM judge {judge.raw}: a judge runs on Ollama or an OpenAI-compatible server"
+    )
+
+
+def judge_must_wait(deps: JudgeDeps, judge: ModelRef) -> bool:
+    """True while cells wait to be generated or a candidate model is still loaded."""
+    if deps.queues.collector_busy():
+        return True
+    if judge.provider != "ollama":
+        return False  # that server manages its own models
+    return any(m.model != judge.name for m in deps.ollama.ps().models)
+
+
+def judge_unscored_runs(deps: JudgeDeps, experiment: str, judge: ModelRef) -> None:
+    """Let the model score the runs it has not scored; invalid answers become judge failures."""
+    judge_id = f"llm:{judge.raw}"
+    chat = judge_chat(deps, judge)
+    packet, item_runs = packet_for_judge(deps.packets, deps.scores, experiment, judge_id)
+    scores, failures = score_packet(chat, judge.name, packet, judge_id)
+    for failure in failures:
+        deps.scores.record_failure(experiment, judge_id, item_runs[failure.item_id], failure.error)
+    if judge.provider == "ollama":
+        deps.ollama.generate(model=judge.name, keep_alive=0)  # free the judge model
+    if scores is not None:
+        announce_scores(deps, experiment, scores, ingest_locked(deps, experiment, scores))

@@ -6,14 +6,12 @@ import json
 import tempfile
 from pathlib import Path
 
-from mlflow.entities import Run, RunStatus
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from shared import tracking
 from shared.judging import Candidate, JudgePacket, PacketScenario, PacketStore, assemble_packet
 from shared.suite import scenario
-
-FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 
 
 def candidate_of(client: MlflowClient, run: Run) -> Candidate:
@@ -47,7 +45,7 @@ def build_packet(client: MlflowClient, store: PacketStore, experiment: str) -> J
         for run in tracking.search_runs(
             client, str(found.experiment_id), f"tags.{tracking.TAG_KIND} = 'cell'"
         )
-        if run.info.status == FINISHED
+        if run.info.status == tracking.RUN_FINISHED
     ]
     pool = store.candidates(experiment)
     new = {

@@ -10,8 +10,8 @@ from typing import Any
 import dramatiq
 import redis
 from mlflow.tracking import MlflowClient
-from pydantic import BaseModel, ConfigDict
 
+from services.reporter.events import changed_runs, parse_event
 from services.reporter.leaderboard import views
 from services.reporter.publish import publish
 from services.reporter.rebuild import REBUILD_DELAY_MS, RebuildGate
@@ -30,25 +30,6 @@ configure_logging(settings.service or "reporter")
 broker = make_broker(settings, worker=True)
 dramatiq.set_broker(broker)
 LOCK_BUSY_RETRY_MS = 300
-
-
-class ExperimentEvent(BaseModel):
-    """The part of CellFinished, JobFinished and ScoresIngested the reporter needs."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    kind: str
-    experiment: str
-    ok: bool = True
-    run_id: str | None = None
-    run_ids: list[str] = []
-
-    def changed_runs(self) -> list[str] | None:
-        """The runs this event changed; [] for none; None if it cannot say (read all)."""
-        if self.kind == "cell_finished":
-            return ([self.run_id] if self.run_id else None) if self.ok else []
-        if self.kind == "scores_ingested":
-            return self.run_ids
-        return []
 
 
 @dataclass(frozen=True)
@@ -76,8 +57,8 @@ def deps() -> ReporterDeps:
 @dramatiq.actor(actor_name="rebuild_leaderboard", queue_name=REPORT_QUEUE, max_retries=5)
 def rebuild_leaderboard(payload: dict[str, Any]) -> None:
     """An event changed an experiment's runs: schedule one rebuild unless one is pending."""
-    event = ExperimentEvent.model_validate(payload)
-    experiment, changed = event.experiment, event.changed_runs()
+    event = parse_event(payload)
+    experiment, changed = event.experiment, changed_runs(event)
     if changed != []:
         deps().snapshot.mark_changed(experiment, changed or [])
     if deps().gate.mark_pending(experiment):
@@ -104,5 +85,4 @@ def run_rebuild(experiment: str) -> None:
             for board in others:
                 deps().leaderboards.save(board)
             publish(deps().mlflow, str(found.experiment_id), primary)
-            log.info("leaderboard %s v%d rebuilt from %d runs", experiment, version,
-                     primary.n_runs)  # fmt: skip
+            log.info("leaderboard %s v%d rebuilt from %d runs", experiment, version, primary.n_runs)

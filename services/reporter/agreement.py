@@ -11,8 +11,12 @@ from itertools import combinations
 
 from shared.leaderboards import Agreement, Disagreement, JudgePair
 
-ITEMS = {"relevance": range(1, 6), "actionability": range(1, 6), "tone": range(1, 6),
-         "composite": range(2, 18)}  # fmt: skip
+ITEMS = {
+    "relevance": range(1, 6),
+    "actionability": range(1, 6),
+    "tone": range(1, 6),
+    "composite": range(2, 18),
+}
 DISAGREEMENT = 2  # points apart on a 1..5 dimension
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from statistics import fmean
 
-from mlflow.entities import Run, RunStatus
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from services.reporter import stats
@@ -16,7 +16,6 @@ from services.reporter.agreement import agreement, judge_scores, view_of
 from shared import tracking
 from shared.leaderboards import PANEL, PRIMARY, GroupWinner, Leaderboard, LeaderboardRow, Marginal
 
-FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 Row = tuple[str, str]  # (model, prompt version)
 RUN_ID_BATCH = 100  # run ids per search: keeps the filter string short
 
@@ -49,7 +48,7 @@ def cells_of(runs: Iterable[Run]) -> list[Cell]:
             metrics=dict(run.data.metrics),
         )
         for run in runs
-        if run.info.status == FINISHED
+        if run.info.status == tracking.RUN_FINISHED
     ]
 
 

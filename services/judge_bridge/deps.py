@@ -1,0 +1,31 @@
+"""The clients the judge bridge's core works with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import ollama
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from mlflow.tracking import MlflowClient
+
+from shared.judging import PacketStore
+from shared.queues import QueueInspector
+from shared.scores import ScoreStore
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class JudgeDeps:
+    """The judge bridge's clients."""
+
+    settings: Settings
+    redis: redis.Redis[bytes]
+    broker: RedisBroker
+    ollama: ollama.Client
+    openai: httpx.Client
+    mlflow: MlflowClient
+    packets: PacketStore
+    scores: ScoreStore
+    queues: QueueInspector
