@@ -1,6 +1,7 @@
 # tipbench: the Makefile's targets are the project's vocabulary.
 #   make demo   set everything up, start the local stack, run a small real benchmark
 #   make test   run the test suite (needs a Redis; starts its own MLflow server)
+#   make test-fast  the fast tier: no MLflow server, no worker processes (under a minute)
 #   make up / make down / make lint / make typecheck / make check / make bench
 
 VENV      ?= .venv
@@ -13,7 +14,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 # The admin token: TIPBENCH_ADMIN_TOKEN if set, else a random one kept in $(VAR)/admin-token.
 WITH_TOKEN := TIPBENCH_ADMIN_TOKEN="$${TIPBENCH_ADMIN_TOKEN:-$$(cat $(VAR)/admin-token)}"
 
-.PHONY: install up down demo test test-reliability lint typecheck check bench clean
+.PHONY: install up down demo test test-fast test-reliability lint typecheck check bench clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +41,11 @@ demo: install $(VAR)/admin-token
 test: install
 	$(PY) -m pytest --ignore=tests/reliability
 
+# Pure functions, actor wiring on dramatiq's StubBroker, the stores on Redis: every test
+# that needs no MLflow server, no worker process and no embedded model (see conftest.py).
+test-fast: install
+	$(PY) -m pytest --ignore=tests/reliability -m "not full"
+
 # The fault-injection suite (workers killed, Redis restarted, MLflow down, bad input,
 # load): several minutes; figures in var/reliability-results.json, see docs/reliability.md.
 test-reliability: install
@@ -52,7 +58,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy shared services tipbench
 
-check: lint typecheck test
+check: lint typecheck test-fast test
 
 # The benchmarks behind docs/performance.md (several minutes; run on a quiet machine;
 # gateway_load needs wrk: apt-get install wrk).

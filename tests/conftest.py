@@ -235,3 +235,15 @@ def log_tail(settings: Settings, name: str, lines: int = 40) -> str:
 def auth(token: str = TOKEN) -> dict[str, Any]:
     """Headers carrying a bearer token."""
     return {"Authorization": f"Bearer {token}"}
+
+
+# Fixtures that make a test part of the full tier (`make test`, not `make test-fast`).
+FULL_TIER_FIXTURES = frozenset({"mlflow_server", "running_stack"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests that need the MLflow server, worker processes or the embedded model."""
+    for item in items:
+        needs = FULL_TIER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if needs or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.full)
