@@ -56,7 +56,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy shared services tipbench
+	$(VENV)/bin/mypy shared services tipbench testkit
 
 check: lint typecheck test-fast test
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import redis
 
 from shared.settings import Settings
-from tests.conftest import free_port, settings_env
+from testkit.processes import free_port, settings_env
 
 BENCH_TOKEN = "bench-admin-token-0123456789"
 

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from bench import BENCH_TOKEN, bench_settings, forget
-from tests.conftest import FAKE_MODELS
-from tests.fake_ollama import FakeOllama
+from testkit.fake_models import FAKE_MODELS
+from testkit.fake_ollama import FakeOllama
 from tipbench import stack
 
 MODELS = ["tidy:1b", "tidy-b:0.5b", "tidy-c:3b", "tidy-d:1.5b"]

@@ -16,6 +16,7 @@ Every response must be 2xx: the script fails otherwise.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from bench import BENCH_TOKEN, bench_settings, forget
-from tests.fake_ollama import FakeModel, FakeOllama, tidy_reply
+from testkit.fake_ollama import FakeModel, FakeOllama, tidy_reply
 from tipbench import stack
 
 WRK_SECONDS = 20
@@ -36,8 +37,15 @@ UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 def wrk(url: str, script: str | None = None) -> dict[str, float]:
     """Run wrk; returns requests/s, p50 and p99 latency (ms), requests and errors."""
-    argv = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency",
-            "-H", f"Authorization: Bearer {BENCH_TOKEN}"]  # fmt: skip
+    argv = [
+        "wrk",
+        f"-t{THREADS}",
+        f"-c{CONNECTIONS}",
+        f"-d{WRK_SECONDS}s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {BENCH_TOKEN}",
+    ]
     if script:
         argv += ["-s", script]
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
@@ -57,8 +65,13 @@ def wrk(url: str, script: str | None = None) -> dict[str, float]:
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
         sum(int(g) for g in sockets.groups()) if sockets else 0
     )
-    return {"rps": float(rate.group(1)), "p50_ms": latency("50"), "p99_ms": latency("99"),
-            "requests": float(requests.group(1)), "errors": float(errors)}  # fmt: skip
+    return {
+        "rps": float(rate.group(1)),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "requests": float(requests.group(1)),
+        "errors": float(errors),
+    }
 
 
 def main() -> None:
@@ -71,17 +84,27 @@ def main() -> None:
     base = f"http://127.0.0.1:{settings.gateway_port}"
     try:
         stack.up(settings)
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {BENCH_TOKEN}"},
-                          timeout=30) as client:  # fmt: skip
-            body = {"models": ["tidy:1b"], "n_scenarios": 2, "experiment": "load-board"}
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {BENCH_TOKEN}"}, timeout=30
+        ) as client:
+            body = {
+                "models": ["tidy:1b"],
+                "prompts": ["v1"],
+                "n_scenarios": 2,
+                "experiment": "load-board",
+            }
             assert client.post("/api/bench/run", json=body).status_code == 202
             deadline = time.monotonic() + 120
             while client.get("/api/bench/leaderboard/load-board").status_code != 200:
                 assert time.monotonic() < deadline, "no leaderboard after 120 s"
                 time.sleep(0.5)
             # 3. the same reads while the collector runs the embedded model flat out
-            busy = {"models": ["gguf:smollm2-135m"], "prompts": ["v1", "v2-mentor", "v3-few-shot"],
-                    "n_scenarios": 8, "experiment": "load-busy"}  # fmt: skip
+            busy = {
+                "models": ["gguf:smollm2-135m"],
+                "prompts": ["v1", "v2-mentor", "v3-few-shot"],
+                "n_scenarios": 8,
+                "experiment": "load-busy",
+            }
             busy_job = client.post("/api/bench/run", json=busy).json()["job_id"]
             while client.get(f"/api/bench/jobs/{busy_job}").json()["done"] < 1:
                 time.sleep(0.5)  # the model is loaded and generating
@@ -93,7 +116,14 @@ def main() -> None:
             if name not in ("gateway", "mlflow", "redis"):
                 stack.stop(settings, name)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-            job = '{"models": ["tidy:1b"], "n_scenarios": 1, "experiment": "load-post"}'
+            job = json.dumps(
+                {
+                    "models": ["tidy:1b"],
+                    "prompts": ["v1"],
+                    "n_scenarios": 1,
+                    "experiment": "load-post",
+                }
+            )
             lua.write(
                 'wrk.method = "POST"\n'
                 'wrk.headers["Content-Type"] = "application/json"\n'
@@ -113,8 +143,10 @@ def main() -> None:
     print("| request | requests | req/s | p50 ms | p99 ms | errors |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
-        print(f"| `{name}` | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} "
-              f"| {r['p99_ms']:.1f} | {r['errors']:.0f} |")  # fmt: skip
+        print(
+            f"| `{name}` | {r['requests']:.0f} | {r['rps']:.1f} | {r['p50_ms']:.1f} "
+            f"| {r['p99_ms']:.1f} | {r['errors']:.0f} |"
+        )
     failed = {name: r["errors"] for name, r in results.items() if r["errors"]}
     if failed:
         raise SystemExit(f"errors under load: {failed}")

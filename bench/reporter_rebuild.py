@@ -39,19 +39,42 @@ SIZES = (100, 1_000, 10_000)
 def fill(store: SqlAlchemyStore, experiment: str, n_runs: int, rng: random.Random) -> None:
     """n_runs finished, judged cell runs in a new experiment."""
     experiment_id = store.create_experiment(tracking.experiment_name(experiment))
-    cells = [(f"model-{m}", p, s) for m in range(16) for p in ("v1", "v2-mentor", "v3-few-shot")
-             for s in scenarios()]  # fmt: skip
+    cells = [
+        (f"model-{m}", p, s)
+        for m in range(16)
+        for p in ("v1", "v2-mentor", "v3-few-shot")
+        for s in scenarios()
+    ]
     for i in range(n_runs):
         model, prompt, target = cells[i % len(cells)]
-        run = store.create_run(experiment_id, "bench", int(time.time() * 1000),
-                               [RunTag(tracking.TAG_KIND, "cell")], f"r{i}")  # fmt: skip
+        run = store.create_run(
+            experiment_id,
+            "bench",
+            int(time.time() * 1000),
+            [RunTag(tracking.TAG_KIND, "cell")],
+            f"r{i}",
+        )
         dims = [rng.randint(1, 5) for _ in range(3)]
-        values = {"relevance": dims[0], "actionability": dims[1], "tone": dims[2],
-                  "format_ok": 1, "overlong": 0, "composite": sum(dims) + 2,
-                  "latency_s": rng.uniform(0.5, 3), "load_s": 0.01, "tokens_per_s": 70.0,
-                  "auto_format_ok": 1, "auto_overlong": 0}  # fmt: skip
-        params = {"model": model, "prompt_version": prompt, "scenario_id": target.id,
-                  "persona": target.persona.id, "time_slot": target.time_slot.id}  # fmt: skip
+        values = {
+            "relevance": dims[0],
+            "actionability": dims[1],
+            "tone": dims[2],
+            "format_ok": 1,
+            "overlong": 0,
+            "composite": sum(dims) + 2,
+            "latency_s": rng.uniform(0.5, 3),
+            "load_s": 0.01,
+            "tokens_per_s": 70.0,
+            "auto_format_ok": 1,
+            "auto_overlong": 0,
+        }
+        params = {
+            "model": model,
+            "prompt_version": prompt,
+            "scenario_id": target.id,
+            "persona": target.persona.id,
+            "time_slot": target.time_slot.id,
+        }
         store.log_batch(
             run.info.run_id,
             metrics=[Metric(k, float(v), 0, 0) for k, v in values.items()],

@@ -11,7 +11,6 @@ from dramatiq.broker import Broker, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
-from shared.faults import fault_point
 from shared.logs import request_id_var
 from shared.settings import Settings
 
@@ -25,17 +24,6 @@ HEARTBEAT_TIMEOUT_MS = 20_000
 
 
 REQUEST_ID_OPTION = "request_id"
-
-
-class AckFaults(Middleware):
-    """Reliability suite: armed `ack.<actor>` points die after the actor, before the ack."""
-
-    def after_process_message(
-        self, broker: Broker, message: MessageProxy, *, result: Any = None,
-        exception: BaseException | None = None,
-    ) -> None:  # fmt: skip
-        if exception is None:
-            fault_point(f"ack.{message.actor_name}")
 
 
 class ActorStats(Middleware):
@@ -56,9 +44,13 @@ class ActorStats(Middleware):
         self._started[message.message_id] = time.perf_counter()
 
     def after_process_message(
-        self, broker: Broker, message: MessageProxy, *, result: Any = None,
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
         exception: BaseException | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         started = self._started.pop(message.message_id, None)
         self._count(message.actor_name, "processed" if exception is None else "failed")
         if started is not None:
@@ -85,9 +77,13 @@ class RequestId(Middleware):
         request_id_var.set(message.options.get(REQUEST_ID_OPTION))
 
     def after_process_message(
-        self, broker: Broker, message: MessageProxy, *, result: Any = None,
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
         exception: BaseException | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         request_id_var.set(None)
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
@@ -133,8 +129,6 @@ def make_broker(settings: Settings, *, worker: bool = False) -> RedisBroker:
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
     )
     broker.add_middleware(RequestId())
-    if any(name.strip().startswith("ack.") for name in settings.faults.split(",")):
-        broker.add_middleware(AckFaults())
     if worker:
         broker.add_middleware(ActorStats(settings))
         # Imported here: the module creates its database folder when imported.

@@ -9,47 +9,69 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from shared.base import Record, Request
 from shared.errors import UnknownModel
-from shared.models import DEFAULT_GGUF_MODEL, parse_model
-from shared.suite import SUITE_VERSION, prompt_versions, scenarios
+from shared.model_names import DEFAULT_GGUF_MODEL, parse_model
+from shared.suite import (
+    MAX_PROMPTS,
+    MAX_SCENARIOS,
+    PROMPT_VERSION_PATTERN,
+    SCENARIO_ID_PATTERN,
+    SUITE_REF_PATTERN,
+)
+from shared.suite_files import DEFAULT_SUITE
 
 EXPERIMENT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 JUDGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+# A prompt of a bench request: a version of its suite, or a prompt of the MLflow Prompt
+# Registry by version (prompts:/name/3) or alias (prompts:/name@production).
+REGISTRY_PROMPT_PATTERN = (
+    r"^prompts:/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[0-9]{1,9}|@[A-Za-z0-9_-]{1,64})$"
+)
+PROMPT_REF_PATTERN = rf"{PROMPT_VERSION_PATTERN}|{REGISTRY_PROMPT_PATTERN}"
 ExperimentName = Annotated[str, StringConstraints(pattern=EXPERIMENT_PATTERN)]
-
-
-class Contract(BaseModel):
-    """Base of every contract: immutable, no unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Request(Contract):
-    """Base of what people send: strict types too (no "3" for 3, no "true" for true)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+PromptRef = Annotated[str, StringConstraints(pattern=PROMPT_REF_PATTERN)]
+ScenarioId = Annotated[str, StringConstraints(pattern=SCENARIO_ID_PATTERN)]
 
 
 class BenchRequest(Request):
-    """What a user asks for: models x prompt versions x scenarios, and how to generate."""
+    """What a user asks for: models x prompt versions x scenarios of a suite, and how."""
 
+    suite: str = Field(
+        DEFAULT_SUITE,
+        pattern=SUITE_REF_PATTERN,
+        description="The suite: `name` (its newest version) or `name@<version>`.",
+    )
     models: list[str] = Field(
         default_factory=lambda: [DEFAULT_GGUF_MODEL],
         min_length=1,
         max_length=16,
-        description="Model names: `qwen2.5:1.5b` (Ollama) or `gguf:smollm2-135m` (embedded).",
+        description="Model names: `qwen2.5:1.5b` (Ollama), `gguf:smollm2-135m` (embedded), "
+        "`openai:<name>` (an OpenAI-compatible server).",
     )
-    prompts: list[str] = Field(
-        default_factory=lambda: ["v1"],
+    prompts: list[PromptRef] | None = Field(
+        None,
         min_length=1,
-        max_length=16,
-        description="Prompt versions of the suite (v1, v2-mentor, v3-few-shot).",
+        max_length=MAX_PROMPTS,
+        description="Prompt versions of the suite, or registry prompts (`prompts:/name/3`, "
+        "`prompts:/name@alias`); default: every version of the suite.",
     )
-    n_tips: int = Field(3, ge=1, le=10, description="Tips each candidate must contain.")
-    n_scenarios: int = Field(
-        2, ge=1, description="How many of the suite's fixed scenarios to use (first N)."
+    scenarios: list[ScenarioId] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_SCENARIOS,
+        description="Scenario ids of the suite; default: all (or the first n_scenarios).",
+    )
+    n_scenarios: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_SCENARIOS,
+        description="Use the suite's first N scenarios instead of naming them; default: all.",
+    )
+    n_tips: int | None = Field(
+        None, ge=1, le=10, description="Tips each candidate must contain; default: the suite's."
     )
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature.")
     seed: int = Field(42, ge=0, le=2**31 - 1, description="Sampling seed, same for every cell.")
@@ -80,28 +102,23 @@ class BenchRequest(Request):
                 raise ValueError(str(exc)) from None
         return models
 
-    @field_validator("prompts")
+    @field_validator("prompts", "scenarios")
     @classmethod
-    def _prompts_known(cls, prompts: list[str]) -> list[str]:
-        if len(set(prompts)) != len(prompts):
-            raise ValueError("prompts must not repeat")
-        known = prompt_versions()
-        unknown = [p for p in prompts if p not in known]
-        if unknown:
-            raise ValueError(f"unknown prompt version(s) {unknown}; known: {sorted(known)}")
-        return prompts
+    def _unique(cls, names: list[str] | None) -> list[str] | None:
+        if names is not None and len(set(names)) != len(names):
+            raise ValueError("must not repeat")
+        return names
 
-    @field_validator("n_scenarios")
-    @classmethod
-    def _scenarios_exist(cls, n: int) -> int:
-        available = len(scenarios())
-        if n > available:
-            raise ValueError(f"the suite {SUITE_VERSION} has {available} scenarios, not {n}")
-        return n
+    @model_validator(mode="after")
+    def _one_way_to_pick_scenarios(self) -> BenchRequest:
+        if self.scenarios is not None and self.n_scenarios is not None:
+            raise ValueError("give scenarios or n_scenarios, not both")
+        return self
 
-    def cell_count(self) -> int:
-        """How many cells this request makes."""
-        return len(self.models) * len(self.prompts) * self.n_scenarios
+
+def is_registry_prompt(name: str) -> bool:
+    """True for a prompt of the MLflow Prompt Registry (`prompts:/...`), not a suite version."""
+    return name.startswith("prompts:/")
 
 
 def cell_key(job_id: str, model: str, prompt_version: str, scenario_id: str) -> str:
@@ -110,7 +127,7 @@ def cell_key(job_id: str, model: str, prompt_version: str, scenario_id: str) -> 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
-class CollectCell(Contract):
+class CollectCell(Record):
     """Command to the collector: generate one cell and record it."""
 
     kind: Literal["collect_cell"] = Field("collect_cell", description="Message tag.")
@@ -119,9 +136,11 @@ class CollectCell(Contract):
     experiment: str = Field(description="Experiment name (without the tip-bench- prefix).")
     parent_run_id: str = Field(description="The job's MLflow parent run.")
     model: str = Field(description="Model name as requested.")
-    prompt_version: str = Field(description="Prompt version.")
+    suite: str = Field(description="The suite's name.")
+    suite_version: str = Field(description="The exact suite version the cell renders from.")
+    prompt_version: str = Field(description="Prompt version, or a fixed registry prompt URI.")
     prompt_uri: str = Field("", description="The version in the MLflow Prompt Registry.")
-    scenario_id: str = Field(description="Scenario id, `<persona>@<time slot>`.")
+    scenario_id: str = Field(description="Scenario id in the suite.")
     n_tips: int = Field(description="Tips requested.")
     temperature: float = Field(description="Sampling temperature.")
     seed: int = Field(description="Sampling seed.")
@@ -130,14 +149,14 @@ class CollectCell(Contract):
     llm_judge: str | None = Field(None, description="Model of the job's LLM judge, if any.")
 
 
-class RecordCell(Contract):
+class RecordCell(Record):
     """Command to the collector's recorder: write a generated cell's MLflow run."""
 
     kind: Literal["record_cell"] = Field("record_cell", description="Message tag.")
     cell: CollectCell = Field(description="The cell; its generation waits in Redis.")
 
 
-class CellFinished(Contract):
+class CellFinished(Record):
     """Event: a cell has a finished run, or has failed for good."""
 
     kind: Literal["cell_finished"] = Field("cell_finished", description="Event tag.")
@@ -149,7 +168,7 @@ class CellFinished(Contract):
     error: str | None = Field(None, description="Why the cell failed, if not ok.")
 
 
-class JobFinished(Contract):
+class JobFinished(Record):
     """Event: every cell of a job is done or failed."""
 
     kind: Literal["job_finished"] = Field("job_finished", description="Event tag.")
@@ -160,7 +179,7 @@ class JobFinished(Contract):
     llm_judge: str | None = Field(None, description="Model of the job's LLM judge, if any.")
 
 
-class IngestScores(Contract):
+class IngestScores(Record):
     """Command to the judge bridge: write a validated score submission to the runs."""
 
     kind: Literal["ingest_scores"] = Field("ingest_scores", description="Message tag.")
@@ -168,7 +187,7 @@ class IngestScores(Contract):
     experiment: str = Field(description="Experiment name.")
 
 
-class RunLlmJudge(Contract):
+class RunLlmJudge(Record):
     """Command to the judge bridge: let a model score the experiment's unscored runs."""
 
     kind: Literal["run_llm_judge"] = Field("run_llm_judge", description="Message tag.")
@@ -176,7 +195,7 @@ class RunLlmJudge(Contract):
     model: str = Field(description="The judge model (an Ollama name).")
 
 
-class ScoresIngested(Contract):
+class ScoresIngested(Record):
     """Event: a judge's scores were written to the runs."""
 
     kind: Literal["scores_ingested"] = Field("scores_ingested", description="Event tag.")
@@ -201,15 +220,20 @@ Message = (
 
 
 class ItemScore(Request):
-    """A judge's score of one packet item against tip-v1."""
+    """A judge's score of one packet item: one integer per rubric item and flag.
 
+    The scores are named by the packet's rubric (tip-v1: relevance, actionability, tone
+    1-5; format_ok, overlong 0/1); they are checked against it when the file arrives.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
+    __pydantic_extra__: dict[str, int] = Field(init=False)
     item_id: str = Field(min_length=1, max_length=64, description="Opaque item id.")
-    relevance: int = Field(ge=1, le=5, description="Relevance, 1-5.")
-    actionability: int = Field(ge=1, le=5, description="Actionability, 1-5.")
-    tone: int = Field(ge=1, le=5, description="Tone, 1-5.")
-    format_ok: Literal[0, 1] = Field(description="1 if the format is as asked.")
-    overlong: Literal[0, 1] = Field(description="1 if any tip is over the word limit.")
     rationale: str = Field("", max_length=2000, description="Why, in a sentence or two.")
+
+    def values(self) -> dict[str, int]:
+        """The scores, by rubric item and flag id."""
+        return dict(self.__pydantic_extra__ or {})
 
 
 class ScoreFile(Request):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TipbenchError(Exception):
     """Raised for any tipbench failure; the base of all below."""
@@ -85,7 +87,7 @@ class JobEnded(Conflict):
 class InvalidRequest(TipbenchError):
     """Raised when a request is refused as sent; carries each problem as {field, message}."""
 
-    def __init__(self, message: str, problems: list[dict[str, str]] | None = None) -> None:
+    def __init__(self, message: str, problems: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
 
@@ -119,24 +121,27 @@ class InvalidScores(InvalidRequest):
         super().__init__(f"{len(problems)} problem(s) in the score file: {shown}{more}", problems)
 
 
-class SuiteInvalid(PermanentError):
+class SuiteInvalid(InvalidRequest):
     """Raised when a suite file is refused; carries every problem with its place (and line)."""
 
-    def __init__(self, problems: list[dict[str, object]]) -> None:
-        def shown(p: dict[str, object]) -> str:
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        def shown(p: dict[str, Any]) -> str:
             line = f" (line {p['line']})" if p.get("line") else ""
             return f"{p['field']}{line}: {p['message']}"
 
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         summary = "; ".join(shown(p) for p in problems[:3])
-        super().__init__(f"{len(problems)} problem(s) in the suite: {summary}{more}")
-        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s) in the suite: {summary}{more}", problems)
         self.lines = [shown(p) for p in problems]
 
 
-class SuiteNotFound(TipbenchError):
+class SuiteNotFound(NotFound):
     """Raised when a suite name or version names no stored or built-in suite."""
 
 
-class SuiteReserved(PermanentError):
+class SuiteReserved(Conflict):
     """Raised when a pushed suite takes the name of a built-in suite."""
+
+
+class SuiteMismatch(Conflict):
+    """Raised when a bench request's suite version differs from its experiment's."""

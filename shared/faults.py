@@ -17,17 +17,34 @@ from __future__ import annotations
 import os
 import signal
 from functools import cache
+from typing import Any
 
 import redis
+from dramatiq.broker import Broker, MessageProxy
+from dramatiq.middleware import Middleware
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.settings import Settings
 
 
+class Failpoints(BaseSettings):
+    """The failpoints armed in this process: TIPBENCH_FAULTS (the reliability suite sets it).
+
+    Kept apart from Settings on purpose: production configuration has no failpoints."""
+
+    model_config = SettingsConfigDict(env_prefix="TIPBENCH_", extra="ignore", frozen=True)
+    faults: str = Field("", description="Comma-separated failpoints to arm.")
+
+    def names(self) -> frozenset[str]:
+        """The armed points."""
+        return frozenset(n.strip() for n in self.faults.split(",") if n.strip())
+
+
 @cache
 def _armed() -> tuple[frozenset[str], Settings | None]:
-    settings = Settings()
-    names = frozenset(n.strip() for n in settings.faults.split(",") if n.strip())
-    return names, settings if names else None
+    names = Failpoints().names()
+    return names, Settings() if names else None
 
 
 def fault_point(name: str) -> None:
@@ -39,3 +56,24 @@ def fault_point(name: str) -> None:
         first = client.set(settings.key("fault-fired", name), str(os.getpid()), nx=True)
     if first:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class AckFaults(Middleware):
+    """Armed `ack.<actor>` points die after the actor, before the broker acks the message."""
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is None:
+            fault_point(f"ack.{message.actor_name}")
+
+
+def install(broker: Broker) -> None:
+    """Give a worker's broker the ack failpoints, if any is armed (the reliability suite)."""
+    if any(name.startswith("ack.") for name in _armed()[0]):
+        broker.add_middleware(AckFaults())

@@ -12,38 +12,45 @@ from collections import Counter
 from typing import Any, Literal
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from shared.base import Record
 from shared.contracts import ScoreFile
 from shared.errors import InvalidScores, PacketNotFound
-from shared.rubric import load_rubric
+from shared.rubric import Rubric
 from shared.scores import ScoreStore
 from shared.settings import Settings
+from shared.suite_files import DEFAULT_SUITE, builtin_suite
 
-PACKET_SCHEMA: Literal["tipbench.judge-packet/1"] = "tipbench.judge-packet/1"
-INSTRUCTIONS = (
-    "Score every item against the rubric. For each item read the scenario (who the tips "
-    "are for, and when) and the answer. Give relevance, actionability and tone as integers "
-    "1-5 using the level texts, and format_ok and overlong as 0 or 1 using the flag "
-    "definitions. Add a one-sentence rationale. Do not compute the composite: tipbench "
-    "does. Return JSON shaped like `score_file_example`, with one entry per item_id."
-)
+PACKET_SCHEMA: Literal["tipbench.judge-packet/2"] = "tipbench.judge-packet/2"
 
 
-class PacketScenario(BaseModel):
+def instructions(rubric: Rubric) -> str:
+    """How to score, for the rubric's items and flags."""
+    flags = f" and {', '.join(rubric.flag_ids)} as 0 or 1 using the flag questions" * bool(
+        rubric.flags
+    )
+    return (
+        "Score every item against the rubric. For each item read the scenario (the context "
+        f"the answer was written for) and the answer. Give {', '.join(rubric.item_ids)} as "
+        f"integers 1-5 using the level texts{flags}. Add a one-sentence rationale. Do not "
+        "compute the composite: tipbench does. Return JSON shaped like `score_file_example`, "
+        "with one entry per item_id."
+    )
+
+
+class PacketScenario(Record):
     """The context a candidate was written for."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    persona: str = Field(description="Persona name.")
-    persona_description: str = Field(description="Persona as the model saw it.")
-    time_slot: str = Field(description="Time slot, as the model saw it.")
+    id: str = Field(description="Scenario id in the suite.")
+    vars: dict[str, str] = Field(description="The scenario's fields, as the model saw them.")
     n_tips: int = Field(description="How many tips were asked for.")
+    word_limit: int = Field(description="Words per tip above which a tip is overlong.")
 
 
-class Candidate(BaseModel):
+class Candidate(Record):
     """What a judge sees of one run: the scenario and the answer, nothing identifying."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     scenario: PacketScenario = Field(description="Who and when.")
     answer: str = Field(description="The candidate's full answer.")
     tips: list[str] = Field(description="The tips tipbench parsed from the answer.")
@@ -55,11 +62,10 @@ class PacketItem(Candidate):
     item_id: str = Field(description="Opaque id; quote it in the score file.")
 
 
-class JudgePacket(BaseModel):
+class JudgePacket(Record):
     """A self-describing, blind set of candidates for a judge."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    schema_version: Literal["tipbench.judge-packet/1"] = Field(description="Packet format.")
+    schema_version: Literal["tipbench.judge-packet/2"] = Field(description="Packet format.")
     packet_id: str = Field(description="Quote it in the score file.")
     experiment: str = Field(description="Experiment name.")
     judge_id: str | None = Field(None, description="The judge it was made for, if any.")
@@ -74,27 +80,16 @@ def new_id() -> str:
     return secrets.token_hex(6)
 
 
-def score_file_example(packet_id: str, item_id: str, judge_id: str) -> dict[str, Any]:
+def score_file_example(
+    packet_id: str, item_id: str, judge_id: str, rubric: Rubric
+) -> dict[str, Any]:
     """A one-item example of the score file a judge returns."""
-    return {
-        "packet_id": packet_id,
-        "judge_id": judge_id,
-        "scores": [
-            {
-                "item_id": item_id,
-                "relevance": 4,
-                "actionability": 3,
-                "tone": 5,
-                "format_ok": 1,
-                "overlong": 0,
-                "rationale": "Fits the persona; one tip is vague.",
-            }
-        ],
-    }
+    item = {"item_id": item_id, **rubric.example_scores(), "rationale": "Fits; one tip is vague."}
+    return {"packet_id": packet_id, "judge_id": judge_id, "scores": [item]}
 
 
 def assemble_packet(
-    experiment: str, candidates: dict[str, Candidate], judge_id: str | None
+    experiment: str, candidates: dict[str, Candidate], judge_id: str | None, rubric: Rubric
 ) -> tuple[JudgePacket, dict[str, str]]:
     """A blind packet of the candidates in a fresh random order; returns item -> run too."""
     packet_id = new_id()
@@ -111,10 +106,10 @@ def assemble_packet(
         packet_id=packet_id,
         experiment=experiment,
         judge_id=judge_id,
-        rubric=load_rubric().as_dict(),
-        instructions=INSTRUCTIONS,
+        rubric=rubric.as_dict(),
+        instructions=instructions(rubric),
         score_file_example=score_file_example(
-            packet_id, items[0].item_id if items else "item-id", judge_id or "your-name"
+            packet_id, items[0].item_id if items else "item-id", judge_id or "your-name", rubric
         ),
         items=items,
     )
@@ -140,13 +135,23 @@ class PacketStore:
                 pipe.set(self._settings.key("packet-latest", packet.experiment), packet.packet_id)
             pipe.execute()
 
-    def add_candidates(self, experiment: str, candidates: dict[str, Candidate]) -> None:
+    def add_candidates(
+        self, experiment: str, candidates: dict[str, Candidate], rubric: Rubric
+    ) -> None:
         """Add runs to the experiment's pool of candidates that judges can be given."""
+        self._redis.set(self._settings.key("rubric", experiment), rubric.model_dump_json())
         if candidates:
             self._redis.hset(
                 self._settings.key("candidates", experiment),
                 mapping={run: c.model_dump_json() for run, c in candidates.items()},
             )
+
+    def rubric(self, experiment: str) -> Rubric:
+        """The rubric the experiment's candidates are judged by (its suite's)."""
+        raw = self._redis.get(self._settings.key("rubric", experiment))
+        return (
+            builtin_suite(DEFAULT_SUITE).rubric if raw is None else Rubric.model_validate_json(raw)
+        )
 
     def candidates(self, experiment: str) -> dict[str, Candidate]:
         """The experiment's pool: run id -> candidate."""
@@ -207,17 +212,20 @@ def packet_for_judge(
     """A fresh packet, kept but not made current, of the pool's runs the judge has not scored."""
     pool = packets.candidates(experiment)
     done = scores.judged_by(experiment, judge_id)
+    pending = {run: c for run, c in pool.items() if run not in done}
     packet, item_runs = assemble_packet(
-        experiment, {run: c for run, c in pool.items() if run not in done}, judge_id=judge_id
+        experiment, pending, judge_id=judge_id, rubric=packets.rubric(experiment)
     )
     packets.save(packet, item_runs, latest=False)
     return packet, item_runs
 
 
-def check_scores(experiment: str, scores: ScoreFile, store: PacketStore) -> dict[str, str]:
-    """Check a score file against its packet; InvalidScores lists every problem.
+def check_scores(
+    experiment: str, scores: ScoreFile, store: PacketStore
+) -> tuple[dict[str, str], Rubric]:
+    """Check a score file against its packet and its rubric; InvalidScores lists every problem.
 
-    Returns the item id -> run id mapping of the scored items.
+    Returns the item id -> run id mapping of the scored items, and the packet's rubric.
     """
     try:
         packet = store.get(scores.packet_id)
@@ -242,7 +250,9 @@ def check_scores(experiment: str, scores: ScoreFile, store: PacketStore) -> dict
         )
     runs = store.item_runs(packet.packet_id)
     counts = Counter(score.item_id for score in scores.scores)
+    rubric = Rubric.from_dict(packet.rubric)
     for index, score in enumerate(scores.scores):
+        problems += rubric.check_scores(score.values(), f"scores[{index}]")
         where = f"scores[{index}].item_id"
         if score.item_id not in runs:
             problems.append(
@@ -254,4 +264,4 @@ def check_scores(experiment: str, scores: ScoreFile, store: PacketStore) -> dict
             )
     if problems:
         raise InvalidScores(problems)
-    return {score.item_id: runs[score.item_id] for score in scores.scores}
+    return {score.item_id: runs[score.item_id] for score in scores.scores}, rubric

@@ -6,8 +6,9 @@ import csv
 import io
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from shared.base import Record
 from shared.settings import Settings
 
 # Stores a leaderboard only if it is newer than the stored one: a slow, older rebuild
@@ -20,13 +21,7 @@ return 1
 """
 
 
-class Frozen(BaseModel):
-    """Base of the leaderboard's records."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class LeaderboardRow(Frozen):
+class LeaderboardRow(Record):
     """One (model, prompt version) pair's aggregate."""
 
     rank: int | None = Field(description="1 + rows whose CI is wholly above; ties share it.")
@@ -43,9 +38,10 @@ class LeaderboardRow(Frozen):
         description="Paired sign-flip test against rank 1's best row."
     )
     p_holm: float | None = Field(description="p_vs_leader, Holm-corrected over the rows.")
-    mean_relevance: float | None = Field(description="Mean relevance of scored runs.")
-    mean_actionability: float | None = Field(description="Mean actionability of scored runs.")
-    mean_tone: float | None = Field(description="Mean tone of scored runs.")
+    item_means: dict[str, float | None] = Field(
+        description="Mean of each rubric item and flag over the scored scenarios (each"
+        " scenario weighing the same)."
+    )
     format_ok_rate: float = Field(description="Share of runs passing the automatic format check.")
     overlong_rate: float = Field(description="Share of runs with an automatic overlong tip.")
     mean_latency_s: float | None = Field(description="Mean generation wall time, seconds.")
@@ -53,7 +49,7 @@ class LeaderboardRow(Frozen):
     mean_tokens_per_s: float | None = Field(description="Mean generation speed.")
 
 
-class Marginal(Frozen):
+class Marginal(Record):
     """A model's (or a prompt's) mean composite over all its rows, with a CI."""
 
     name: str = Field(description="Model or prompt version.")
@@ -63,17 +59,17 @@ class Marginal(Frozen):
     n_scenarios: int = Field(description="Scenarios it was scored on.")
 
 
-class GroupWinner(Frozen):
-    """The best (model, prompt) for one persona or time slot."""
+class GroupWinner(Record):
+    """The best (model, prompt) for one value of a facet (a persona, a time slot...)."""
 
-    group: str = Field(description="Persona or time slot id.")
+    group: str = Field(description="The facet's value.")
     model: str = Field(description="Best model there.")
     prompt_version: str = Field(description="Best prompt there.")
     mean_composite: float = Field(description="Its mean composite there.")
     scores: dict[str, float] = Field(description="Every row's mean there, `model | prompt`.")
 
 
-class JudgePair(Frozen):
+class JudgePair(Record):
     """How far two judges agree on the runs both scored."""
 
     judge_a: str = Field(description="A judge.")
@@ -84,7 +80,7 @@ class JudgePair(Frozen):
     )
 
 
-class Disagreement(Frozen):
+class Disagreement(Record):
     """A run on which judges are 2 or more points apart on one dimension."""
 
     run_id: str = Field(description="The run.")
@@ -92,7 +88,7 @@ class Disagreement(Frozen):
     scores: dict[str, int] = Field(description="Judge -> score.")
 
 
-class Agreement(Frozen):
+class Agreement(Record):
     """The judge panel's agreement."""
 
     judges: list[str] = Field(description="Every judge who scored a run.")
@@ -106,7 +102,7 @@ class Agreement(Frozen):
 PRIMARY, PANEL = "primary", "panel"
 
 
-class Leaderboard(Frozen):
+class Leaderboard(Record):
     """An experiment's ranking of (model, prompt) pairs."""
 
     experiment: str = Field(description="Experiment name.")
@@ -119,24 +115,32 @@ class Leaderboard(Frozen):
     built_at: float = Field(description="When it was computed, Unix seconds.")
     n_runs: int = Field(description="Finished cell runs it was computed from.")
     run_ids: list[str] = Field(description="Those runs.")
+    suite: str = Field(description="The suite version of the experiment, `name@version`.")
+    rubric_id: str = Field(description="The rubric the composite follows.")
+    score_names: list[str] = Field(description="The rubric's items, then its flags.")
+    composite_min: float = Field(description="Lowest composite the rubric can give.")
+    composite_max: float = Field(description="Highest composite the rubric can give.")
     rows: list[LeaderboardRow] = Field(description="Best first; rows awaiting a judge last.")
     by_model: list[Marginal] = Field(description="Models over all prompts.")
     by_prompt: list[Marginal] = Field(description="Prompts over all models.")
-    by_persona: list[GroupWinner] = Field(description="Which row wins for whom.")
-    by_time_slot: list[GroupWinner] = Field(description="Which row wins when.")
+    by_facet: dict[str, list[GroupWinner]] = Field(
+        description="Per facet the suite declares (tip-v1: persona, time_slot): which row wins"
+        " for each of its values."
+    )
     agreement: Agreement = Field(description="How far the judges agree.")
 
 
-CSV_COLUMNS = list(LeaderboardRow.model_fields)
-
-
 def to_csv(board: Leaderboard) -> str:
-    """The leaderboard's rows as CSV, one line per (model, prompt)."""
+    """The leaderboard's rows as CSV, one line per (model, prompt); a `mean_<item>` column
+    per rubric item and flag."""
+    plain = [name for name in LeaderboardRow.model_fields if name != "item_means"]
+    columns = plain + [f"mean_{name}" for name in board.score_names]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in board.rows:
-        writer.writerow(row.model_dump())
+        values = row.model_dump(exclude={"item_means"})
+        writer.writerow(values | {f"mean_{k}": row.item_means.get(k) for k in board.score_names})
     return out.getvalue()
 
 

@@ -103,9 +103,6 @@ class Settings(BaseSettings):
     service: str = Field(
         "", description="Name of this process in the logs (the local stack sets it)."
     )
-    faults: str = Field(
-        "", description="Reliability suite only: failpoints to arm (see shared/faults.py)."
-    )
     var_dir: str = Field("var", description="Where the local stack keeps data, logs, pid files.")
 
     @model_validator(mode="after")

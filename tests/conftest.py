@@ -6,9 +6,7 @@ Each test session uses its own Redis key namespace and removes its keys at the e
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,9 +17,13 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import redis
+from flask import Flask
 
+from services.gateway.app import create_app
 from shared.settings import Settings
-from tests.fake_ollama import FakeModel, FakeOllama, tidy_reply
+from testkit.fake_models import FAKE_MODELS
+from testkit.fake_ollama import FakeOllama
+from testkit.processes import free_port, settings_env
 from tipbench import stack
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network calls from tests
@@ -37,13 +39,6 @@ def unavailable(what: str) -> None:
     pytest.skip(f"{what} is not available")
 
 
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until(check: Callable[[], T], *, timeout_s: float, what: str) -> T:
     """Poll `check` until it returns something truthy; fail naming `what` after timeout_s."""
     deadline = time.monotonic() + timeout_s
@@ -54,55 +49,6 @@ def wait_until(check: Callable[[], T], *, timeout_s: float, what: str) -> T:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
         time.sleep(0.1)
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The TIPBENCH_* environment that reproduces these settings in another process."""
-    env = {}
-    for name, value in settings.model_dump().items():
-        text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-        env[f"TIPBENCH_{name.upper()}"] = text
-    return env
-
-
-def rambling_reply(model: str, messages: list[dict[str, str]]) -> str:
-    """A badly formed answer: a preamble, the wrong count, an overlong tip."""
-    long_tip = " ".join(["really"] * 40)
-    return f"Sure! Here is some advice for you today, my friend.\n- {long_tip} rest.\n- Smile."
-
-
-VERDICT = {"relevance": 4, "actionability": 3, "tone": 5, "format_ok": 1, "overlong": 0,
-           "rationale": "Clear and doable."}  # fmt: skip
-
-
-def judge_reply(model: str, messages: list[dict[str, str]]) -> str:
-    """An LLM judge that always answers the rubric's JSON."""
-    return json.dumps(VERDICT)
-
-
-def erratic_judge_reply(model: str, messages: list[dict[str, str]]) -> str:
-    """An LLM judge that is right for nurses, off-scale for students, not JSON otherwise."""
-    asked = messages[-1]["content"]
-    if "nurse" in asked:
-        return json.dumps(VERDICT)
-    if "student" in asked:
-        return json.dumps(VERDICT | {"relevance": 9})
-    return "I think this answer is quite good {"
-
-
-FAKE_MODELS = (
-    FakeModel("tidy:1b", parameter_size="1B", reply=tidy_reply),
-    FakeModel("tidy-b:0.5b", parameter_size="500M"),
-    FakeModel("tidy-c:3b", parameter_size="3B"),
-    FakeModel("tidy-d:1.5b", parameter_size="1.5B"),
-    FakeModel(
-        "rambler:2b", parameter_size="2B", parameter_count=2_000_000_000, reply=rambling_reply
-    ),
-    FakeModel("giant:8b", parameter_size="8B"),
-    FakeModel("mystery:latest", parameter_size=""),
-    FakeModel("judge:8b", parameter_size="8B", reply=judge_reply),
-    FakeModel("erratic-judge:8b", parameter_size="8B", reply=erratic_judge_reply),
-)
 
 
 @pytest.fixture(scope="session")
@@ -182,6 +128,12 @@ def mlflow_server(settings: Settings) -> Iterator[str]:
         yield settings.mlflow_uri
     finally:
         stack.stop(settings, "mlflow")
+
+
+@pytest.fixture
+def app(core_settings: Settings, mlflow_server: str) -> Flask:
+    """The gateway app in-process, on queues no worker consumes, with a real MLflow server."""
+    return create_app(core_settings)
 
 
 @contextmanager

@@ -11,19 +11,14 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from services.gateway.app import create_app
-from shared.contracts import BenchRequest, CollectCell
+from shared.contracts import BenchRequest
 from shared.jobs import JobStore
 from shared.queues import QueueInspector
 from shared.settings import Settings
+from tests.cells import a_collect_cell
 from tests.conftest import TOKEN
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-def app(core_settings: Settings, mlflow_server: str) -> Flask:
-    return create_app(core_settings)
 
 
 @pytest.fixture
@@ -47,8 +42,13 @@ def csrf(client: FlaskClient, path: str = "/admin/") -> str:
 
 
 def test_every_page_renders_for_a_logged_in_admin(browser: FlaskClient) -> None:
-    for path in ("/admin/", "/admin/new", "/admin/queues", "/admin/experiments/nothing-yet/score",
-                 "/admin/experiments/nothing-yet/score?judge=ann"):  # fmt: skip
+    for path in (
+        "/admin/",
+        "/admin/new",
+        "/admin/queues",
+        "/admin/experiments/nothing-yet/score",
+        "/admin/experiments/nothing-yet/score?judge=ann",
+    ):
         answer = browser.get(path)
         assert answer.status_code == 200, path
         assert "<main>" in answer.get_data(as_text=True)
@@ -58,10 +58,19 @@ def test_every_page_renders_for_a_logged_in_admin(browser: FlaskClient) -> None:
 
 def test_the_form_shows_each_server_side_error_next_to_its_field(browser: FlaskClient) -> None:
     token = csrf(browser, "/admin/new")
-    answer = browser.post("/admin/new", data={
-        "csrf_token": token, "models": ["tidy:1b"], "prompts": ["v1"], "n_tips": "11",
-        "n_scenarios": "2", "temperature": "hot", "max_model_b": "4", "experiment": "Bad Name",
-    })  # fmt: skip
+    answer = browser.post(
+        "/admin/new",
+        data={
+            "csrf_token": token,
+            "models": ["tidy:1b"],
+            "prompts": ["v1"],
+            "n_tips": "11",
+            "n_scenarios": "2",
+            "temperature": "hot",
+            "max_model_b": "4",
+            "experiment": "Bad Name",
+        },
+    )
     assert answer.status_code == 422
     page = answer.get_data(as_text=True)
     for field in ("n_tips", "temperature", "experiment"):
@@ -77,18 +86,29 @@ def test_the_form_lists_ollama_models_and_greys_out_those_over_the_limit(
     assert (
         re.search(r'value="tidy:1b"\s*>', page) or 'value="tidy:1b"  >' in page or "tidy:1b" in page
     )
-    giant = re.search(r'<label class="check disabled"><input type="checkbox" name="models" '
-                      r'value="giant:8b" disabled', page)  # fmt: skip
+    giant = re.search(
+        r'<label class="check disabled"><input type="checkbox" name="models" '
+        r'value="giant:8b" disabled',
+        page,
+    )
     assert giant, "the 8B model is not disabled"
-    assert "8B is over the 4B limit" in page
+    assert "giant:8b has 8.00B parameters, over max_model_b=4" in page
 
 
 def test_a_valid_form_starts_the_job_and_opens_its_page(browser: FlaskClient) -> None:
-    answer = browser.post("/admin/new", data={
-        "csrf_token": csrf(browser, "/admin/new"), "models": ["tidy:1b"], "prompts": ["v1"],
-        "n_tips": "3", "n_scenarios": "1", "temperature": "0.7", "max_model_b": "4",
-        "experiment": "admin-form",
-    })  # fmt: skip
+    answer = browser.post(
+        "/admin/new",
+        data={
+            "csrf_token": csrf(browser, "/admin/new"),
+            "models": ["tidy:1b"],
+            "prompts": ["v1"],
+            "n_tips": "3",
+            "n_scenarios": "1",
+            "temperature": "0.7",
+            "max_model_b": "4",
+            "experiment": "admin-form",
+        },
+    )
     assert answer.status_code == 302
     job_page = browser.get(answer.location)
     assert job_page.status_code == 200
@@ -106,9 +126,15 @@ def test_a_dead_letter_can_be_requeued_purged_only_after_confirmation(
         for _ in range(3):
             message_id = str(uuid.uuid4())
             failed = {"retries": 5, "traceback": "Traceback\nValueError: boom"}
-            body = {"queue_name": queue, "actor_name": "build_packet", "args": [{"job_id": "j1"}],
-                    "kwargs": {}, "options": failed, "message_id": message_id,
-                    "message_timestamp": 1_700_000_000_000}  # fmt: skip
+            body = {
+                "queue_name": queue,
+                "actor_name": "build_packet",
+                "args": [{"job_id": "j1"}],
+                "kwargs": {},
+                "options": failed,
+                "message_id": message_id,
+                "message_timestamp": 1_700_000_000_000,
+            }
             client.zadd(core_settings.key("dramatiq", f"{queue}.XQ"), {message_id: 1})
             client.hset(
                 core_settings.key("dramatiq", f"{queue}.XQ.msgs"), message_id, json.dumps(body)
@@ -144,12 +170,9 @@ def test_the_job_page_buttons_retry_failed_cells_and_cancel(
         jobs = JobStore(client, core_settings)
         job_id = uuid.uuid4().hex
         cells = [
-            CollectCell(job_id=job_id, cell_key=f"{job_id[:6]}-{i}", experiment="admin-buttons",
-                        parent_run_id="p", model="tidy:1b", prompt_version="v1",
-                        scenario_id="student@morning", n_tips=3, temperature=0.7, seed=1,
-                        max_model_b=4, allow_unknown_size=False)
+            a_collect_cell(experiment="admin-buttons", job_id=job_id, key=f"{job_id[:6]}-{i}")
             for i in range(2)
-        ]  # fmt: skip
+        ]
         jobs.create(job_id, BenchRequest(models=["tidy:1b"]), "p", cells)
         jobs.mark_cell(cells[0], ok=True)
         jobs.mark_cell(cells[1], ok=False, error="boom")

@@ -13,6 +13,9 @@ from services.reporter.agreement import (
     view_of,
     weighted_kappa,
 )
+from shared.suite_files import builtin_suite
+
+RUBRIC = builtin_suite("tip-v1").rubric
 
 
 @pytest.mark.parametrize(
@@ -50,35 +53,36 @@ def test_krippendorff_alpha_matches_the_reference_package() -> None:
 
 
 def test_agreement_reads_judge_metrics_and_lists_disagreements() -> None:
-    def scores(rel: int, act: int, tone: int) -> dict[str, int]:
-        return {
-            "relevance": rel,
-            "actionability": act,
-            "tone": tone,
-            "composite": rel + act + tone + 2,
-        }
+    def scores(rel: int, act: int, tone: int) -> dict[str, float]:
+        values = {"relevance": rel, "actionability": act, "tone": tone, "format_ok": 1}
+        return values | {"overlong": 0, "composite": rel + act + tone + 2}
 
     metrics = {
         "judge/ann/relevance": 5.0,
         "judge/ann/actionability": 4.0,
         "judge/ann/tone": 4.0,
-        "judge/ann/composite": 15.0,
+        "judge/ann/format_ok": 1.0,
+        "judge/ann/overlong": 0.0,
+        "judge/ann/composite": 999.0,  # whatever MLflow holds, the composite is recomputed
         "relevance": 5.0,
-        "judge/llm:q/relevance": 2.0,
+        "judge/llm:q/relevance": 2.0,  # incomplete: left out
+        "judge/mallory/relevance": 9.0,  # off the rubric: left out
+        "judge/mallory/actionability": 4.0,
+        "judge/mallory/tone": 4.0,
+        "judge/mallory/format_ok": 1.0,
+        "judge/mallory/overlong": 0.0,
     }
-    assert judge_scores(metrics) == {
-        "ann": {"relevance": 5, "actionability": 4, "tone": 4, "composite": 15},
-        "llm:q": {"relevance": 2},
-    }
+    assert judge_scores(metrics, RUBRIC) == {"ann": scores(5, 4, 4)}
     runs = {
         "r1": {"ann": scores(5, 4, 4), "bob": scores(5, 4, 3)},
         "r2": {"ann": scores(2, 2, 3), "bob": scores(4, 2, 3)},
         "r3": {"ann": scores(3, 3, 3)},
     }
-    result = agreement(runs)
+    result = agreement(runs, RUBRIC)
     assert result.judges == ["ann", "bob"]
     (pair,) = result.pairs
     assert (pair.judge_a, pair.judge_b, pair.n_shared) == ("ann", "bob", 2)
+    assert set(pair.kappa) == {"relevance", "actionability", "tone", "composite"}
     assert pair.kappa["actionability"] == pytest.approx(1.0)
     assert [(d.run_id, d.item, d.scores) for d in result.disagreements] == [
         ("r2", "relevance", {"ann": 2, "bob": 4})
@@ -89,11 +93,13 @@ def test_a_view_keeps_one_judges_scores_or_the_panel_mean() -> None:
     metrics = {
         "latency_s": 1.0,
         "composite": 15.0,
+        "tone": 4.0,
         "judge/ann/composite": 15.0,
         "judge/ann/tone": 4.0,
         "judge/bob/composite": 11.0,
         "judge/bob/tone": 2.0,
     }
-    assert view_of(metrics, "bob") == {"latency_s": 1.0, "composite": 11.0, "tone": 2.0}
-    assert view_of(metrics, "panel") == {"latency_s": 1.0, "composite": 13.0, "tone": 3.0}
-    assert view_of(metrics, "carol") == {"latency_s": 1.0}
+    names = ("tone",)
+    assert view_of(metrics, "bob", names) == {"latency_s": 1.0, "tone": 2.0}
+    assert view_of(metrics, "panel", names) == {"latency_s": 1.0, "tone": 3.0}
+    assert view_of(metrics, "carol", names) == {"latency_s": 1.0}

@@ -22,8 +22,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from shared.settings import Settings
+from testkit.fake_ollama import FakeOllama
 from tests.conftest import TOKEN, gateway_client, unavailable, wait_until
-from tests.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.slow
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -44,10 +44,18 @@ def chrome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not try to download anything
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--no-first-run", "--disable-component-update", "--disable-sync",
-                 "--disable-quic", "--window-size=1280,900",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chrome-profile')}"):  # fmt: skip
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--window-size=1280,900",
+        f"--user-data-dir={tmp_path_factory.mktemp('chrome-profile')}",
+    ):
         options.add_argument(flag)
     try:
         driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
@@ -113,8 +121,11 @@ def test_a_whole_session_in_the_browser(
 
     # score two items with the keyboard only, once the judge bridge has the candidates
     with gateway_client(running_stack) as api:
-        wait_until(lambda: api.get("/api/bench/judge/browser/packet").status_code == 200,
-                   timeout_s=120, what="the experiment's packet")  # fmt: skip
+        wait_until(
+            lambda: api.get("/api/bench/judge/browser/packet").status_code == 200,
+            timeout_s=120,
+            what="the experiment's packet",
+        )
     driver.get(f"{base}/admin/experiments/browser/score?judge=browser-judge")
     wait_for(driver, "#item")
     assert "Item 1 of 2" in text_of(driver, "#score-progress")
@@ -147,10 +158,18 @@ def test_a_whole_session_in_the_browser(
     fake_ollama.state.failing["tidy-b:0.5b"] = 500
     try:
         with gateway_client(running_stack) as api:
-            body = {"models": ["tidy-b:0.5b"], "n_scenarios": 1, "experiment": "browser-dead"}
+            body = {
+                "models": ["tidy-b:0.5b"],
+                "prompts": ["v1"],
+                "n_scenarios": 1,
+                "experiment": "browser-dead",
+            }
             job_id = api.post("/api/bench/run", json=body).json()["job_id"]
-            wait_until(lambda: api.get(f"/api/bench/jobs/{job_id}").json()["status"] == "failed",
-                       timeout_s=60, what="the failing job")  # fmt: skip
+            wait_until(
+                lambda: api.get(f"/api/bench/jobs/{job_id}").json()["status"] == "failed",
+                timeout_s=60,
+                what="the failing job",
+            )
     finally:
         fake_ollama.state.failing.pop("tidy-b:0.5b", None)
     driver.get(f"{base}/admin/queues")
@@ -174,6 +193,13 @@ def test_a_whole_session_in_the_browser(
     driver.get(f"{base}/admin/")
     driver.save_screenshot(str(shots / "experiments.png"))
     assert {p.name for p in shots.glob("*.png")} >= {
-        "login.png", "new-benchmark.png", "job.png", "scoring.png", "leaderboard.png",
-        "cell.png", "leaderboard-phone.png", "queues.png", "experiments.png",
-    }  # fmt: skip
+        "login.png",
+        "new-benchmark.png",
+        "job.png",
+        "scoring.png",
+        "leaderboard.png",
+        "cell.png",
+        "leaderboard-phone.png",
+        "queues.png",
+        "experiments.png",
+    }

@@ -11,20 +11,29 @@ from pathlib import Path
 import pytest
 
 from shared.settings import Settings
-from tests.conftest import free_port, settings_env, wait_until
+from testkit.processes import free_port, settings_env
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow
 TIPBENCH = str(Path(sys.executable).parent / "tipbench")
 
 
-def tipbench(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def tipbench(
+    settings: Settings, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real command, talking to these settings' stack."""
     env = os.environ | settings_env(settings)
-    return subprocess.run([TIPBENCH, *args], env=env, capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [TIPBENCH, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=180
+    )
 
 
 def test_run_watch_shows_progress_then_the_leaderboard(running_stack: Settings) -> None:
-    result = tipbench(running_stack, "run", "--models", "tidy:1b", "--prompts", "v1", "v2-mentor",
-                      "--experiment", "cli-ok", "--watch")  # fmt: skip
+    result = tipbench(
+        running_stack,
+        *("run", "--models", "tidy:1b", "--prompts", "v1", "v2-mentor", "--n-scenarios", "2"),
+        *("--experiment", "cli-ok", "--watch"),
+    )
     assert result.returncode == 0, result.stderr
     assert "job finished: 4/4 cells (0 failed)" in result.stdout
     table = [line.split() for line in result.stdout.splitlines() if line.startswith("-  ")]
@@ -35,8 +44,11 @@ def test_run_watch_shows_progress_then_the_leaderboard(running_stack: Settings) 
 def test_the_common_path_from_run_to_judged_leaderboard(
     running_stack: Settings, tmp_path: Path
 ) -> None:
-    run = tipbench(running_stack, "run", "--models", "tidy:1b", "tidy-b:0.5b",
-                   "--experiment", "cli-path", "--watch")  # fmt: skip
+    run = tipbench(
+        running_stack,
+        *("run", "--models", "tidy:1b", "tidy-b:0.5b", "--prompts", "v1", "--n-scenarios", "2"),
+        *("--experiment", "cli-path", "--watch"),
+    )
     assert run.returncode == 0, run.stderr
     job_id = run.stdout.split()[1].rstrip(":")
     # a progress line per model, each ending done
@@ -56,12 +68,14 @@ def test_the_common_path_from_run_to_judged_leaderboard(
     assert len(packet["items"]) == 4
 
     def score(item_id: str) -> dict[str, object]:
-        return {"item_id": item_id, "relevance": 4, "actionability": 4, "tone": 4,
-                "format_ok": 1, "overlong": 0}  # fmt: skip
+        scores = {"relevance": 4, "actionability": 4, "tone": 4, "format_ok": 1, "overlong": 0}
+        return {"item_id": item_id, **scores}
 
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"packet_id": packet["packet_id"], "judge_id": "cli-judge",
-                               "scores": [score("forged-1"), score("forged-2")]}))  # fmt: skip
+    forged = [score("forged-1"), score("forged-2")]
+    bad.write_text(
+        json.dumps({"packet_id": packet["packet_id"], "judge_id": "cli-judge", "scores": forged})
+    )
     refused = tipbench(running_stack, "judge", "import", "cli-path", str(bad))
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
@@ -71,8 +85,9 @@ def test_the_common_path_from_run_to_judged_leaderboard(
 
     good = tmp_path / "scores.json"
     scores = [score(item["item_id"]) for item in packet["items"]]
-    good.write_text(json.dumps({"packet_id": packet["packet_id"], "judge_id": "cli-judge",
-                                "scores": scores}))  # fmt: skip
+    good.write_text(
+        json.dumps({"packet_id": packet["packet_id"], "judge_id": "cli-judge", "scores": scores})
+    )
     accepted = tipbench(running_stack, "judge", "import", "cli-path", str(good))
     assert accepted.returncode == 0, accepted.stderr
     assert "accepted 4 scores" in accepted.stdout and "ingested" in accepted.stdout
@@ -96,8 +111,11 @@ def test_bad_usage_exits_2(running_stack: Settings) -> None:
 
 
 def test_run_with_failed_cells_exits_1_and_names_them(running_stack: Settings) -> None:
-    result = tipbench(running_stack, "run", "--models", "gguf:smollm2-135m", "--n-scenarios", "1",
-                      "--max-model-b", "0.1", "--experiment", "cli-failed", "--watch")  # fmt: skip
+    result = tipbench(
+        running_stack,
+        *("run", "--models", "gguf:smollm2-135m", "--prompts", "v1", "--n-scenarios", "1"),
+        *("--max-model-b", "0.1", "--experiment", "cli-failed", "--watch"),
+    )
     assert result.returncode == 1
     assert "over max_model_b=0.1" in result.stdout
 

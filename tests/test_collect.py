@@ -23,8 +23,10 @@ from shared.jobs import JobStore
 from shared.messaging import COLLECT_QUEUE
 from shared.queues import QueueInspector
 from shared.settings import Settings
+from shared.stores.suites import SuiteStore
+from shared.suite_files import builtin_suite
+from testkit.fake_ollama import FakeOllama
 from tests.cells import a_collect_cell
-from tests.fake_ollama import FakeOllama
 
 
 @pytest.fixture
@@ -39,14 +41,16 @@ def deps(
     client = redis.Redis.from_url(core_settings.redis_url)
     provider = OllamaProvider(fake_ollama.url, timeout_s=5, load_timeout_s=10)
     broker = make_broker(core_settings)
+    mlflow = tracking.use_tracking_server(core_settings)
     yield CollectorDeps(
         settings=core_settings,
         redis=client,
-        mlflow=tracking.use_tracking_server(core_settings),
+        mlflow=mlflow,
         jobs=JobStore(client, core_settings),
         broker=broker,
         queues=QueueInspector(client, core_settings),
         session=ModelSession({"ollama": provider}),
+        suites=SuiteStore(client, mlflow, core_settings),
     )
     broker.close()
     client.close()
@@ -96,7 +100,7 @@ def test_a_cell_is_logged_as_one_complete_mlflow_run(deps: CollectorDeps) -> Non
         "v3-few-shot",
         "retiree@morning",
     )
-    assert (params["persona"], params["time_slot"], params["provider"]) == (
+    assert (params["facet.persona"], params["facet.time_slot"], params["provider"]) == (
         "retiree",
         "morning",
         "ollama",
@@ -105,11 +109,8 @@ def test_a_cell_is_logged_as_one_complete_mlflow_run(deps: CollectorDeps) -> Non
     assert params["model_digest"] == "sha256:" + "0" * 64  # from /api/tags
     assert params["provider_version"] == "0.0.0-fake"  # from /api/version
     assert (params["parameter_count_b"], params["quantization"]) == ("1.0", "Q4_K_M")
-    assert (params["num_predict"], params["num_ctx"], params["suite_version"]) == (
-        "304",
-        "4096",
-        "tip-v1",
-    )
+    assert (params["num_predict"], params["num_ctx"], params["suite"]) == ("304", "4096", "tip-v1")
+    assert params["suite_version"] == builtin_suite("tip-v1").content_version()
     assert len(params["prompt_sha256"]) == 64
     metrics = run.data.metrics
     assert (metrics["auto_format_ok"], metrics["auto_overlong"], metrics["n_tips_parsed"]) == (

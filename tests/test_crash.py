@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from shared.settings import Settings
+from testkit.fake_ollama import FakeOllama
 from tests.conftest import gateway_client, wait_until
-from tests.fake_ollama import FakeOllama
 from tipbench import stack
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,12 @@ def test_collector_killed_mid_job_resumes_with_exactly_one_run_per_cell(
         # Given a job of 8 cells of one second each, two of them done
         posted = api.post(
             "/api/bench/run",
-            json={"models": ["tidy:1b"], "n_scenarios": 8, "experiment": "crash"},
+            json={
+                "models": ["tidy:1b"],
+                "prompts": ["v1"],
+                "n_scenarios": 8,
+                "experiment": "crash",
+            },
         ).json()
         job_url = f"/api/bench/jobs/{posted['job_id']}"
         wait_until(lambda: api.get(job_url).json()["done"] >= 2, timeout_s=60, what="2 cells")

@@ -39,11 +39,16 @@ def judge(packet: dict[str, Any]) -> dict[str, Any]:
     for item in packet["items"]:
         tidy = len(item["tips"]) == item["scenario"]["n_tips"] and "Sure!" not in item["answer"]
         scores.append(
-            {"item_id": item["item_id"], "relevance": 5 if tidy else 2,
-             "actionability": 4 if tidy else 2, "tone": 4 if tidy else 3,
-             "format_ok": 1 if tidy else 0, "overlong": 0 if tidy else 1,
-             "rationale": "tidy list" if tidy else "rambles"}
-        )  # fmt: skip
+            {
+                "item_id": item["item_id"],
+                "relevance": 5 if tidy else 2,
+                "actionability": 4 if tidy else 2,
+                "tone": 4 if tidy else 3,
+                "format_ok": 1 if tidy else 0,
+                "overlong": 0 if tidy else 1,
+                "rationale": "tidy list" if tidy else "rambles",
+            }
+        )
     return {"packet_id": packet["packet_id"], "judge_id": "e2e-judge", "scores": scores}
 
 
@@ -124,11 +129,13 @@ def test_bench_job_runs_end_to_end_and_ranks_the_judged_pairs(
             1.0,
             0.0,
         )
-        assert (row["mean_relevance"], row["mean_actionability"], row["mean_tone"]) == (
-            5.0,
-            4.0,
-            4.0,
-        )
+        assert row["item_means"] == {
+            "relevance": 5.0,
+            "actionability": 4.0,
+            "tone": 4.0,
+            "format_ok": 1.0,
+            "overlong": 0.0,
+        }
     for row in rows[3:]:
         assert (row["n"], row["mean_composite"], row["format_ok_rate"], row["overlong_rate"]) == (
             2,
@@ -246,8 +253,13 @@ def test_a_model_over_the_size_limit_fails_its_cells_with_the_reason(
     api: httpx.Client, running_stack: Settings
 ) -> None:
     # The gateway cannot size an embedded model: the collector reads the GGUF metadata.
-    body = {"models": ["gguf:smollm2-135m"], "n_scenarios": 2, "max_model_b": 0.1,
-            "experiment": "e2e-too-big"}  # fmt: skip
+    body = {
+        "models": ["gguf:smollm2-135m"],
+        "prompts": ["v1"],
+        "n_scenarios": 2,
+        "max_model_b": 0.1,
+        "experiment": "e2e-too-big",
+    }
     posted = api.post("/api/bench/run", json=body)
     assert posted.status_code == 202, posted.text
     job = finished_job(api, running_stack, posted.json()["job_id"], timeout_s=60)
@@ -265,7 +277,12 @@ def test_a_model_over_the_size_limit_fails_its_cells_with_the_reason(
 def test_an_openai_compatible_server_runs_cells_through_the_stack(
     api: httpx.Client, running_stack: Settings
 ) -> None:
-    body = {"models": ["openai:rambler:2b"], "n_scenarios": 2, "experiment": "e2e-openai"}
+    body = {
+        "models": ["openai:rambler:2b"],
+        "prompts": ["v1"],
+        "n_scenarios": 2,
+        "experiment": "e2e-openai",
+    }
     posted = api.post("/api/bench/run", json=body)
     assert posted.status_code == 202, posted.text
     job = finished_job(api, running_stack, posted.json()["job_id"], timeout_s=60)

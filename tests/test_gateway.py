@@ -16,8 +16,11 @@ from services.gateway.app import create_app
 from services.gateway.auth import PUBLIC_ENDPOINTS
 from shared import tracking
 from shared.contracts import CollectCell
+from shared.judging import Candidate, PacketScenario, PacketStore, assemble_packet
 from shared.settings import Settings
-from tests.conftest import TOKEN, auth, free_port
+from shared.suite_files import builtin_suite
+from testkit.processes import free_port
+from tests.conftest import TOKEN, auth
 
 VALID_SCORE = {
     "item_id": "x",
@@ -27,14 +30,18 @@ VALID_SCORE = {
     "format_ok": 1,
     "overlong": 0,
 }
-ROUTE_ARGS = {"experiment": "nothing-here", "job_id": "nojob", "submission_id": "nosub",
-              "queue": "collect", "message_id": "nomsg", "action": "purge", "run_id": "norun",
-              "filename": "admin.css"}  # fmt: skip
-
-
-@pytest.fixture
-def app(core_settings: Settings, mlflow_server: str) -> Flask:
-    return create_app(core_settings)
+ROUTE_ARGS = {
+    "experiment": "nothing-here",
+    "job_id": "nojob",
+    "submission_id": "nosub",
+    "queue": "collect",
+    "message_id": "nomsg",
+    "action": "purge",
+    "run_id": "norun",
+    "filename": "admin.css",
+    "name": "nosuite",
+    "version": "0123456789ab",
+}
 
 
 @pytest.fixture
@@ -74,9 +81,15 @@ def protected_routes(app: Flask) -> list[tuple[str, str]]:
 
 def test_only_the_probes_the_api_description_and_the_login_form_are_public() -> None:
     assert PUBLIC_ENDPOINTS == {
-        "healthz", "readyz", "metrics", "openapi_json", "openapi_docs",
-        "admin.login", "admin.static", "static",
-    }  # fmt: skip
+        "healthz",
+        "readyz",
+        "metrics",
+        "openapi_json",
+        "openapi_docs",
+        "admin.login",
+        "admin.static",
+        "static",
+    }
 
 
 def test_every_route_refuses_a_missing_credential(
@@ -132,7 +145,10 @@ def test_healthz_answers_without_a_token(client: FlaskClient) -> None:
     ("body", "field"),
     [
         ({"models": ["gguf:nope"]}, "models"),
-        ({"prompts": ["v0"]}, "prompts"),
+        ({"prompts": ["v0"]}, "prompts.0"),
+        ({"scenarios": ["nobody@never"]}, "scenarios.0"),
+        ({"n_scenarios": 9}, "n_scenarios"),
+        ({"suite": "no-such-suite"}, "suite"),
         ({"n_tips": 99}, "n_tips"),
         ({"temperature": -1}, "temperature"),
         ({"experiment": "a/b"}, "experiment"),
@@ -196,7 +212,9 @@ def test_a_request_over_the_cell_limit_is_refused(
 ) -> None:
     client = create_app(core_settings.model_copy(update={"max_cells_per_job": 5})).test_client()
     response = client.post(
-        "/api/bench/run", json={"models": ["tidy:1b"], "n_scenarios": 6}, headers=auth()
+        "/api/bench/run",
+        json={"models": ["tidy:1b"], "prompts": ["v1"], "n_scenarios": 6},
+        headers=auth(),
     )
     assert response.status_code == 422
     assert "6 cells; the limit is 5" in response.json["error"]["message"]
@@ -249,21 +267,45 @@ def test_scores_for_an_unknown_packet_are_refused_whole(client: FlaskClient) -> 
 
 
 @pytest.mark.parametrize(
-    ("score", "field"),
+    ("score", "field", "says"),
     [
-        ({"relevance": 6}, "scores.0.relevance"),
-        ({"tone": 0}, "scores.0.tone"),
-        ({"format_ok": 2}, "scores.0.format_ok"),
-        ({"composite": 17}, "scores.0.composite"),
+        ({"relevance": 6}, "scores[0].relevance", "must be an integer 1-5, not 6"),
+        ({"tone": 0}, "scores[0].tone", "must be an integer 1-5, not 0"),
+        ({"format_ok": 2}, "scores[0].format_ok", "must be an integer 0-1, not 2"),
+        ({"composite": 17}, "scores[0].composite", "not in rubric tip-v1"),
+        ({"calm": 3}, "scores[0].calm", "not in rubric tip-v1"),
     ],
 )
 def test_score_values_out_of_the_rubric_get_422(
-    client: FlaskClient, score: dict[str, int], field: str
+    client: FlaskClient, core_settings: Settings, score: dict[str, int], field: str, says: str
 ) -> None:
-    body = {"packet_id": "p", "judge_id": "me", "scores": [VALID_SCORE | score]}
+    # Given a packet of the experiment, judged by tip-v1
+    with redis.Redis.from_url(core_settings.redis_url) as connection:
+        packets = PacketStore(connection, core_settings)
+        candidate = Candidate(
+            scenario=PacketScenario(id="s", vars={"who": "x"}, n_tips=3, word_limit=30),
+            answer="1. a",
+            tips=["a"],
+        )
+        packet, _ = assemble_packet(
+            "gw-rubric", {"run-1": candidate}, None, builtin_suite("tip-v1").rubric
+        )
+        packets.save(packet, {packet.items[0].item_id: "run-1"}, latest=False)
+    item = VALID_SCORE | {"item_id": packet.items[0].item_id} | score
+    body = {"packet_id": packet.packet_id, "judge_id": "me", "scores": [item]}
+    # When a score is off the rubric
+    response = client.post("/api/bench/judge/gw-rubric/scores", json=body, headers=auth())
+    # Then the file is refused, naming the place
+    assert response.status_code == 422
+    details = {d["field"]: d["message"] for d in response.json["error"]["details"]}
+    assert says in details[field]
+
+
+def test_a_boolean_where_a_score_is_expected_is_refused(client: FlaskClient) -> None:
+    body = {"packet_id": "p", "judge_id": "me", "scores": [VALID_SCORE | {"format_ok": True}]}
     response = client.post("/api/bench/judge/some-exp/scores", json=body, headers=auth())
     assert response.status_code == 422
-    assert field in [d["field"] for d in response.json["error"]["details"]]
+    assert "scores.0.format_ok" in [d["field"] for d in response.json["error"]["details"]]
 
 
 def test_an_unreachable_mlflow_gets_503_and_enqueues_nothing(
@@ -303,7 +345,13 @@ def test_the_size_guard_refuses_models_at_submission(
 
 
 def test_the_size_guard_admits_unknown_sizes_when_asked(client: FlaskClient, queue: Any) -> None:
-    body = {"models": ["mystery:latest"], "allow_unknown_size": True, "experiment": "gw-size"}
+    body = {
+        "models": ["mystery:latest"],
+        "allow_unknown_size": True,
+        "prompts": ["v1"],
+        "n_scenarios": 2,
+        "experiment": "gw-size",
+    }
     assert client.post("/api/bench/run", json=body, headers=auth()).status_code == 202
     assert len(queue()) == 2
 
@@ -313,7 +361,7 @@ def test_the_size_guard_leaves_the_decision_to_the_collector_when_ollama_is_down
 ) -> None:
     offline = core_settings.model_copy(update={"ollama_host": f"http://127.0.0.1:{free_port()}"})
     client = create_app(offline).test_client()
-    body = {"models": ["giant:8b"], "n_scenarios": 1, "experiment": "gw-size"}
+    body = {"models": ["giant:8b"], "prompts": ["v1"], "n_scenarios": 1, "experiment": "gw-size"}
     assert client.post("/api/bench/run", json=body, headers=auth()).status_code == 202
     assert [c.model for c in queue()] == ["giant:8b"]
 

@@ -20,11 +20,6 @@ from tests.conftest import TOKEN, auth
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture
-def app(core_settings: Settings, mlflow_server: str) -> Flask:
-    return create_app(core_settings)
-
-
 def new_client(app: Flask) -> FlaskClient:
     """A browser of its own: its own cookies and client address (the rate limit is per address)."""
     address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"

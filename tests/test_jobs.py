@@ -12,6 +12,7 @@ from shared.contracts import BenchRequest, CollectCell
 from shared.errors import JobNotFound
 from shared.jobs import JobStore
 from shared.settings import Settings
+from tests.cells import a_collect_cell
 
 
 @pytest.fixture
@@ -25,13 +26,7 @@ def cells_of(job_id: str, spec: str) -> list[CollectCell]:
     cells = []
     for entry in spec.split():
         key, model = entry.split(":")
-        cells.append(
-            CollectCell(
-                job_id=job_id, cell_key=key, experiment="x", parent_run_id="p", model=model,
-                prompt_version="v1", scenario_id="student@morning", n_tips=3, temperature=0.7,
-                seed=1, max_model_b=4, allow_unknown_size=False,
-            )
-        )  # fmt: skip
+        cells.append(a_collect_cell(model, experiment="x", job_id=job_id, key=key))
     return cells
 
 

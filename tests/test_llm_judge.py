@@ -9,15 +9,15 @@ import pytest
 
 from shared import tracking
 from shared.settings import Settings
+from testkit.fake_ollama import FakeOllama
 from tests.conftest import wait_until
-from tests.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.slow
 
 
 def judged_job(api: httpx.Client, experiment: str) -> list[Any]:
     """A finished 4-cell job (scenarios: student, nurse, retiree, founder)."""
-    body = {"models": ["tidy:1b"], "n_scenarios": 4, "experiment": experiment}
+    body = {"models": ["tidy:1b"], "prompts": ["v1"], "n_scenarios": 4, "experiment": experiment}
     job_id = api.post("/api/bench/run", json=body).json()["job_id"]
     wait_until(
         lambda: api.get(f"/api/bench/jobs/{job_id}").json()["status"] == "finished",
@@ -62,7 +62,7 @@ def test_invalid_llm_answers_are_retried_then_recorded_as_failures_never_as_zero
     api: httpx.Client, fake_ollama: FakeOllama
 ) -> None:
     runs = judged_job(api, "llm-erratic")
-    by_persona = {r["params"]["persona"]: r["run_id"] for r in runs}
+    by_persona = {r["params"]["facet.persona"]: r["run_id"] for r in runs}
     posted = api.post("/api/bench/judge/llm-erratic/run", json={"model": "erratic-judge:8b"})
     assert posted.status_code == 202
     failures = wait_until(
@@ -99,6 +99,7 @@ def test_a_bench_request_can_name_an_llm_judge_that_runs_when_the_job_ends(
 ) -> None:
     body = {
         "models": ["tidy:1b"],
+        "prompts": ["v1"],
         "n_scenarios": 2,
         "experiment": "llm-auto",
         "judge": "llm:judge:8b",
@@ -143,6 +144,7 @@ def test_a_two_model_job_judged_by_a_person_and_an_llm_shows_both_and_their_agre
     # Given a 2-model job that names an LLM judge
     body = {
         "models": ["tidy:1b", "rambler:2b"],
+        "prompts": ["v1"],
         "n_scenarios": 2,
         "experiment": "panel",
         "judge": "llm:judge:8b",

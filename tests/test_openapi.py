@@ -18,11 +18,6 @@ from tests.conftest import auth
 
 
 @pytest.fixture
-def app(core_settings: Settings, mlflow_server: str) -> Flask:
-    return create_app(core_settings)
-
-
-@pytest.fixture
 def spec(app: Flask) -> dict[str, Any]:
     answer = app.test_client().get("/api/openapi.json")  # public: no token
     assert answer.status_code == 200
@@ -142,8 +137,12 @@ def test_metrics_count_requests_by_route_and_status(app: Flask) -> None:
     labels = {"method": "GET", "route": "/api/bench/jobs/<job_id>", "status": "404"}
     name = "tipbench_gateway_requests_total"
     assert metric(after, name, **labels) - metric(before, name, **labels) == 3
-    timed = metric(after, "tipbench_gateway_request_duration_seconds_count",
-                   method="GET", route="/api/bench/jobs/<job_id>")  # fmt: skip
+    timed = metric(
+        after,
+        "tipbench_gateway_request_duration_seconds_count",
+        method="GET",
+        route="/api/bench/jobs/<job_id>",
+    )
     assert timed >= 3
 
 

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from shared.settings import Settings
-from tests.conftest import free_port, log_tail, settings_env, wait_until
+from testkit.processes import free_port, settings_env
+from tests.conftest import log_tail, wait_until
 from tests.test_openapi import metric
 from tipbench import stack
 
@@ -36,7 +37,7 @@ def test_a_request_id_follows_a_job_through_every_service(
     api: httpx.Client, running_stack: Settings
 ) -> None:
     request_id = f"trace-{uuid.uuid4().hex[:12]}"
-    body = {"models": ["tidy:1b"], "n_scenarios": 1, "experiment": "ops-trace"}
+    body = {"models": ["tidy:1b"], "prompts": ["v1"], "n_scenarios": 1, "experiment": "ops-trace"}
     posted = api.post("/api/bench/run", json=body, headers={"X-Request-ID": request_id})
     assert posted.status_code == 202, posted.text
     assert posted.headers["X-Request-ID"] == request_id
@@ -77,7 +78,7 @@ def test_the_gateway_metrics_sum_every_gunicorn_worker(running_stack: Settings) 
 
 
 def test_every_worker_serves_dramatiq_metrics(api: httpx.Client, running_stack: Settings) -> None:
-    body = {"models": ["tidy:1b"], "n_scenarios": 1, "experiment": "ops-metrics"}
+    body = {"models": ["tidy:1b"], "prompts": ["v1"], "n_scenarios": 1, "experiment": "ops-metrics"}
     job_id = api.post("/api/bench/run", json=body).json()["job_id"]
     wait_until(
         lambda: api.get(f"/api/bench/jobs/{job_id}").json()["status"] == "finished",
@@ -133,9 +134,13 @@ def test_the_gateway_refuses_to_start_without_an_admin_token(
     env = os.environ | settings_env(bare) | {"TIPBENCH_ADMIN_TOKEN": ""}
     gateway = next(s for s in stack.services(bare) if s.name == "gateway")
     result = subprocess.run(
-        gateway.argv, env=env, capture_output=True, text=True, timeout=60,
+        gateway.argv,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
         cwd=Path(stack.__file__).parents[1],
-    )  # fmt: skip
+    )
     assert result.returncode != 0
     assert "refusing to start: no admin token" in result.stderr
     assert "TIPBENCH_DEV_MODE" in result.stderr

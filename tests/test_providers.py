@@ -16,10 +16,11 @@ from shared.errors import (
     ProviderUnavailable,
     UnknownModel,
 )
-from shared.models import parse_parameter_size
-from shared.suite import render_prompt, scenario
-from tests.conftest import free_port
-from tests.fake_ollama import FakeOllama
+from shared.model_names import parse_parameter_size
+from shared.suite import render_prompt
+from shared.suite_files import builtin_suite
+from testkit.fake_ollama import FakeOllama
+from testkit.processes import free_port
 
 OPTIONS = GenerationOptions(temperature=0.0, seed=7, num_predict=200, num_ctx=2048)
 
@@ -47,7 +48,7 @@ def test_ollama_describe_reads_show_details_and_parameter_count(ollama: OllamaPr
 def test_ollama_generate_converts_nanoseconds_to_seconds(
     ollama: OllamaProvider, fake_ollama: FakeOllama
 ) -> None:
-    prompt = render_prompt("v1", scenario("student@morning"), 3)
+    prompt = render_prompt(builtin_suite("tip-v1"), "v1", "student@morning", 3)
     generation = ollama.generate("tidy:1b", prompt.messages, OPTIONS)
     assert generation.text.count("\n") == 2
     assert generation.generation_s == pytest.approx(0.4)
@@ -117,7 +118,7 @@ def test_embedded_smollm2_generates_for_real() -> None:
     assert info.params_b == pytest.approx(0.135)
     assert info.quantization == "Q4_1"
     assert info.digest.startswith("sha256:") and len(info.digest) == 7 + 64
-    prompt = render_prompt("v3-few-shot", scenario("founder@morning"), 3)
+    prompt = render_prompt(builtin_suite("tip-v1"), "v3-few-shot", "founder@morning", 3)
     generation = provider.generate("smollm2-135m", prompt.messages, OPTIONS)
     assert generation.completion_tokens > 0
     assert generation.text.strip()
@@ -142,7 +143,7 @@ def test_openai_compatible_describe_reads_llama_server_n_params(
 def test_openai_compatible_generate_uses_the_server_timings(
     openai_server: OpenAICompatibleProvider, fake_ollama: FakeOllama
 ) -> None:
-    prompt = render_prompt("v2-mentor", scenario("nurse@morning"), 2)
+    prompt = render_prompt(builtin_suite("tip-v1"), "v2-mentor", "nurse@morning", 2)
     generation = openai_server.generate("tidy:1b", prompt.messages, OPTIONS)
     assert generation.text.count("\n") == 1
     assert (generation.prompt_eval_s, generation.generation_s) == (

@@ -21,6 +21,7 @@ from shared.contracts import CellFinished, JobFinished, ScoresIngested
 from shared.leaderboards import LeaderboardStore
 from shared.messaging import send
 from shared.settings import Settings
+from shared.suite_files import builtin_suite
 from tests.conftest import gateway_client, wait_until
 from tipbench import stack
 
@@ -62,8 +63,8 @@ def test_an_older_rebuild_never_overwrites_a_newer_leaderboard(
     store = LeaderboardStore(client, core_settings)
     name = f"stale-{uuid.uuid4().hex[:6]}"
     older, newer = store.next_version(name), store.next_version(name)
-    assert store.save(aggregate(name, [], newer))
-    assert not store.save(aggregate(name, [], older))
+    assert store.save(aggregate(name, [], newer, builtin_suite("tip-v1")))
+    assert not store.save(aggregate(name, [], older, builtin_suite("tip-v1")))
     stored = store.get(name)
     assert stored is not None and stored.version == newer
 
@@ -85,7 +86,15 @@ def test_the_gate_schedules_once_and_admits_one_rebuild_at_a_time(
     assert gate.rebuilds(name) == 2
 
 
-def make_runs(mlflow: MlflowClient, experiment: str, composites: list[float]) -> list[str]:
+def tip_v1_scores(composite: int) -> dict[str, float]:
+    """tip-v1 item scores whose composite is `composite` (4..17): format ok, not overlong."""
+    base, extra = divmod(composite - 2, 3)
+    items = [base + 1 if i < extra else base for i in range(3)]
+    names = ("relevance", "actionability", "tone")
+    return dict(zip(names, map(float, items), strict=True)) | {"format_ok": 1.0, "overlong": 0.0}
+
+
+def make_runs(mlflow: MlflowClient, experiment: str, composites: list[int]) -> list[str]:
     """Finished cell runs, as the collector and judge would leave them."""
     experiment_id = tracking.ensure_experiment(mlflow, experiment)
     ids = []
@@ -97,12 +106,13 @@ def make_runs(mlflow: MlflowClient, experiment: str, composites: list[float]) ->
             "model": f"m{i % 2}",
             "prompt_version": "v1",
             "scenario_id": scenario,
-            "persona": persona,
-            "time_slot": slot,
+            "facet.persona": persona,
+            "facet.time_slot": slot,
         }
+        scores = tip_v1_scores(value) | {"composite": float(value), "auto_format_ok": 1.0}
         mlflow.log_batch(
             run.info.run_id,
-            metrics=[Metric("composite", value, 0, 0), Metric("auto_format_ok", 1.0, 0, 0)],
+            metrics=[Metric(k, v, 0, 0) for k, v in scores.items()],
             params=[Param(k, v) for k, v in params.items()],
         )
         mlflow.set_terminated(run.info.run_id, tracking.RUN_FINISHED)

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from shared.settings import Settings
+from testkit.fake_ollama import FakeOllama
 from tests.conftest import wait_until
-from tests.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.slow
 ENDED = ("finished", "partial", "failed", "cancelled")
@@ -58,7 +58,12 @@ def test_a_48_cell_job_loads_each_model_once_and_never_two_at_a_time(
 def test_two_jobs_submitted_together_do_not_interleave_models(
     api: httpx.Client, fake_ollama: FakeOllama
 ) -> None:
-    body = {"models": ["tidy-b:0.5b", "tidy-d:1.5b"], "n_scenarios": 4, "experiment": "sched-two"}
+    body = {
+        "models": ["tidy-b:0.5b", "tidy-d:1.5b"],
+        "prompts": ["v1"],
+        "n_scenarios": 4,
+        "experiment": "sched-two",
+    }
     ids: list[str] = []
 
     def submit() -> None:
@@ -79,7 +84,12 @@ def test_failed_cells_end_the_job_partial_and_retry_reruns_only_them(
 ) -> None:
     # Given a model whose every generation answers 500
     fake_ollama.state.failing["tidy-c:3b"] = 500
-    body = {"models": ["tidy:1b", "tidy-c:3b"], "n_scenarios": 2, "experiment": "sched-retry"}
+    body = {
+        "models": ["tidy:1b", "tidy-c:3b"],
+        "prompts": ["v1"],
+        "n_scenarios": 2,
+        "experiment": "sched-retry",
+    }
     job_id = api.post("/api/bench/run", json=body).json()["job_id"]
     # When its retries are exhausted
     job = ended_job(api, job_id)

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from shared.settings import Settings
-from tests.conftest import TOKEN, free_port, log_tail, settings_env
+from testkit.processes import free_port, settings_env
+from tests.conftest import TOKEN, log_tail
 from tipbench import stack
 
 pytestmark = pytest.mark.slow
@@ -58,14 +59,37 @@ def fuzz_gateway(
 def test_the_live_gateway_survives_schemathesis(fuzz_gateway: Settings, tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{fuzz_gateway.gateway_port}"
     result = subprocess.run(
-        [ST, "run", f"{base}/api/openapi.json", "--url", base,
-         "--header", f"Authorization: Bearer {TOKEN}",
-         "--checks", CHECKS, "--max-examples", os.environ.get("TIPBENCH_FUZZ_EXAMPLES", "25"),
-         "--phases", "examples,coverage,fuzzing", "--seed", "20261126",
-         "--workers", "2", "--request-timeout", "30", "--no-color",
-         "--generation-database", "none", "--suppress-health-check", "all"],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            ST,
+            "run",
+            f"{base}/api/openapi.json",
+            "--url",
+            base,
+            "--header",
+            f"Authorization: Bearer {TOKEN}",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            os.environ.get("TIPBENCH_FUZZ_EXAMPLES", "25"),
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--seed",
+            "20261126",
+            "--workers",
+            "2",
+            "--request-timeout",
+            "30",
+            "--no-color",
+            "--generation-database",
+            "none",
+            "--suppress-health-check",
+            "all",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
     report = result.stdout[-6000:]
     assert result.returncode == 0, report + "\n" + log_tail(fuzz_gateway, "gateway")
     counts = re.search(r"(\d+) generated, (\d+) passed", report)

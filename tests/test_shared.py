@@ -9,10 +9,12 @@ from pydantic import ValidationError
 
 from shared.contracts import BenchRequest, cell_key
 from shared.errors import UnknownModel
-from shared.models import gguf_file, parse_model
-from shared.rubric import composite, load_rubric
+from shared.model_names import gguf_file, parse_model
 from shared.settings import DEV_MODE_TOKEN, Settings
-from shared.suite import personas, prompt_versions, render_prompt, scenario, scenarios, time_slots
+from shared.suite import render_prompt
+from shared.suite_files import builtin_suite
+
+TIP_V1 = builtin_suite("tip-v1")
 
 
 @pytest.mark.parametrize(
@@ -81,43 +83,49 @@ def test_settings_read_tipbench_variables(monkeypatch: pytest.MonkeyPatch) -> No
     ],
 )
 def test_composite_follows_the_tip_v1_formula(scores: tuple[int, ...], expected: int) -> None:
-    rel, act, tone, fmt, over = scores
-    assert (
-        composite(relevance=rel, actionability=act, tone=tone, format_ok=fmt, overlong=over)
-        == expected
-    )
+    values = dict(zip(TIP_V1.rubric.score_names, scores, strict=True))
+    assert TIP_V1.rubric.composite(values) == expected
 
 
-def test_rubric_data_matches_the_formula_range() -> None:
-    rubric = load_rubric()
+def test_tip_v1_rubric_is_data_with_its_formula_and_range() -> None:
+    rubric = TIP_V1.rubric
     assert rubric.id == "tip-v1"
-    assert set(rubric.scales) == {"relevance", "actionability", "tone"}
-    assert set(rubric.flags) == {"format_ok", "overlong"}
-    low = composite(relevance=1, actionability=1, tone=1, format_ok=0, overlong=1)
-    high = composite(relevance=5, actionability=5, tone=5, format_ok=1, overlong=0)
-    assert (rubric.composite.min, rubric.composite.max) == (low, high)
-    assert all(set(s.levels) == {"1", "2", "3", "4", "5"} for s in rubric.scales.values())
+    assert rubric.item_ids == ("relevance", "actionability", "tone")
+    assert rubric.flag_ids == ("format_ok", "overlong")
+    assert rubric.formula() == "relevance + actionability + tone + 2*format_ok - overlong"
+    assert rubric.composite_range == (2.0, 17.0)
+    assert rubric.composite_levels == tuple(float(v) for v in range(2, 18))
+    assert all(set(item.levels) == {1, 2, 3, 4, 5} for item in rubric.items)
 
 
-def test_suite_has_eight_scenarios_of_four_personas_and_two_slots() -> None:
-    ids = [s.id for s in scenarios()]
-    assert len(personas()) == 4 and len(time_slots()) == 2
+def test_rubric_checks_scores_by_name_and_range() -> None:
+    good = {"relevance": 5, "actionability": 1, "tone": 3, "format_ok": 1, "overlong": 0}
+    assert TIP_V1.rubric.check_scores(good, "s") == []
+    bad = good | {"tone": 6, "format_ok": True, "extra": 1}
+    del bad["relevance"]
+    problems = {p["field"]: p["message"] for p in TIP_V1.rubric.check_scores(bad, "s")}
+    assert set(problems) == {"s.relevance", "s.tone", "s.format_ok", "s.extra"}
+    assert problems["s.format_ok"] == "must be an integer 0-1, not True"
+
+
+def test_tip_v1_suite_has_eight_scenarios_of_four_personas_and_two_slots() -> None:
+    ids = [s.id for s in TIP_V1.scenarios]
     assert len(ids) == len(set(ids)) == 8
-    first_four = scenarios()[:4]
-    assert {s.persona.id for s in first_four} == {p.id for p in personas()}
-    assert {s.time_slot.id for s in first_four} == {t.id for t in time_slots()}
+    first_four = TIP_V1.scenarios[:4]
+    assert len({s.facets["persona"] for s in first_four}) == 4
+    assert {s.facets["time_slot"] for s in first_four} == {"morning", "evening"}
 
 
 def test_prompt_versions_render_distinct_prompts_with_worked_examples_in_v3() -> None:
-    assert set(prompt_versions()) == {"v1", "v2-mentor", "v3-few-shot"}
-    target = scenario("nurse@evening")
-    rendered = {v: render_prompt(v, target, 4) for v in prompt_versions()}
+    versions = [p.version for p in TIP_V1.prompts]
+    assert versions == ["v1", "v2-mentor", "v3-few-shot"]
+    rendered = {v: render_prompt(TIP_V1, v, "nurse@evening", 4) for v in versions}
     assert len({r.sha256 for r in rendered.values()}) == 3
     few_shot = rendered["v3-few-shot"].messages
     assert [m["role"] for m in few_shot].count("assistant") == 2
     assert "exactly 4 tips" in few_shot[-1]["content"]
-    assert target.persona.description in few_shot[-1]["content"]
-    assert render_prompt("v1", target, 4).sha256 == rendered["v1"].sha256
+    nurse = TIP_V1.scenario("nurse@evening").vars["persona_description"]
+    assert nurse in few_shot[-1]["content"]
 
 
 @pytest.mark.parametrize(
@@ -127,10 +135,15 @@ def test_prompt_versions_render_distinct_prompts_with_worked_examples_in_v3() ->
         ({"models": ["qwen2.5:1.5b", "qwen2.5:1.5b"]}, "models"),
         ({"models": ["gguf:unknown"]}, "models"),
         ({"models": ["bad name!"]}, "models"),
-        ({"prompts": ["v9"]}, "prompts"),
+        ({"prompts": ["v 9"]}, "prompts"),
+        ({"prompts": ["prompts:/x"]}, "prompts"),
+        ({"scenarios": []}, "scenarios"),
+        ({"scenarios": ["a", "a"]}, "scenarios"),
+        ({"suite": "Bad Suite"}, "suite"),
+        ({"suite": "study@123"}, "suite"),
         ({"n_tips": 0}, "n_tips"),
         ({"n_tips": "three"}, "n_tips"),
-        ({"n_scenarios": 9}, "n_scenarios"),
+        ({"n_scenarios": 0}, "n_scenarios"),
         ({"temperature": 3}, "temperature"),
         ({"experiment": "../etc"}, "experiment"),
         ({"experiment": "Name' OR 1=1"}, "experiment"),
@@ -144,11 +157,21 @@ def test_bench_request_refuses_bad_fields_by_name(body: dict[str, object], field
     assert [e["loc"][0] for e in caught.value.errors()] == [field]
 
 
-def test_bench_request_defaults_to_the_embedded_model() -> None:
+def test_bench_request_defaults_to_the_embedded_model_and_the_whole_default_suite() -> None:
     request = BenchRequest()
     assert request.models == ["gguf:smollm2-135m"]
     assert request.max_model_b == 4.0
-    assert request.cell_count() == 2
+    assert (request.suite, request.prompts, request.scenarios, request.n_scenarios) == (
+        "tip-v1",
+        None,
+        None,
+        None,
+    )
+
+
+def test_bench_request_picks_scenarios_one_way_only() -> None:
+    with pytest.raises(ValidationError, match="scenarios or n_scenarios, not both"):
+        BenchRequest.model_validate({"scenarios": ["a"], "n_scenarios": 1})
 
 
 def test_cell_key_is_stable_and_distinguishes_cells() -> None:

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from shared.settings import Settings
-from tests.conftest import TOKEN, free_port, settings_env
+from testkit.processes import free_port, settings_env
+from tests.conftest import TOKEN
 
 pytestmark = pytest.mark.slow
 TIPBENCH = str(Path(sys.executable).parent / "tipbench")

@@ -51,8 +51,16 @@ def _var(settings: Settings) -> Path:
 
 def worker_argv(module: str, queue: str, *, threads: int) -> list[str]:
     """A dramatiq worker command: one process, `threads` threads, one queue."""
-    return [str(BIN / "dramatiq"), module, "--processes", "1", "--threads", str(threads),
-            "--queues", queue]  # fmt: skip
+    return [
+        str(BIN / "dramatiq"),
+        module,
+        "--processes",
+        "1",
+        "--threads",
+        str(threads),
+        "--queues",
+        queue,
+    ]
 
 
 def services(settings: Settings, reporters: int = 1) -> list[Service]:
@@ -72,7 +80,7 @@ def services(settings: Settings, reporters: int = 1) -> list[Service]:
                 "services.gateway.app:create_app()",
             ],
             {},
-        ),  # fmt: skip
+        ),
         Service(
             "collector", worker_argv("services.collector.actors", "collect", threads=1), single
         ),
@@ -90,10 +98,9 @@ def services(settings: Settings, reporters: int = 1) -> list[Service]:
     var = _var(settings)
     named = [Service(s.name, s.argv, s.env | {"TIPBENCH_SERVICE": s.name}) for s in found]
     return [
-        Service(s.name, s.argv, s.env | metrics_env(var, s.name, settings, i))
-        if i > 0 else s
+        Service(s.name, s.argv, s.env | metrics_env(var, s.name, settings, i)) if i > 0 else s
         for i, s in enumerate(named)
-    ]  # fmt: skip
+    ]
 
 
 def metrics_env(var: Path, name: str, settings: Settings, index: int) -> dict[str, str]:
@@ -120,12 +127,23 @@ def mlflow_service(settings: Settings) -> Service:
     data.mkdir(parents=True, exist_ok=True)
     return Service(
         "mlflow",
-        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(settings.mlflow_port),
-         "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
-         "--artifacts-destination", str(data / "artifacts"), "--serve-artifacts",
-         "--workers", "2"],
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(settings.mlflow_port),
+            "--backend-store-uri",
+            f"sqlite:///{data / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(data / "artifacts"),
+            "--serve-artifacts",
+            "--workers",
+            "2",
+        ],
         {},
-    )  # fmt: skip
+    )
 
 
 def start(settings: Settings, service: Service) -> int:

@@ -26,7 +26,7 @@ from services.collector.providers.ollama import OllamaProvider
 from services.collector.providers.openai_compat import OpenAICompatibleProvider
 from services.collector.record import record_cell
 from services.collector.session import ModelSession
-from shared import tracking
+from shared import faults, tracking
 from shared.broker import make_broker
 from shared.contracts import CollectCell, RecordCell
 from shared.errors import PermanentError
@@ -35,10 +35,12 @@ from shared.logs import configure_logging
 from shared.messaging import COLLECT_QUEUE, RECORD_QUEUE
 from shared.queues import QueueInspector
 from shared.settings import Settings
+from shared.stores.suites import SuiteStore
 
 settings = Settings()  # read from the environment
 configure_logging(settings.service or "collector")
 broker = make_broker(settings, worker=True)
+faults.install(broker)  # reliability suite only: ack failpoints, when armed
 dramatiq.set_broker(broker)
 log = logging.getLogger("tipbench.collector")
 
@@ -65,14 +67,16 @@ def deps() -> CollectorDeps:
         ),
     }
     client = redis.Redis.from_url(settings.redis_url)
+    mlflow = tracking.use_tracking_server(settings)
     return CollectorDeps(
         settings=settings,
         redis=client,
-        mlflow=tracking.use_tracking_server(settings),
+        mlflow=mlflow,
         jobs=JobStore(client, settings),
         broker=broker,
         queues=QueueInspector(client, settings),
         session=ModelSession(providers),
+        suites=SuiteStore(client, mlflow, settings),
     )
 
 

@@ -13,7 +13,10 @@ from services.collector.session import ModelSession
 from shared.jobs import JobStore
 from shared.queues import QueueInspector
 from shared.settings import Settings
+from shared.stores.suites import SuiteStore
 
+# Fixed registry prompt versions never change: their templates are kept per process.
+_TEMPLATES: dict[str, str | list[dict[str, str]]] = {}
 # A generation waits here until its run is written; a week covers any MLflow outage.
 GENERATED_TTL_S = 7 * 24 * 3600
 
@@ -38,6 +41,14 @@ class CollectorDeps:
     broker: RedisBroker
     queues: QueueInspector
     session: ModelSession
+    suites: SuiteStore
+
+    def registry_template(self, uri: str) -> str | list[dict[str, str]]:
+        """The template of a fixed registry prompt version (read once per process)."""
+        if uri not in _TEMPLATES:
+            found = self.mlflow.load_prompt(uri)
+            _TEMPLATES[uri] = found.template
+        return _TEMPLATES[uri]
 
     def _generated_key(self, cell_key: str) -> str:
         return self.settings.key("generated", cell_key)

@@ -12,10 +12,10 @@ from services.collector.cells import finish_cell
 from services.collector.deps import CollectorDeps, GeneratedCell
 from services.collector.parsing import format_ok, overlong, parse_tips
 from services.collector.providers import GenerationOptions
-from shared.contracts import CollectCell, RecordCell
+from shared.contracts import CollectCell, RecordCell, is_registry_prompt
 from shared.messaging import send
-from shared.rubric import load_rubric
-from shared.suite import SUITE_VERSION, render_prompt, scenario
+from shared.suite import RenderedPrompt, Suite, render_prompt, render_registry_prompt
+from shared.tracking import FACET_PARAM
 
 NUM_CTX = 4096
 TOKENS_PER_TIP = 60  # generous: a tip is at most ~30 words
@@ -48,9 +48,18 @@ def release_unless_next(deps: CollectorDeps) -> None:
         deps.session.release()
 
 
+def render_cell(cell: CollectCell, suite: Suite, deps: CollectorDeps) -> RenderedPrompt:
+    """The chat messages of a cell, from its exact suite version (or registry prompt)."""
+    if is_registry_prompt(cell.prompt_version):
+        template = deps.registry_template(cell.prompt_version)
+        return render_registry_prompt(template, suite, cell.scenario_id, cell.n_tips)
+    return render_prompt(suite, cell.prompt_version, cell.scenario_id, cell.n_tips)
+
+
 def _generate(cell: CollectCell, deps: CollectorDeps) -> GeneratedCell:
-    target = scenario(cell.scenario_id)
-    prompt = render_prompt(cell.prompt_version, target, cell.n_tips)
+    suite = deps.suites.get(cell.suite, cell.suite_version)
+    target = suite.scenario(cell.scenario_id)
+    prompt = render_cell(cell, suite, deps)
     resident = deps.session.use(
         cell.model, max_model_b=cell.max_model_b, allow_unknown_size=cell.allow_unknown_size
     )
@@ -65,7 +74,7 @@ def _generate(cell: CollectCell, deps: CollectorDeps) -> GeneratedCell:
         resident.ref.name, prompt.messages, options
     )
     latency_s = time.perf_counter() - started
-    rubric = load_rubric()
+    rubric = suite.rubric
     parsed = parse_tips(generation.text)
     info = resident.info
     params: dict[str, object] = {
@@ -75,14 +84,14 @@ def _generate(cell: CollectCell, deps: CollectorDeps) -> GeneratedCell:
         "prompt_uri": cell.prompt_uri or "unregistered",
         "prompt_sha256": prompt.sha256,
         "scenario_id": target.id,
-        "persona": target.persona.id,
-        "time_slot": target.time_slot.id,
+        **{f"{FACET_PARAM}{name}": value for name, value in target.facets.items()},
         "temperature": cell.temperature,
         "n_tips": cell.n_tips,
         "seed": cell.seed,
         "num_predict": options.num_predict,
         "num_ctx": options.num_ctx,
-        "suite_version": SUITE_VERSION,
+        "suite": cell.suite,
+        "suite_version": cell.suite_version,
         "model_digest": info.digest or "unknown",
         "provider_version": info.server_version or "unknown",
         "quantization": info.quantization or "unknown",
@@ -98,7 +107,7 @@ def _generate(cell: CollectCell, deps: CollectorDeps) -> GeneratedCell:
         "tokens_per_s": generation.tokens_per_s,
         "n_tips_parsed": len(parsed.tips),
         "auto_format_ok": int(format_ok(parsed, cell.n_tips)),
-        "auto_overlong": int(overlong(parsed, rubric.word_limit)),
+        "auto_overlong": int(overlong(parsed, suite.checks.word_limit)),
     }
     return GeneratedCell(
         params={k: str(v) for k, v in params.items()},

@@ -15,7 +15,6 @@ from shared import tracking
 from shared.contracts import CollectCell
 from shared.faults import fault_point
 from shared.messaging import send
-from shared.rubric import RUBRIC_ID
 
 
 def finished_run_id(deps: CollectorDeps, experiment_id: str, key: str) -> str | None:
@@ -67,7 +66,7 @@ def write_run(
             tracking.TAG_JOB_ID: cell.job_id,
             tracking.TAG_CELL_KEY: cell.cell_key,
             tracking.TAG_JUDGE_PENDING: "true",
-            tracking.TAG_RUBRIC_ID: RUBRIC_ID,
+            tracking.TAG_RUBRIC_ID: str(generated.artifacts["rubric.json"]["id"]),  # type: ignore[index]
         },
     )
     run_id: str = run.info.run_id

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.collector.providers import ModelInfo, ModelProvider
-from shared.errors import ModelSizeUnknown, ModelTooLarge, UnknownModel
-from shared.models import ModelRef, parse_model
+from shared.errors import UnknownModel
+from shared.model_names import ModelRef, check_size, parse_model
 
 
 @dataclass
@@ -64,14 +64,4 @@ class ModelSession:
 
     @staticmethod
     def _check_size(resident: Resident, max_model_b: float, allow_unknown_size: bool) -> None:
-        size = resident.info.params_b
-        if size is None:
-            if not allow_unknown_size:
-                raise ModelSizeUnknown(
-                    f"{resident.ref.raw}: parameter count unknown; set allow_unknown_size to run it"
-                )
-            return
-        if size > max_model_b:
-            raise ModelTooLarge(
-                f"{resident.ref.raw} has {size:.2f}B parameters, over max_model_b={max_model_b:g}"
-            )
+        check_size(resident.ref.raw, resident.info.params_b, max_model_b, allow_unknown_size)

@@ -17,6 +17,7 @@ from shared.judging import PacketStore
 from shared.leaderboards import LeaderboardStore
 from shared.scores import ScoreStore
 from shared.settings import Settings
+from shared.stores.suites import SuiteStore
 
 
 @dataclass(frozen=True)
@@ -31,21 +32,24 @@ class GatewayDeps:
     packets: PacketStore
     leaderboards: LeaderboardStore
     scores: ScoreStore
+    suites: SuiteStore
     tokens: TokenCheck
 
 
 def build_deps(settings: Settings) -> GatewayDeps:
     """Open the gateway's clients (lazily connecting; nothing is contacted here)."""
     client = redis.Redis.from_url(settings.redis_url)
+    mlflow = tracking.make_client(settings)
     return GatewayDeps(
         settings=settings,
         redis=client,
         broker=make_broker(settings),
-        mlflow=tracking.make_client(settings),
+        mlflow=mlflow,
         jobs=JobStore(client, settings),
         packets=PacketStore(client, settings),
         leaderboards=LeaderboardStore(client, settings),
         scores=ScoreStore(client, settings),
+        suites=SuiteStore(client, mlflow, settings),
         tokens=TokenCheck(settings.admin_tokens()),
     )
 

@@ -24,6 +24,9 @@ from shared.errors import (
     JobEnded,
     ModelRefused,
     NotFound,
+    SuiteInvalid,
+    SuiteMismatch,
+    SuiteReserved,
     TipbenchError,
     TooManyCells,
 )
@@ -65,6 +68,9 @@ ANSWERS: dict[type[TipbenchError], tuple[int, str]] = {
     InvalidJudgeId: (422, "invalid_judge"),
     InvalidFormat: (422, "invalid_format"),
     InvalidScores: (422, "invalid_scores"),
+    SuiteInvalid: (422, "invalid_suite"),
+    SuiteMismatch: (409, "suite_mismatch"),
+    SuiteReserved: (409, "suite_reserved"),
 }
 
 

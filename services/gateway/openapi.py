@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from shared.contracts import EXPERIMENT_PATTERN
+from shared.suite import SUITE_NAME_PATTERN
 
 F = TypeVar("F", bound=Callable[..., Any])
 OPENAPI_VERSION = "3.1.0"
@@ -33,9 +34,16 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     },
     "job_id": {"type": "string", "description": "Job id, as POST /api/bench/run answered."},
     "submission_id": {"type": "string", "description": "Score submission id."},
+    "name": {"type": "string", "pattern": SUITE_NAME_PATTERN, "description": "Suite name."},
+    "version": {
+        "type": "string",
+        "pattern": r"^[0-9a-f]{12}$",
+        "description": "Suite version id (a hash of its content).",
+    },
 }
 
 ERROR_TEXT = {
+    200: "Already stored: the same content, nothing changed.",
     400: "The body is not valid JSON (or has a duplicate key).",
     401: "No credentials (WWW-Authenticate says how to send them).",
     403: "Wrong token, or a cookie-authenticated request without its CSRF token.",
@@ -85,6 +93,7 @@ class Doc:
     media_type: str = "application/json"
     extra_media: dict[str, dict[str, Any]] = field(default_factory=dict)
     also: dict[int, Any] = field(default_factory=dict)  # other statuses with their own body
+    body_media: tuple[str, ...] = ()  # media types the body may also come in, as text
     public: bool = False
 
 
@@ -152,10 +161,15 @@ def build_spec(app: Flask) -> dict[str, Any]:
             {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
             for name in re.findall(r"{([a-z_]+)}", path)
         ] + [
-            {"name": q.name, "in": "query", "required": False, "schema": q.schema,
-             "description": q.description}
+            {
+                "name": q.name,
+                "in": "query",
+                "required": False,
+                "schema": q.schema,
+                "description": q.description,
+            }
             for q in doc.query
-        ]  # fmt: skip
+        ]
         content = {doc.media_type: {"schema": _response_schema(doc.response, refs)}}
         content |= doc.extra_media
         responses: dict[str, Any] = {
@@ -189,10 +203,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
         if doc.public:
             operation["security"] = []
         if doc.body is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": refs[(doc.body, "validation")]}},
-            }
+            body = {"application/json": {"schema": refs[(doc.body, "validation")]}}
+            body |= {media: {"schema": {"type": "string"}} for media in doc.body_media}
+            operation["requestBody"] = {"required": True, "content": body}
         paths.setdefault(path, {})[method] = operation
 
     return {

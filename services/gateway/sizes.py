@@ -6,7 +6,8 @@ import httpx
 import ollama
 
 from shared.contracts import BenchRequest
-from shared.models import ollama_params_b, parse_model
+from shared.errors import PermanentError
+from shared.model_names import check_size, ollama_params_b, parse_model
 
 # Short: the check must not hold the request up; if Ollama is slow the collector decides.
 SHOW_TIMEOUT_S = 3.0
@@ -34,14 +35,8 @@ def model_size_problems(request: BenchRequest, ollama_host: str) -> list[dict[st
             return problems  # Ollama unreachable now: the collector will check
         label = shown.details.parameter_size if shown.details else None
         size = ollama_params_b(dict(shown.modelinfo or {}), label)
-        if size is None and not request.allow_unknown_size:
-            problems.append(
-                {"field": "models", "message": f"{name}: parameter count unknown; set"
-                 " allow_unknown_size to run it"}
-            )  # fmt: skip
-        elif size is not None and size > request.max_model_b:
-            problems.append(
-                {"field": "models", "message": f"{name} has {size:.2f}B parameters, over"
-                 f" max_model_b={request.max_model_b:g}"}
-            )  # fmt: skip
+        try:
+            check_size(name, size, request.max_model_b, request.allow_unknown_size)
+        except PermanentError as exc:
+            problems.append({"field": "models", "message": str(exc)})
     return problems

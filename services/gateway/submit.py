@@ -10,47 +10,105 @@ import uuid
 from typing import Any
 
 from mlflow.entities import Param
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from services.gateway.checks import parse
 from services.gateway.deps import GatewayDeps
-from services.gateway.prompts import register_prompt
+from services.gateway.prompts import resolve_registry_prompt, suite_prompt_uris
 from services.gateway.sizes import model_size_problems
 from shared import tracking
-from shared.contracts import BenchRequest, CollectCell, cell_key
-from shared.errors import ModelRefused, TooManyCells
+from shared.base import Record
+from shared.contracts import BenchRequest, CollectCell, cell_key, is_registry_prompt
+from shared.errors import InvalidRequest, ModelRefused, SuiteMismatch, SuiteNotFound, TooManyCells
 from shared.messaging import send
-from shared.rubric import RUBRIC_ID, load_rubric
-from shared.suite import SUITE_VERSION, scenarios
+from shared.suite import Suite
 
 
-class Submitted(BaseModel):
+class Submitted(Record):
     """The answer to an accepted bench request."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     job_id: str = Field(description="Job id; poll /api/bench/jobs/<job_id>.")
     experiment: str = Field(description="Experiment name.")
     mlflow_experiment: str = Field(description="MLflow experiment name.")
     parent_run_id: str = Field(description="The job's MLflow parent run.")
+    suite: str = Field(description="The suite version the cells render from, `name@version`.")
     cells: int = Field(description="Cells enqueued.")
+
+
+def choose(request: BenchRequest, suite: Suite) -> BenchRequest:
+    """The request made explicit against its suite: suite@version, every prompt, scenario
+    and n_tips spelled out; InvalidRequest naming each field the suite does not have."""
+    problems: list[dict[str, str]] = []
+    known_prompts = [p.version for p in suite.prompts]
+    prompts = request.prompts or known_prompts
+    for index, name in enumerate(prompts):
+        if not is_registry_prompt(name) and name not in known_prompts:
+            problems.append(
+                {
+                    "field": f"prompts.{index}",
+                    "message": f"suite {suite.suite} has no prompt version {name!r};"
+                    f" it has {known_prompts}",
+                }
+            )
+    known_scenarios = [s.id for s in suite.scenarios]
+    if request.scenarios is not None:
+        scenarios = request.scenarios
+        for index, name in enumerate(scenarios):
+            if name not in known_scenarios:
+                problems.append(
+                    {
+                        "field": f"scenarios.{index}",
+                        "message": f"suite {suite.suite} has no scenario {name!r}",
+                    }
+                )
+    else:
+        wanted = request.n_scenarios or len(known_scenarios)
+        if wanted > len(known_scenarios):
+            problems.append(
+                {
+                    "field": "n_scenarios",
+                    "message": f"suite {suite.suite} has {len(known_scenarios)} scenarios,"
+                    f" not {wanted}",
+                }
+            )
+        scenarios = known_scenarios[:wanted]
+    if problems:
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        raise InvalidRequest(f"invalid request: {summary}", problems)
+    return request.model_copy(
+        update={
+            "suite": f"{suite.suite}@{suite.content_version()}",
+            "prompts": list(prompts),
+            "scenarios": list(scenarios),
+            "n_scenarios": None,
+            "n_tips": request.n_tips or suite.checks.n_tips,
+        }
+    )
+
+
+def cell_count(request: BenchRequest) -> int:
+    """How many cells an explicit request (see `choose`) makes."""
+    return len(request.models) * len(request.prompts or ()) * len(request.scenarios or ())
 
 
 def plan_cells(
     job_id: str, request: BenchRequest, parent_run_id: str, prompt_uris: dict[str, str]
 ) -> list[CollectCell]:
-    """Every cell of the request, grouped by model so that each model loads once."""
-    chosen = scenarios()[: request.n_scenarios]
+    """Every cell of an explicit request, grouped by model so that each model loads once."""
+    suite, _, version = request.suite.partition("@")
     return [
         CollectCell(
             job_id=job_id,
-            cell_key=cell_key(job_id, model, prompt, target.id),
+            cell_key=cell_key(job_id, model, prompt, scenario_id),
             experiment=request.experiment,
             parent_run_id=parent_run_id,
             model=model,
+            suite=suite,
+            suite_version=version,
             prompt_version=prompt,
-            prompt_uri=prompt_uris[prompt],
-            scenario_id=target.id,
-            n_tips=request.n_tips,
+            prompt_uri=prompt_uris.get(prompt, prompt),
+            scenario_id=scenario_id,
+            n_tips=request.n_tips or 0,
             temperature=request.temperature,
             seed=request.seed,
             max_model_b=request.max_model_b,
@@ -58,8 +116,8 @@ def plan_cells(
             llm_judge=request.judge.removeprefix("llm:") if request.judge else None,
         )
         for model in request.models
-        for prompt in request.prompts
-        for target in chosen
+        for prompt in request.prompts or ()
+        for scenario_id in request.scenarios or ()
     ]
 
 
@@ -71,31 +129,32 @@ def enqueue_cells(deps: GatewayDeps, cells: list[CollectCell]) -> None:
             send(deps.broker, cell)
 
 
-def submit(request: BenchRequest, deps: GatewayDeps) -> Submitted:
-    """Create the job's parent run and record, then enqueue its cells."""
+def submit(request: BenchRequest, suite: Suite, deps: GatewayDeps) -> Submitted:
+    """Create the job's parent run and record, then enqueue its cells (an explicit request)."""
     job_id = uuid.uuid4().hex
     experiment_id = tracking.ensure_experiment(deps.mlflow, request.experiment)
+    claim_experiment_suite(deps, experiment_id, request)
     parent = deps.mlflow.create_run(
         experiment_id,
         run_name=f"job {job_id[:8]}",
         tags={
             tracking.TAG_KIND: "job",
             tracking.TAG_JOB_ID: job_id,
-            tracking.TAG_RUBRIC_ID: RUBRIC_ID,
-            "suite_version": SUITE_VERSION,
+            tracking.TAG_RUBRIC_ID: suite.rubric.id,
+            tracking.TAG_SUITE: request.suite,
         },
     )
     parent_run_id = parent.info.run_id
     deps.mlflow.log_batch(
         parent_run_id,
         params=[
-            Param(name, ",".join(value) if isinstance(value, list) else str(value))
+            Param(name, ",".join(value) if isinstance(value, list) else str(value)[:6000])
             for name, value in request.model_dump(mode="json").items()
         ],
     )
     deps.mlflow.log_dict(parent_run_id, request.model_dump(mode="json"), "request.json")
-    deps.mlflow.log_dict(parent_run_id, load_rubric().as_dict(), "rubric.json")
-    prompt_uris = {version: register_prompt(deps.mlflow, version) for version in request.prompts}
+    deps.mlflow.log_dict(parent_run_id, suite.rubric.as_dict(), "rubric.json")
+    prompt_uris = suite_prompt_uris(deps.mlflow, deps.redis, deps.settings, suite)
     cells = plan_cells(job_id, request, parent_run_id, prompt_uris)
     deps.jobs.create(job_id, request, parent_run_id, cells)
     enqueue_cells(deps, cells)
@@ -104,24 +163,63 @@ def submit(request: BenchRequest, deps: GatewayDeps) -> Submitted:
         experiment=request.experiment,
         mlflow_experiment=tracking.experiment_name(request.experiment),
         parent_run_id=parent_run_id,
+        suite=request.suite,
         cells=len(cells),
     )
 
 
+def claim_experiment_suite(deps: GatewayDeps, experiment_id: str, request: BenchRequest) -> None:
+    """An experiment keeps one suite version: the first job's; SuiteMismatch for another."""
+    found = deps.mlflow.get_experiment(experiment_id)
+    current = found.tags.get(tracking.TAG_SUITE)
+    if current is None:
+        deps.mlflow.set_experiment_tag(experiment_id, tracking.TAG_SUITE, request.suite)
+    elif current != request.suite:
+        raise SuiteMismatch(
+            f"experiment {request.experiment!r} uses suite {current}, not {request.suite}:"
+            " results of two suite versions would mix; name a new experiment",
+            [{"field": "suite", "message": f"the experiment uses {current}"}],
+        )
+
+
+def resolve_prompts(request: BenchRequest, suite: Suite, deps: GatewayDeps) -> BenchRequest:
+    """Registry prompts of an explicit request fixed to a version their scenarios can fill."""
+    have = [set(suite.scenario(s).vars) for s in request.scenarios or ()]
+    prompts = [
+        resolve_registry_prompt(deps.mlflow, name, have, f"prompts.{index}")
+        if is_registry_prompt(name)
+        else name
+        for index, name in enumerate(request.prompts or ())
+    ]
+    if len(set(prompts)) != len(prompts):
+        raise InvalidRequest(
+            "invalid request: prompts: two entries name the same registry version",
+            [{"field": "prompts", "message": "two entries name the same registry version"}],
+        )
+    return request.model_copy(update={"prompts": prompts})
+
+
 def accept_bench_request(body: dict[str, Any], deps: GatewayDeps) -> Submitted:
-    """Validate a bench request (fields, cell limit, model sizes) and submit it."""
-    request = parse(BenchRequest, body)
+    """Validate a bench request (fields, its suite, cell limit, model sizes) and submit it."""
+    asked = parse(BenchRequest, body)
+    try:
+        suite = deps.suites.resolve(asked.suite)
+    except SuiteNotFound as exc:
+        raise InvalidRequest(
+            f"invalid request: suite: {exc}", [{"field": "suite", "message": str(exc)}]
+        ) from None
+    request = choose(asked, suite)
     limit = deps.settings.max_cells_per_job
-    if request.cell_count() > limit:
+    if cell_count(request) > limit:
         raise TooManyCells(
-            f"the request makes {request.cell_count()} cells; the limit is {limit}",
-            [{"field": "models", "message": "models x prompts x n_scenarios is over the limit"}],
+            f"the request makes {cell_count(request)} cells; the limit is {limit}",
+            [{"field": "models", "message": "models x prompts x scenarios is over the limit"}],
         )
     problems = model_size_problems(request, deps.settings.ollama_host)
     if problems:
         summary = "; ".join(p["message"] for p in problems)
         raise ModelRefused(f"model refused: {summary}", problems)
-    return submit(request, deps)
+    return submit(resolve_prompts(request, suite, deps), suite, deps)
 
 
 def retry_failed_cells(job_id: str, deps: GatewayDeps) -> list[str]:

@@ -16,21 +16,23 @@ from services.judge_bridge.ingest import announce_scores, ingest_locked
 from services.judge_bridge.llm_judge import judge_must_wait, judge_unscored_runs
 from services.judge_bridge.packets import build_packet as build
 from services.judge_bridge.packets import record_packet
-from shared import tracking
+from shared import faults, tracking
 from shared.broker import make_broker
 from shared.contracts import IngestScores, JobFinished, RunLlmJudge, ScoreFile
 from shared.errors import InvalidScores, UnknownModel
 from shared.judging import PacketStore
 from shared.logs import configure_logging
 from shared.messaging import JUDGE_QUEUE, send
-from shared.models import parse_model
+from shared.model_names import parse_model
 from shared.queues import QueueInspector
 from shared.scores import ScoreStore
 from shared.settings import Settings
+from shared.stores.suites import SuiteStore
 
 settings = Settings()  # read from the environment
 configure_logging(settings.service or "judge_bridge")
 broker = make_broker(settings, worker=True)
+faults.install(broker)  # reliability suite only: ack failpoints, when armed
 dramatiq.set_broker(broker)
 log = logging.getLogger("tipbench.judge_bridge")
 COLLECTOR_BUSY_RETRY_MS = 2_000
@@ -40,6 +42,7 @@ COLLECTOR_BUSY_RETRY_MS = 2_000
 def deps() -> JudgeDeps:
     """Clients built on the first message (not at import)."""
     client = redis.Redis.from_url(settings.redis_url)
+    mlflow = tracking.use_tracking_server(settings)
     return JudgeDeps(
         settings=settings,
         redis=client,
@@ -52,10 +55,11 @@ def deps() -> JudgeDeps:
             else {},
             timeout=settings.openai_timeout_s,
         ),
-        mlflow=tracking.use_tracking_server(settings),
+        mlflow=mlflow,
         packets=PacketStore(client, settings),
         scores=ScoreStore(client, settings),
         queues=QueueInspector(client, settings),
+        suites=SuiteStore(client, mlflow, settings),
     )
 
 
@@ -63,7 +67,7 @@ def deps() -> JudgeDeps:
 def build_packet(payload: dict[str, Any]) -> None:
     """A job finished: build the experiment's packet and close the job's parent run."""
     event = JobFinished.model_validate(payload)
-    packet = build(deps().mlflow, deps().packets, event.experiment)
+    packet = build(deps().mlflow, deps().packets, deps().suites, event.experiment)
     if packet is not None:
         record_packet(deps().mlflow, event.parent_run_id, packet)
     deps().mlflow.set_terminated(

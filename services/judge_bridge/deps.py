@@ -14,6 +14,7 @@ from shared.judging import PacketStore
 from shared.queues import QueueInspector
 from shared.scores import ScoreStore
 from shared.settings import Settings
+from shared.stores.suites import SuiteStore
 
 
 @dataclass(frozen=True)
@@ -29,3 +30,4 @@ class JudgeDeps:
     packets: PacketStore
     scores: ScoreStore
     queues: QueueInspector
+    suites: SuiteStore

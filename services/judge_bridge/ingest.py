@@ -15,10 +15,9 @@ from shared.contracts import ScoreFile, ScoresIngested
 from shared.faults import fault_point
 from shared.judging import PacketStore, check_scores
 from shared.messaging import send
-from shared.rubric import RUBRIC_ID, composite
+from shared.rubric import Rubric
 from shared.scores import ScoreStore
 
-ITEMS = ("relevance", "actionability", "tone", "format_ok", "overlong")
 SAME = ("packet_id", "judge_kind")  # a re-post from another packet or kind is the same score
 # An ingest holds its experiment's lock this long past its last write; a bridge killed
 # mid-ingest delays the redelivered ingest by at most that.
@@ -27,7 +26,12 @@ INGEST_LOCK_WAIT_S = 600.0
 
 
 def log_assessment(
-    client: MlflowClient, run_id: str, scores: ScoreFile, values: dict[str, int], rationale: str
+    client: MlflowClient,
+    run_id: str,
+    scores: ScoreFile,
+    values: dict[str, float],
+    rationale: str,
+    rubric: Rubric,
 ) -> None:
     """The judge's score as an MLflow assessment on the run's generation trace, if it has one.
 
@@ -39,7 +43,7 @@ def log_assessment(
     source_type = "HUMAN" if scores.judge_kind == "human" else "LLM_JUDGE"
     mlflow.log_feedback(
         trace_id=trace_id,
-        name=RUBRIC_ID,
+        name=rubric.id,
         value=dict(values),
         source=AssessmentSource(source_type=source_type, source_id=scores.judge_id),
         rationale=rationale or None,
@@ -69,14 +73,14 @@ def ingest_scores(
     must announce the runs the interrupted attempt already wrote, or the reporter
     would never re-read them.
     """
-    item_runs = check_scores(experiment, scores, packets)
+    item_runs, rubric = check_scores(experiment, scores, packets)
     judge = scores.judge_id
     primary = scores_store.primary_judge(experiment, judge) == judge
     now = int(time.time() * 1000)
     for score in scores.scores:
         run_id = item_runs[score.item_id]
-        values: dict[str, int] = score.model_dump(include=set(ITEMS))
-        values["composite"] = composite(**values)
+        values: dict[str, float] = dict(score.values())
+        values["composite"] = rubric.composite(values)
         new = {
             **values,
             "rationale": score.rationale,
@@ -95,11 +99,11 @@ def ingest_scores(
                 RunTag("judge_id", judge),
                 RunTag("judge_packet_id", scores.packet_id),
                 RunTag("judge_rationale", score.rationale),
-                RunTag(tracking.TAG_RUBRIC_ID, RUBRIC_ID),
+                RunTag(tracking.TAG_RUBRIC_ID, rubric.id),
             ]
         # MLflow first: if it fails, the Redis copy still differs and the retry rewrites.
         client.log_batch(run_id, metrics=metrics, tags=tags)
-        log_assessment(client, run_id, scores, values, score.rationale)
+        log_assessment(client, run_id, scores, values, score.rationale, rubric)
         scores_store.record(experiment, run_id, judge, new, old)
         fault_point("ingest.partial")  # reliability suite: a crash between two runs
         progress()

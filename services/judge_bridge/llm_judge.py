@@ -11,32 +11,38 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import ollama
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from services.judge_bridge.deps import JudgeDeps
 from services.judge_bridge.ingest import announce_scores, ingest_locked
 from shared.contracts import ItemScore, ScoreFile
 from shared.errors import ProviderUnavailable, UnknownModel
 from shared.judging import JudgePacket, PacketItem, packet_for_judge
-from shared.models import ModelRef
+from shared.model_names import ModelRef
+from shared.rubric import Rubric
+from shared.strictjson import strict_loads
 
 ATTEMPTS = 3
+RATIONALE_LIMIT = 2000
 
 
-class Verdict(BaseModel):
-    """What the LLM judge must answer for one item."""
-
-    model_config = ConfigDict(extra="forbid")
-    relevance: int = Field(ge=1, le=5)
-    actionability: int = Field(ge=1, le=5)
-    tone: int = Field(ge=1, le=5)
-    format_ok: Literal[0, 1]
-    overlong: Literal[0, 1]
-    rationale: str = Field(max_length=2000)
+def read_verdict(text: str, rubric: Rubric) -> ItemScore:
+    """The judge's JSON answer as an item score (item_id left empty); ValueError if it is
+    not JSON of the rubric's verdict schema."""
+    answer = strict_loads(text)
+    if not isinstance(answer, dict):
+        raise ValueError("the answer is not a JSON object")
+    rationale = answer.pop("rationale", None)
+    if not isinstance(rationale, str) or len(rationale) > RATIONALE_LIMIT:
+        raise ValueError(f"rationale must be text of at most {RATIONALE_LIMIT} characters")
+    problems = rubric.check_scores(answer, "verdict")
+    if problems:
+        raise ValueError("; ".join(f"{p['field']}: {p['message']}" for p in problems))
+    return ItemScore(item_id="-", rationale=rationale, **answer)
 
 
 @dataclass(frozen=True)
@@ -53,9 +59,10 @@ def judge_messages(packet: JudgePacket, item: PacketItem) -> list[dict[str, str]
         "You are a strict, fair judge of short practical tips. Score the answer against "
         "this rubric and reply with JSON only.\n" + json.dumps(packet.rubric, indent=1)
     )
+    context = "\n".join(f"{name}: {value}" for name, value in item.scenario.vars.items())
     user = (
-        f"Persona: {item.scenario.persona_description}\nTime: {item.scenario.time_slot}\n"
-        f"Tips requested: {item.scenario.n_tips}\n\nAnswer to judge:\n{item.answer}"
+        f"{context}\nTips requested: {item.scenario.n_tips}, each under"
+        f" {item.scenario.word_limit} words\n\nAnswer to judge:\n{item.answer}"
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -106,19 +113,20 @@ def score_packet(
     """Score every item of the packet; returns the valid scores and the failures."""
     scores: list[ItemScore] = []
     failures: list[JudgeFailure] = []
-    schema: dict[str, Any] = Verdict.model_json_schema()
+    rubric = Rubric.from_dict(packet.rubric)
+    schema = rubric.verdict_schema()
     for item in packet.items:
         error = ""
         for _ in range(ATTEMPTS):
             try:
                 text = chat(model, judge_messages(packet, item), schema)
-                verdict = Verdict.model_validate_json(text)
+                verdict = read_verdict(text, rubric)
             except (ValidationError, ValueError, KeyError, httpx.HTTPStatusError) as exc:
                 error = f"invalid answer: {str(exc).splitlines()[0]}"
                 continue
             except (ConnectionError, httpx.TransportError, ollama.ResponseError) as exc:
                 raise ProviderUnavailable(f"LLM judge {model} unreachable: {exc}") from exc
-            scores.append(ItemScore(item_id=item.item_id, **verdict.model_dump()))
+            scores.append(verdict.model_copy(update={"item_id": item.item_id}))
             break
         else:
             failures.append(JudgeFailure(item_id=item.item_id, error=error))

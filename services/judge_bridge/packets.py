@@ -11,31 +11,44 @@ from mlflow.tracking import MlflowClient
 
 from shared import tracking
 from shared.judging import Candidate, JudgePacket, PacketScenario, PacketStore, assemble_packet
-from shared.suite import scenario
+from shared.stores.suites import SuiteStore
+from shared.suite import Suite
+from shared.suite_files import DEFAULT_SUITE
 
 
-def candidate_of(client: MlflowClient, run: Run) -> Candidate:
+def suite_of(suites: SuiteStore, run: Run) -> Suite:
+    """The exact suite version a cell run rendered from (tip-v1 for runs older than suites)."""
+    name = run.data.params.get("suite")
+    if name is None:
+        return suites.get(DEFAULT_SUITE)
+    return suites.get(name, run.data.params.get("suite_version"))
+
+
+def candidate_of(client: MlflowClient, run: Run, suite: Suite) -> Candidate:
     """What a judge sees of a run: its scenario and its answer (from candidates.json)."""
-    target = scenario(run.data.params["scenario_id"])
+    target = suite.scenario(run.data.params["scenario_id"])
     with tempfile.TemporaryDirectory(prefix="tipbench-packet-") as folder:
         path = client.download_artifacts(run.info.run_id, "candidates.json", folder)
         answer = json.loads(Path(path).read_text("utf-8"))
     return Candidate(
         scenario=PacketScenario(
-            persona=target.persona.name,
-            persona_description=target.persona.description,
-            time_slot=target.time_slot.label,
+            id=target.id,
+            vars=dict(target.vars),
             n_tips=int(run.data.params["n_tips"]),
+            word_limit=suite.checks.word_limit,
         ),
         answer=str(answer["answer"]),
         tips=[str(tip) for tip in answer["tips"]],
     )
 
 
-def build_packet(client: MlflowClient, store: PacketStore, experiment: str) -> JudgePacket | None:
+def build_packet(
+    client: MlflowClient, store: PacketStore, suites: SuiteStore, experiment: str
+) -> JudgePacket | None:
     """Pool the experiment's new runs, then packet every run no judge has scored yet.
 
-    None if no run waits for a judge.
+    None if no run waits for a judge. The experiment's runs share one suite version (the
+    gateway sees to it), so its rubric is the experiment's.
     """
     found = tracking.find_experiment(client, experiment)
     if found is None:
@@ -47,11 +60,16 @@ def build_packet(client: MlflowClient, store: PacketStore, experiment: str) -> J
         )
         if run.info.status == tracking.RUN_FINISHED
     ]
+    if not runs:
+        return None
+    suite = suite_of(suites, runs[0])
     pool = store.candidates(experiment)
     new = {
-        run.info.run_id: candidate_of(client, run) for run in runs if run.info.run_id not in pool
+        run.info.run_id: candidate_of(client, run, suite)
+        for run in runs
+        if run.info.run_id not in pool
     }
-    store.add_candidates(experiment, new)
+    store.add_candidates(experiment, new, suite.rubric)
     pool |= new
     pending = {
         run.info.run_id: pool[run.info.run_id]
@@ -60,7 +78,7 @@ def build_packet(client: MlflowClient, store: PacketStore, experiment: str) -> J
     }
     if not pending:
         return None
-    packet, item_runs = assemble_packet(experiment, pending, judge_id=None)
+    packet, item_runs = assemble_packet(experiment, pending, judge_id=None, rubric=suite.rubric)
     store.save(packet, item_runs, latest=True)
     return packet
 

@@ -12,22 +12,23 @@ import redis
 from mlflow.tracking import MlflowClient
 
 from services.reporter.events import changed_runs, parse_event
-from services.reporter.leaderboard import views
+from services.reporter.leaderboard import suite_of_cells, views
 from services.reporter.publish import publish
 from services.reporter.rebuild import REBUILD_DELAY_MS, RebuildGate
 from services.reporter.snapshot import CellSnapshot, current_cells
-from shared import tracking
+from shared import faults, tracking
 from shared.broker import make_broker
-from shared.faults import fault_point
 from shared.leaderboards import LeaderboardStore
 from shared.logs import configure_logging
 from shared.messaging import REPORT_QUEUE
 from shared.settings import Settings
+from shared.stores.suites import SuiteStore
 
 settings = Settings()  # read from the environment
 log = logging.getLogger("tipbench.reporter")
 configure_logging(settings.service or "reporter")
 broker = make_broker(settings, worker=True)
+faults.install(broker)  # reliability suite only: ack failpoints, when armed
 dramatiq.set_broker(broker)
 LOCK_BUSY_RETRY_MS = 300
 
@@ -40,17 +41,20 @@ class ReporterDeps:
     leaderboards: LeaderboardStore
     gate: RebuildGate
     snapshot: CellSnapshot
+    suites: SuiteStore
 
 
 @cache
 def deps() -> ReporterDeps:
     """Clients built on the first message (not at import)."""
     client = redis.Redis.from_url(settings.redis_url)
+    mlflow = tracking.make_client(settings)
     return ReporterDeps(
-        mlflow=tracking.make_client(settings),
+        mlflow=mlflow,
         leaderboards=LeaderboardStore(client, settings),
         gate=RebuildGate(client, settings),
         snapshot=CellSnapshot(client, settings),
+        suites=SuiteStore(client, mlflow, settings),
     )
 
 
@@ -74,13 +78,14 @@ def run_rebuild(experiment: str) -> None:
         if not mine:  # another replica is rebuilding it: come back when it is done
             run_rebuild.send_with_options(args=(experiment,), delay=LOCK_BUSY_RETRY_MS)
             return
-        fault_point("rebuild.locked")  # reliability suite: a crash holding the lock
+        faults.fault_point("rebuild.locked")  # reliability suite: a crash holding the lock
         found = tracking.find_experiment(deps().mlflow, experiment)
         if found is None:
             return
         version = deps().leaderboards.next_version(experiment)
         cells = current_cells(deps().mlflow, deps().snapshot, experiment, str(found.experiment_id))
-        primary, *others = views(experiment, cells, version)
+        suite = suite_of_cells(cells, deps().suites)
+        primary, *others = views(experiment, cells, version, suite)
         if deps().leaderboards.save(primary):
             for board in others:
                 deps().leaderboards.save(board)

@@ -15,6 +15,10 @@ from services.reporter import stats
 from services.reporter.agreement import agreement, judge_scores, view_of
 from shared import tracking
 from shared.leaderboards import PANEL, PRIMARY, GroupWinner, Leaderboard, LeaderboardRow, Marginal
+from shared.rubric import ITEM_MAX, ITEM_MIN, Rubric
+from shared.stores.suites import SuiteStore
+from shared.suite import Suite
+from shared.suite_files import DEFAULT_SUITE
 
 Row = tuple[str, str]  # (model, prompt version)
 RUN_ID_BATCH = 100  # run ids per search: keeps the filter string short
@@ -27,8 +31,8 @@ class Cell:
     run_id: str
     row: Row
     scenario: str
-    persona: str
-    time_slot: str
+    facets: dict[str, str]
+    suite: str  # `name@version`, or "" for runs recorded before suites
     metrics: dict[str, float]
 
     @property
@@ -36,20 +40,59 @@ class Cell:
         return self.metrics.get("composite")
 
 
+LEGACY_FACETS = ("persona", "time_slot")  # tip-v1 runs recorded before facets were params
+
+
 def cells_of(runs: Iterable[Run]) -> list[Cell]:
     """The finished cell runs, reduced to what the leaderboard reads."""
-    return [
-        Cell(
-            run_id=run.info.run_id,
-            row=(run.data.params["model"], run.data.params["prompt_version"]),
-            scenario=run.data.params["scenario_id"],
-            persona=run.data.params["persona"],
-            time_slot=run.data.params["time_slot"],
-            metrics=dict(run.data.metrics),
+    found = []
+    for run in runs:
+        if run.info.status != tracking.RUN_FINISHED:
+            continue
+        params = run.data.params
+        facets = {
+            k.removeprefix(tracking.FACET_PARAM): v
+            for k, v in params.items()
+            if k.startswith(tracking.FACET_PARAM)
+        } or {k: params[k] for k in LEGACY_FACETS if k in params}
+        suite = f"{params['suite']}@{params['suite_version']}" if "suite" in params else ""
+        found.append(
+            Cell(
+                run_id=run.info.run_id,
+                row=(params["model"], params["prompt_version"]),
+                scenario=params["scenario_id"],
+                facets=facets,
+                suite=suite,
+                metrics=dict(run.data.metrics),
+            )
         )
-        for run in runs
-        if run.info.status == tracking.RUN_FINISHED
-    ]
+    return found
+
+
+def with_composite(metrics: dict[str, float], rubric: Rubric) -> dict[str, float]:
+    """The metrics with the composite tipbench computes from the item scores.
+
+    Whatever MLflow holds as `composite` is dropped; a run whose item scores are missing
+    or outside the rubric's ranges (a metric written by hand, by anyone who can reach
+    MLflow) counts as unscored.
+    """
+    kept = {k: v for k, v in metrics.items() if k != "composite"}
+    values = {name: metrics.get(name) for name in rubric.score_names}
+    if all(value is not None for value in values.values()) and rubric_ranges_hold(values, rubric):
+        kept["composite"] = rubric.composite({k: float(v or 0) for k, v in values.items()})
+    else:
+        for name in rubric.score_names:
+            kept.pop(name, None)
+    return kept
+
+
+def rubric_ranges_hold(values: dict[str, float | None], rubric: Rubric) -> bool:
+    """True if every item lies in 1..5 and every flag in 0..1 (means of judges included)."""
+    items = set(rubric.item_ids)
+    return all(
+        value is not None and (ITEM_MIN <= value <= ITEM_MAX if name in items else 0 <= value <= 1)
+        for name, value in values.items()
+    )
 
 
 def _mean(values: list[float]) -> float | None:
@@ -92,12 +135,12 @@ def marginals(cells: list[Cell], key: str) -> list[Marginal]:
     return sorted(found, key=lambda m: (-m.mean_composite, m.name))
 
 
-def winners(cells: list[Cell], attribute: str) -> list[GroupWinner]:
-    """For each persona (or time slot): every row's mean composite there, and the best row."""
+def winners(cells: list[Cell], facet: str) -> list[GroupWinner]:
+    """For each value of a facet: every row's mean composite there, and the best row."""
     per_group: dict[str, dict[Row, list[float]]] = defaultdict(lambda: defaultdict(list))
     for cell in cells:
-        if cell.composite is not None:
-            per_group[getattr(cell, attribute)][cell.row].append(cell.composite)
+        if cell.composite is not None and facet in cell.facets:
+            per_group[cell.facets[facet]][cell.row].append(cell.composite)
     found = []
     for group, rows in sorted(per_group.items()):
         means = {row: fmean(values) for row, values in rows.items()}
@@ -114,24 +157,47 @@ def winners(cells: list[Cell], attribute: str) -> list[GroupWinner]:
     return found
 
 
-def views(experiment: str, cells: list[Cell], version: int) -> list[Leaderboard]:
-    """The primary leaderboard, then one per judge and one on the panel mean (if 2+ judges)."""
-    primary = aggregate(experiment, cells, version)
+def views(experiment: str, cells: list[Cell], version: int, suite: Suite) -> list[Leaderboard]:
+    """The primary leaderboard, then one per judge and one on the panel mean (if 2+ judges).
+
+    Every view's composite is computed here from its item scores (see with_composite).
+    """
+    names = suite.rubric.score_names
+
+    def scored(view: str) -> list[Cell]:
+        return [
+            replace(c, metrics=with_composite(view_of(c.metrics, view, names), suite.rubric))
+            for c in cells
+        ]
+
+    primary = aggregate(
+        experiment,
+        [replace(c, metrics=with_composite(c.metrics, suite.rubric)) for c in cells],
+        version,
+        suite,
+    )
     judges = primary.agreement.judges
     others = [*judges, PANEL] if len(judges) > 1 else judges
-    return [primary] + [
-        aggregate(
-            experiment,
-            [replace(c, metrics=view_of(c.metrics, view)) for c in cells],
-            version,
-            view=view,
-        )
-        for view in others
-    ]
+    return [primary] + [aggregate(experiment, scored(v), version, suite, view=v) for v in others]
 
 
-def aggregate(experiment: str, cells: list[Cell], version: int, view: str = PRIMARY) -> Leaderboard:
+def item_means(cells: list[Cell], names: tuple[str, ...]) -> dict[str, float | None]:
+    """Each item's mean over scenarios (runs averaged within a scenario first)."""
+    found: dict[str, float | None] = {}
+    for name in names:
+        per_scenario: dict[str, list[float]] = defaultdict(list)
+        for cell in cells:
+            if name in cell.metrics:
+                per_scenario[cell.scenario].append(cell.metrics[name])
+        found[name] = _mean([fmean(v) for v in per_scenario.values()])
+    return found
+
+
+def aggregate(
+    experiment: str, cells: list[Cell], version: int, suite: Suite, view: str = PRIMARY
+) -> Leaderboard:
     """Rank (model, prompt) pairs with CIs and tie ranks; unscored pairs come last."""
+    rubric = suite.rubric
     by_row: dict[Row, list[Cell]] = defaultdict(list)
     for cell in cells:
         by_row[cell.row].append(cell)
@@ -166,9 +232,7 @@ def aggregate(experiment: str, cells: list[Cell], version: int, view: str = PRIM
                 ci_high=_r(interval[1]) if interval else None,
                 p_vs_leader=_r(p_values.get(row)),
                 p_holm=_r(adjusted.get(row)),
-                mean_relevance=_mean(_values(scored, "relevance")),
-                mean_actionability=_mean(_values(scored, "actionability")),
-                mean_tone=_mean(_values(scored, "tone")),
+                item_means=item_means(scored, rubric.score_names),
                 format_ok_rate=round(fmean(c.metrics.get("auto_format_ok", 0.0) for c in group), 4),
                 overlong_rate=round(fmean(c.metrics.get("auto_overlong", 0.0) for c in group), 4),
                 mean_latency_s=_mean(_values(group, "latency_s")),
@@ -192,13 +256,31 @@ def aggregate(experiment: str, cells: list[Cell], version: int, view: str = PRIM
         built_at=time.time(),
         n_runs=len(cells),
         run_ids=sorted(c.run_id for c in cells),
+        suite=f"{suite.suite}@{suite.content_version()}",
+        rubric_id=rubric.id,
+        score_names=list(rubric.score_names),
+        composite_min=rubric.composite_range[0],
+        composite_max=rubric.composite_range[1],
         rows=rows,
         by_model=marginals(cells, "model"),
         by_prompt=marginals(cells, "prompt"),
-        by_persona=winners(cells, "persona"),
-        by_time_slot=winners(cells, "time_slot"),
-        agreement=agreement({c.run_id: judge_scores(c.metrics) for c in cells}),
+        by_facet={facet: winners(cells, facet) for facet in facet_names(cells, suite)},
+        agreement=agreement({c.run_id: judge_scores(c.metrics, rubric) for c in cells}, rubric),
     )
+
+
+def facet_names(cells: list[Cell], suite: Suite) -> list[str]:
+    """The suite's facets, then any other facet a run carries (runs older than suites)."""
+    seen = {name for cell in cells for name in cell.facets}
+    return [*suite.facet_names(), *sorted(seen - set(suite.facet_names()))]
+
+
+def suite_of_cells(cells: list[Cell], suites: SuiteStore) -> Suite:
+    """The experiment's suite version (one per experiment), tip-v1 for runs older than suites."""
+    for cell in cells:
+        if cell.suite:
+            return suites.resolve(cell.suite)
+    return suites.get(DEFAULT_SUITE)
 
 
 def read_cells(

@@ -63,7 +63,10 @@ class CellSnapshot:
         for run_id, value in raw.items():
             data = json.loads(value)
             data["row"] = tuple(data["row"])
-            cells[run_id.decode()] = Cell(**data)
+            try:
+                cells[run_id.decode()] = Cell(**data)
+            except TypeError:
+                return None  # a copy in an older layout: read everything again
         return cells
 
     def store(self, experiment: str, cells: list[Cell], *, replace: bool) -> None:

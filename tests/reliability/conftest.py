@@ -20,8 +20,10 @@ import redis
 
 from shared import tracking
 from shared.settings import Settings
-from tests.conftest import FAKE_MODELS, free_port, gateway_client, stack_running, wait_until
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.fake_models import FAKE_MODELS
+from testkit.fake_ollama import FakeModel, FakeOllama
+from testkit.processes import free_port
+from tests.conftest import gateway_client, stack_running, wait_until
 from tipbench import stack
 
 REPORTERS = 3

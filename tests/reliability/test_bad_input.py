@@ -17,13 +17,20 @@ import redis
 
 from shared import tracking
 from shared.settings import Settings
-from tests.conftest import gateway_client, settings_env, wait_until
+from testkit.processes import settings_env
+from tests.conftest import gateway_client, wait_until
 
 pytestmark = pytest.mark.slow
 RUN = "/api/bench/run"
 SCORES = "/api/bench/judge/rel-bad/scores"
-SCORE = {"item_id": "x", "relevance": 3, "actionability": 3, "tone": 3, "format_ok": 1,
-         "overlong": 0}  # fmt: skip
+SCORE = {
+    "item_id": "x",
+    "relevance": 3,
+    "actionability": 3,
+    "tone": 3,
+    "format_ok": 1,
+    "overlong": 0,
+}
 
 
 def score_file(**changes: Any) -> dict[str, Any]:
@@ -34,7 +41,15 @@ def score_file(**changes: Any) -> dict[str, Any]:
 CASES: list[tuple[str, str, str, Any, str, tuple[int, ...], str]] = [
     ("models not a list", "POST", RUN, {"models": "tidy:1b"}, "json", (422,), "models"),
     ("models empty", "POST", RUN, {"models": []}, "json", (422,), "models"),
-    ("17 models", "POST", RUN, {"models": [f"m{i}:1b" for i in range(17)]}, "json", (422,), "models"),
+    (
+        "17 models",
+        "POST",
+        RUN,
+        {"models": [f"m{i}:1b" for i in range(17)]},
+        "json",
+        (422,),
+        "models",
+    ),
     ("10,000 models", "POST", RUN, {"models": ["tidy:1b"] * 10_000}, "json", (422,), "models"),
     ("a model that is a number", "POST", RUN, {"models": [42]}, "json", (422,), "models"),
     ("an unknown gguf model", "POST", RUN, {"models": ["gguf:nope"]}, "json", (422,), "gguf:nope"),
@@ -55,46 +70,238 @@ CASES: list[tuple[str, str, str, Any, str, tuple[int, ...], str]] = [
     ("temperature a word", "POST", RUN, {"temperature": "hot"}, "json", (422,), "temperature"),
     ("temperature 1e309", "POST", RUN, b'{"temperature": 1e309}', "json", (422,), "temperature"),
     ("a negative seed", "POST", RUN, {"seed": -1}, "json", (422,), "seed"),
-    ("a boolean as a string", "POST", RUN, {"allow_unknown_size": "true"}, "json", (422,), "allow_unknown_size"),
+    (
+        "a boolean as a string",
+        "POST",
+        RUN,
+        {"allow_unknown_size": "true"},
+        "json",
+        (422,),
+        "allow_unknown_size",
+    ),
     ("a slash in the experiment", "POST", RUN, {"experiment": "a/b"}, "json", (422,), "experiment"),
     ("a path in the experiment", "POST", RUN, {"experiment": "../x"}, "json", (422,), "experiment"),
-    ("a filter injection", "POST", RUN, {"experiment": "x' OR name LIKE '%"}, "json", (422,), "experiment"),
-    ("capitals in the experiment", "POST", RUN, {"experiment": "Upper"}, "json", (422,), "experiment"),
-    ("unicode in the experiment", "POST", RUN, {"experiment": "ünïcode"}, "json", (422,), "experiment"),
-    ("a NUL in the experiment", "POST", RUN, {"experiment": "bad\u0000name"}, "json", (422,), "experiment"),
-    ("a newline in the experiment", "POST", RUN, {"experiment": "a\nb"}, "json", (422,), "experiment"),
-    ("a 100-character experiment", "POST", RUN, {"experiment": "x" * 100}, "json", (422,), "experiment"),
+    (
+        "a filter injection",
+        "POST",
+        RUN,
+        {"experiment": "x' OR name LIKE '%"},
+        "json",
+        (422,),
+        "experiment",
+    ),
+    (
+        "capitals in the experiment",
+        "POST",
+        RUN,
+        {"experiment": "Upper"},
+        "json",
+        (422,),
+        "experiment",
+    ),
+    (
+        "unicode in the experiment",
+        "POST",
+        RUN,
+        {"experiment": "ünïcode"},
+        "json",
+        (422,),
+        "experiment",
+    ),
+    (
+        "a NUL in the experiment",
+        "POST",
+        RUN,
+        {"experiment": "bad\u0000name"},
+        "json",
+        (422,),
+        "experiment",
+    ),
+    (
+        "a newline in the experiment",
+        "POST",
+        RUN,
+        {"experiment": "a\nb"},
+        "json",
+        (422,),
+        "experiment",
+    ),
+    (
+        "a 100-character experiment",
+        "POST",
+        RUN,
+        {"experiment": "x" * 100},
+        "json",
+        (422,),
+        "experiment",
+    ),
     ("an empty experiment", "POST", RUN, {"experiment": ""}, "json", (422,), "experiment"),
     ("max_model_b 0", "POST", RUN, {"max_model_b": 0}, "json", (422,), "max_model_b"),
     ("a judge without llm:", "POST", RUN, {"judge": "gpt"}, "json", (422,), "judge"),
     ("an unknown field", "POST", RUN, {"modles": ["tidy:1b"]}, "json", (422,), "modles"),
     ("a JSON array", "POST", RUN, [1, 2], "json", (422,), "JSON object"),
     ("JSON null", "POST", RUN, None, "json", (422,), "JSON object"),
-    ("a duplicate key", "POST", RUN, b'{"n_tips": 3, "n_tips": 9}', "json", (400,), "duplicate key"),
+    (
+        "a duplicate key",
+        "POST",
+        RUN,
+        b'{"n_tips": 3, "n_tips": 9}',
+        "json",
+        (400,),
+        "duplicate key",
+    ),
     ("not JSON", "POST", RUN, b"{models: tidy}", "json", (400,), "not valid JSON"),
     ("NaN", "POST", RUN, b'{"temperature": NaN}', "json", (400,), "NaN"),
     ("invalid UTF-8", "POST", RUN, b'{"experiment": "\xff\xfe"}', "json", (400,), "not valid JSON"),
     ("nested 100,000 deep", "POST", RUN, b"[" * 100_000 + b"]" * 100_000, "json", (400,), "nested"),
-    ("a 5 MB body", "POST", RUN, b'{"experiment": "' + b"x" * 5_000_000 + b'"}', "json", (413,), "larger than"),
+    (
+        "a 5 MB body",
+        "POST",
+        RUN,
+        b'{"experiment": "' + b"x" * 5_000_000 + b'"}',
+        "json",
+        (413,),
+        "larger than",
+    ),
     ("a form body", "POST", RUN, b"models=tidy", "form", (415,), "application/json"),
     ("scores: none", "POST", SCORES, score_file(scores=[]), "json", (422,), "scores"),
-    ("scores: relevance 6", "POST", SCORES, score_file(scores=[SCORE | {"relevance": 6}]), "json", (422,), "relevance"),
-    ("scores: tone 0", "POST", SCORES, score_file(scores=[SCORE | {"tone": 0}]), "json", (422,), "tone"),
-    ("scores: format_ok 2", "POST", SCORES, score_file(scores=[SCORE | {"format_ok": 2}]), "json", (422,), "format_ok"),
-    ("scores: no item_id", "POST", SCORES, score_file(scores=[{k: v for k, v in SCORE.items() if k != "item_id"}]), "json", (422,), "item_id"),
-    ("scores: a space in judge_id", "POST", SCORES, score_file(judge_id="a b"), "json", (422,), "judge_id"),
-    ("scores: unicode judge_id", "POST", SCORES, score_file(judge_id="jüdge"), "json", (422,), "judge_id"),
+    (
+        "scores: relevance 6",
+        "POST",
+        SCORES,
+        score_file(scores=[SCORE | {"relevance": 6}]),
+        "json",
+        (422,),
+        "relevance",
+    ),
+    (
+        "scores: tone 0",
+        "POST",
+        SCORES,
+        score_file(scores=[SCORE | {"tone": 0}]),
+        "json",
+        (422,),
+        "tone",
+    ),
+    (
+        "scores: format_ok 2",
+        "POST",
+        SCORES,
+        score_file(scores=[SCORE | {"format_ok": 2}]),
+        "json",
+        (422,),
+        "format_ok",
+    ),
+    (
+        "scores: no item_id",
+        "POST",
+        SCORES,
+        score_file(scores=[{k: v for k, v in SCORE.items() if k != "item_id"}]),
+        "json",
+        (422,),
+        "item_id",
+    ),
+    (
+        "scores: a space in judge_id",
+        "POST",
+        SCORES,
+        score_file(judge_id="a b"),
+        "json",
+        (422,),
+        "judge_id",
+    ),
+    (
+        "scores: unicode judge_id",
+        "POST",
+        SCORES,
+        score_file(judge_id="jüdge"),
+        "json",
+        (422,),
+        "judge_id",
+    ),
     ("scores: an unknown packet", "POST", SCORES, score_file(), "json", (422,), "p-unknown"),
-    ("scores: 10,001 items", "POST", SCORES, score_file(scores=[SCORE] * 10_001), "json", (422,), "scores"),
-    ("scores: a 3,000-character rationale", "POST", SCORES, score_file(scores=[SCORE | {"rationale": "r" * 3000}]), "json", (422,), "rationale"),
-    ("scores: judge_kind robot", "POST", SCORES, score_file(judge_kind="robot"), "json", (422,), "judge_kind"),
-    ("scores: a string score", "POST", SCORES, score_file(scores=[SCORE | {"relevance": "5"}]), "json", (422,), "relevance"),
-    ("leaderboard of a bad name", "GET", "/api/bench/leaderboard/BAD%20NAME", None, "none", (422,), "experiment"),
-    ("leaderboard ?judge= injection", "GET", "/api/bench/leaderboard/x?judge=a%27%20or%201=1", None, "none", (422,), "judge"),
-    ("leaderboard ?format=xml", "GET", "/api/bench/leaderboard/rel-bad?format=xml", None, "none", (422,), "format"),
-    ("LLM judge with a space", "POST", "/api/bench/judge/rel-bad/run", {"model": "a b"}, "json", (422,), "model"),
-    ("retry of an unknown job", "POST", "/api/bench/jobs/nojob/retry", None, "none", (404,), "nojob"),
-]  # fmt: skip
+    (
+        "scores: 10,001 items",
+        "POST",
+        SCORES,
+        score_file(scores=[SCORE] * 10_001),
+        "json",
+        (422,),
+        "scores",
+    ),
+    (
+        "scores: a 3,000-character rationale",
+        "POST",
+        SCORES,
+        score_file(scores=[SCORE | {"rationale": "r" * 3000}]),
+        "json",
+        (422,),
+        "rationale",
+    ),
+    (
+        "scores: judge_kind robot",
+        "POST",
+        SCORES,
+        score_file(judge_kind="robot"),
+        "json",
+        (422,),
+        "judge_kind",
+    ),
+    (
+        "scores: a string score",
+        "POST",
+        SCORES,
+        score_file(scores=[SCORE | {"relevance": "5"}]),
+        "json",
+        (422,),
+        "relevance",
+    ),
+    (
+        "leaderboard of a bad name",
+        "GET",
+        "/api/bench/leaderboard/BAD%20NAME",
+        None,
+        "none",
+        (422,),
+        "experiment",
+    ),
+    (
+        "leaderboard ?judge= injection",
+        "GET",
+        "/api/bench/leaderboard/x?judge=a%27%20or%201=1",
+        None,
+        "none",
+        (422,),
+        "judge",
+    ),
+    (
+        "leaderboard ?format=xml",
+        "GET",
+        "/api/bench/leaderboard/rel-bad?format=xml",
+        None,
+        "none",
+        (422,),
+        "format",
+    ),
+    (
+        "LLM judge with a space",
+        "POST",
+        "/api/bench/judge/rel-bad/run",
+        {"model": "a b"},
+        "json",
+        (422,),
+        "model",
+    ),
+    (
+        "retry of an unknown job",
+        "POST",
+        "/api/bench/jobs/nojob/retry",
+        None,
+        "none",
+        (404,),
+        "nojob",
+    ),
+]
 
 
 def quiet(settings: Settings, client: redis.Redis[bytes]) -> bool:
@@ -104,8 +311,12 @@ def quiet(settings: Settings, client: redis.Redis[bytes]) -> bool:
         if "__heartbeats__" in name:
             continue
         kind = client.type(key).decode()
-        size = {"list": client.llen, "zset": client.zcard, "set": client.scard,
-                "hash": client.hlen}.get(kind, lambda k: 0)(key)  # fmt: skip
+        size = {
+            "list": client.llen,
+            "zset": client.zcard,
+            "set": client.scard,
+            "hash": client.hlen,
+        }.get(kind, lambda k: 0)(key)
         if size and not name.endswith((".XQ", ".XQ.msgs")):
             return False
     return True
@@ -119,15 +330,26 @@ def state(settings: Settings, client: redis.Redis[bytes]) -> dict[str, Any]:
         if "__heartbeats__" in name:
             continue
         kind = client.type(key).decode()
-        size = {"list": client.llen, "zset": client.zcard, "set": client.scard,
-                "hash": client.hlen, "string": client.strlen}.get(kind, lambda k: 0)(key)  # fmt: skip
+        size = {
+            "list": client.llen,
+            "zset": client.zcard,
+            "set": client.scard,
+            "hash": client.hlen,
+            "string": client.strlen,
+        }.get(kind, lambda k: 0)(key)
         keys[name] = (kind, size)
     mlflow = tracking.make_client(settings)
     experiments = sorted(e.name for e in tracking.list_experiments(mlflow))
     jobs = sum(
-        len(list(tracking.search_runs(mlflow, str(e.experiment_id), f"tags.{tracking.TAG_KIND} = 'job'")))
+        len(
+            list(
+                tracking.search_runs(
+                    mlflow, str(e.experiment_id), f"tags.{tracking.TAG_KIND} = 'job'"
+                )
+            )
+        )
         for e in tracking.list_experiments(mlflow)
-    )  # fmt: skip
+    )
     return {"redis": keys, "experiments": experiments, "job_runs": jobs}
 
 
@@ -137,11 +359,16 @@ def test_malformed_requests_are_refused_and_change_nothing(
     assert len(CASES) >= 40
     with gateway_client(rel_stack, timeout_s=60) as client:
         # something to protect: a finished job, its runs, packet and leaderboard
-        body = {"models": ["tidy:1b"], "n_scenarios": 2, "experiment": "rel-bad"}
+        body = {"models": ["tidy:1b"], "prompts": ["v1"], "n_scenarios": 2, "experiment": "rel-bad"}
         job_id = client.post(RUN, json=body).json()["job_id"]
-        wait_until(lambda: client.get("/api/bench/leaderboard/rel-bad").status_code == 200
-                   and client.get(f"/api/bench/jobs/{job_id}").json()["status"] == "finished",
-                   timeout_s=120, what="a job and its leaderboard")  # fmt: skip
+        wait_until(
+            lambda: (
+                client.get("/api/bench/leaderboard/rel-bad").status_code == 200
+                and client.get(f"/api/bench/jobs/{job_id}").json()["status"] == "finished"
+            ),
+            timeout_s=120,
+            what="a job and its leaderboard",
+        )
     wait_until(lambda: quiet(rel_stack, rel_redis), timeout_s=120, what="quiet queues")
     time.sleep(1.0)  # a delayed rebuild may still be finishing
     before = state(rel_stack, rel_redis)
@@ -169,8 +396,13 @@ def test_malformed_requests_are_refused_and_change_nothing(
             answered[response.status_code] = answered.get(response.status_code, 0) + 1
     after = state(rel_stack, rel_redis)
     assert after == before
-    figures("bad input through the API", cases=len(CASES), answered=answered,
-            redis_keys_compared=len(before["redis"]), mlflow_unchanged=True)  # fmt: skip
+    figures(
+        "bad input through the API",
+        cases=len(CASES),
+        answered=answered,
+        redis_keys_compared=len(before["redis"]),
+        mlflow_unchanged=True,
+    )
 
 
 def test_bad_input_through_the_cli_exits_2_with_one_line(
@@ -197,8 +429,9 @@ def test_bad_input_through_the_cli_exits_2_with_one_line(
     wait_until(lambda: quiet(rel_stack, rel_redis), timeout_s=120, what="quiet queues")
     before = state(rel_stack, rel_redis)
     for argv in commands:
-        result = subprocess.run([tipbench, *argv], env=env, capture_output=True, text=True,
-                                timeout=60)  # fmt: skip
+        result = subprocess.run(
+            [tipbench, *argv], env=env, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 2, (argv, result.stdout, result.stderr)
         assert result.stderr.strip(), argv
     assert state(rel_stack, rel_redis) == before

@@ -13,8 +13,8 @@ import redis
 from shared import tracking
 from shared.scores import ScoreStore
 from shared.settings import Settings
+from testkit.fake_ollama import FakeOllama
 from tests.conftest import wait_until
-from tests.fake_ollama import FakeOllama
 from tests.reliability.conftest import (
     REPORTERS,
     Clock,
@@ -100,17 +100,28 @@ def test_a_killed_collector_loses_no_cell_and_repeats_none(
     assert dead_letters(rel_stack, rel_redis)["record"] == 0
     figures(
         f"collector killed {moment}",
-        cells=48, done_at_kill=done_at_kill, killed_at_s=killed_at, ended_at_s=clock(),
-        finished_runs=len(runs), distinct_cell_keys=len(keys),
-    )  # fmt: skip
+        cells=48,
+        done_at_kill=done_at_kill,
+        killed_at_s=killed_at,
+        ended_at_s=clock(),
+        finished_runs=len(runs),
+        distinct_cell_keys=len(keys),
+    )
 
 
 def score_file(packet: dict[str, Any], judge: str) -> dict[str, Any]:
     scores = [
-        {"item_id": item["item_id"], "relevance": 5, "actionability": 4, "tone": 3,
-         "format_ok": 1, "overlong": 0, "rationale": "fine"}
+        {
+            "item_id": item["item_id"],
+            "relevance": 5,
+            "actionability": 4,
+            "tone": 3,
+            "format_ok": 1,
+            "overlong": 0,
+            "rationale": "fine",
+        }
         for item in packet["items"]
-    ]  # fmt: skip
+    ]
     return {"packet_id": packet["packet_id"], "judge_id": judge, "scores": scores}
 
 
@@ -121,7 +132,7 @@ def test_a_judge_bridge_killed_mid_ingest_completes_it_exactly_once(
     figures: Callable[..., None],
 ) -> None:
     experiment, judge = "rel-ingest", "rel-judge"
-    body = {"models": ["tidy:1b"], "n_scenarios": 6, "experiment": experiment}
+    body = {"models": ["tidy:1b"], "prompts": ["v1"], "n_scenarios": 6, "experiment": experiment}
     job_id = rel_api.post("/api/bench/run", json=body).json()["job_id"]
     assert ended_job(rel_api, job_id, timeout_s=120)["done"] == 6
     packet = wait_until(
@@ -148,8 +159,9 @@ def test_a_judge_bridge_killed_mid_ingest_completes_it_exactly_once(
         what="the ingestion after the restart",
     )
     assert status["status"] == "ingested", status
-    history = [h for h in ScoreStore(rel_redis, rel_stack).history(experiment)
-               if h["judge_id"] == judge]  # fmt: skip
+    history = [
+        h for h in ScoreStore(rel_redis, rel_stack).history(experiment) if h["judge_id"] == judge
+    ]
     assert len(history) == 6 and len({h["run_id"] for h in history}) == 6  # each item once
     board = wait_until(
         lambda: (
@@ -161,8 +173,13 @@ def test_a_judge_bridge_killed_mid_ingest_completes_it_exactly_once(
         what="the leaderboard with every score",
     )
     assert board["rows"][0]["mean_composite"] == 14.0  # 5 + 4 + 3 + 2*1 - 0
-    figures("judge_bridge killed mid-ingest", items=6, killed_at_s=killed_at,
-            ingested_at_s=clock(), history_entries=len(history))  # fmt: skip
+    figures(
+        "judge_bridge killed mid-ingest",
+        items=6,
+        killed_at_s=killed_at,
+        ingested_at_s=clock(),
+        history_entries=len(history),
+    )
 
 
 def test_a_reporter_killed_mid_rebuild_lets_the_next_rebuild_complete(
@@ -178,11 +195,14 @@ def test_a_reporter_killed_mid_rebuild_lets_the_next_rebuild_complete(
         stack.stop(rel_stack, name)
         start_service(rel_stack, name, faults=point)
     clock = Clock()
-    body = {"models": ["tidy:1b"], "n_scenarios": 3, "experiment": experiment}
+    body = {"models": ["tidy:1b"], "prompts": ["v1"], "n_scenarios": 3, "experiment": experiment}
     job_id = rel_api.post("/api/bench/run", json=body).json()["job_id"]
     assert ended_job(rel_api, job_id, timeout_s=120)["done"] == 3
-    wait_until(lambda: rel_redis.exists(rel_stack.key("fault-fired", point)), timeout_s=60,
-               what="a reporter to die holding the lock")  # fmt: skip
+    wait_until(
+        lambda: rel_redis.exists(rel_stack.key("fault-fired", point)),
+        timeout_s=60,
+        what="a reporter to die holding the lock",
+    )
     killed_at = clock()
     dead = wait_until(
         lambda: [n for n in reporters if not alive(pid_of(rel_stack, n))],
@@ -204,7 +224,15 @@ def test_a_reporter_killed_mid_rebuild_lets_the_next_rebuild_complete(
     )
     assert len(board["rows"]) == 1 and board["rows"][0]["n"] == 3
     # the dead replica's lock lapsed; later rebuilds (its redelivered message) release theirs
-    wait_until(lambda: not rel_redis.exists(rel_stack.key("rebuild-lock", experiment)),
-               timeout_s=60, what="the rebuild lock to be free")  # fmt: skip
-    figures("reporter killed mid-rebuild", runs=3, killed_at_s=killed_at,
-            complete_board_at_s=clock(), board_version=board["version"])  # fmt: skip
+    wait_until(
+        lambda: not rel_redis.exists(rel_stack.key("rebuild-lock", experiment)),
+        timeout_s=60,
+        what="the rebuild lock to be free",
+    )
+    figures(
+        "reporter killed mid-rebuild",
+        runs=3,
+        killed_at_s=killed_at,
+        complete_board_at_s=clock(),
+        board_version=board["version"],
+    )

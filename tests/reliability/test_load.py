@@ -25,8 +25,12 @@ def test_200_jobs_with_3_reporters_all_complete_with_final_leaderboards(
     statuses: Counter[int] = Counter()
 
     def submit(number: int) -> str:
-        body = {"models": ["tidy:1b"], "n_scenarios": 1,
-                "experiment": experiments[number % EXPERIMENTS]}  # fmt: skip
+        body = {
+            "models": ["tidy:1b"],
+            "prompts": ["v1"],
+            "n_scenarios": 1,
+            "experiment": experiments[number % EXPERIMENTS],
+        }
         with gateway_client(rel_stack, timeout_s=120) as client:
             answer = client.post("/api/bench/run", json=body)
         statuses[answer.status_code] += 1
@@ -69,7 +73,14 @@ def test_200_jobs_with_3_reporters_all_complete_with_final_leaderboards(
         (row,) = board["rows"]  # type: ignore[misc]
         assert (row["model"], row["prompt_version"], row["n"]) == ("tidy:1b", "v1", 10)
     assert dead_letters(rel_stack, rel_redis) == dead_before  # nothing dead-lettered
-    figures("load: 200 one-cell jobs, 3 reporters", jobs=JOBS, experiments=EXPERIMENTS,
-            clients=CLIENTS, answers=dict(statuses), submitted_in_s=submitted_in,
-            all_jobs_finished_at_s=jobs_done_in, all_boards_final_at_s=boards_final_in,
-            dead_letters_added=0)  # fmt: skip
+    figures(
+        "load: 200 one-cell jobs, 3 reporters",
+        jobs=JOBS,
+        experiments=EXPERIMENTS,
+        clients=CLIENTS,
+        answers=dict(statuses),
+        submitted_in_s=submitted_in,
+        all_jobs_finished_at_s=jobs_done_in,
+        all_boards_final_at_s=boards_final_in,
+        dead_letters_added=0,
+    )

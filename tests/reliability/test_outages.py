@@ -17,8 +17,9 @@ import redis
 
 from shared import tracking
 from shared.settings import Settings
-from tests.conftest import free_port, gateway_client, settings_env, unavailable, wait_until
-from tests.fake_ollama import FakeModel, FakeOllama, tidy_reply
+from testkit.fake_ollama import FakeModel, FakeOllama, tidy_reply
+from testkit.processes import free_port, settings_env
+from tests.conftest import gateway_client, unavailable, wait_until
 from tests.reliability.conftest import (
     Clock,
     alive,
@@ -43,9 +44,21 @@ class OwnRedis:
         server = shutil.which("redis-server")
         if server is None:
             unavailable("redis-server")
-        self.argv = [str(server), "--port", str(free_port()), "--bind", "127.0.0.1",
-                     "--dir", str(folder), "--appendonly", "yes", "--appendfsync", "always",
-                     "--save", ""]  # fmt: skip
+        self.argv = [
+            str(server),
+            "--port",
+            str(free_port()),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ]
         self.port = int(self.argv[2])
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -94,7 +107,7 @@ def test_a_redis_restart_mid_job_loses_nothing_and_needs_no_restart_of_the_worke
             "metrics_port": free_port(),
             "var_dir": str(tmp_path / "var"),
             "ollama_host": rel_fake.url,
-        }  # fmt: skip
+        }
     )
     rel_fake.state.generation_delay_s = 0.3
     started: list[str] = []
@@ -108,11 +121,18 @@ def test_a_redis_restart_mid_job_loses_nothing_and_needs_no_restart_of_the_worke
             stack.wait_http(f"http://127.0.0.1:{own.gateway_port}/healthz", 30, "the gateway")
             pids = {name: pid_of(own, name) for name in started}
             with gateway_client(own, timeout_s=60) as api:
-                body = {"models": ["tidy:1b"], "prompts": ["v1", "v2-mentor"],
-                        "n_scenarios": 8, "experiment": "rel-redis"}  # fmt: skip
+                body = {
+                    "models": ["tidy:1b"],
+                    "prompts": ["v1", "v2-mentor"],
+                    "n_scenarios": 8,
+                    "experiment": "rel-redis",
+                }
                 job_id = api.post("/api/bench/run", json=body).json()["job_id"]
-                wait_until(lambda: api.get(f"/api/bench/jobs/{job_id}").json()["done"] >= 3,
-                           timeout_s=60, what="3 cells")  # fmt: skip
+                wait_until(
+                    lambda: api.get(f"/api/bench/jobs/{job_id}").json()["done"] >= 3,
+                    timeout_s=60,
+                    what="3 cells",
+                )
                 clock = Clock()
                 own_redis.stop()
                 time.sleep(3)
@@ -129,9 +149,14 @@ def test_a_redis_restart_mid_job_loses_nothing_and_needs_no_restart_of_the_worke
             rel_fake.state.generation_delay_s = 0.0
             for name in started:
                 stack.stop(own, name)
-    figures("Redis restarted mid-job", cells=16, redis_down_s=restarted_in,
-            job_ended_after_restart_s=ended_in, finished_runs=len(runs),
-            workers_restarted=0)  # fmt: skip
+    figures(
+        "Redis restarted mid-job",
+        cells=16,
+        redis_down_s=restarted_in,
+        job_ended_after_restart_s=ended_in,
+        finished_runs=len(runs),
+        workers_restarted=0,
+    )
 
 
 # --- MLflow down ------------------------------------------------------------------------
@@ -146,11 +171,18 @@ def test_mlflow_down_for_30_s_delays_cells_and_loses_none(
 ) -> None:
     rel_fake.state.generation_delay_s = 0.2
     try:
-        body = {"models": ["tidy:1b"], "prompts": ["v1", "v2-mentor"], "n_scenarios": 8,
-                "experiment": "rel-mlflow"}  # fmt: skip
+        body = {
+            "models": ["tidy:1b"],
+            "prompts": ["v1", "v2-mentor"],
+            "n_scenarios": 8,
+            "experiment": "rel-mlflow",
+        }
         job_id = rel_api.post("/api/bench/run", json=body).json()["job_id"]
-        wait_until(lambda: rel_api.get(f"/api/bench/jobs/{job_id}").json()["done"] >= 3,
-                   timeout_s=60, what="3 cells")  # fmt: skip
+        wait_until(
+            lambda: rel_api.get(f"/api/bench/jobs/{job_id}").json()["done"] >= 3,
+            timeout_s=60,
+            what="3 cells",
+        )
         clock = Clock()
         stack.stop(settings, "mlflow")
         done_while_down = []
@@ -170,9 +202,15 @@ def test_mlflow_down_for_30_s_delays_cells_and_loses_none(
     # a cell counts as done only with its run: nothing was marked done while MLflow was away
     # beyond what a run written just before the stop explains
     assert max(done_while_down) - done_while_down[0] <= 1, done_while_down
-    figures("MLflow down 30 s mid-job", cells=16, done_when_stopped=done_while_down[0],
-            done_while_down=max(done_while_down), mlflow_back_at_s=back_at,
-            job_ended_at_s=ended_at, finished_runs=len(runs))  # fmt: skip
+    figures(
+        "MLflow down 30 s mid-job",
+        cells=16,
+        done_when_stopped=done_while_down[0],
+        done_while_down=max(done_while_down),
+        mlflow_back_at_s=back_at,
+        job_ended_at_s=ended_at,
+        finished_runs=len(runs),
+    )
 
 
 # --- Ollama faults ----------------------------------------------------------------------
@@ -204,7 +242,7 @@ def test_each_ollama_fault_ends_in_its_documented_state(
     state = rel_fake.state
     collector_pid = pid_of(rel_stack, "collector")
     dead_before = dead_letters(rel_stack, rel_redis)["collect"]
-    body = {"models": [model], "n_scenarios": 1, "experiment": "rel-ollama"}
+    body = {"models": [model], "prompts": ["v1"], "n_scenarios": 1, "experiment": "rel-ollama"}
     if fault == "HTTP 500":
         state.failing[model] = 500
     elif fault == "hang past the timeout":
@@ -241,11 +279,18 @@ def test_each_ollama_fault_ends_in_its_documented_state(
         assert expected["error"] in error, error
         assert dead_letters(rel_stack, rel_redis)["collect"] == dead_before + 1
     else:
-        runs = [r for r in cell_runs(rel_stack, finished_only=True, experiment="rel-ollama")
-                if r.data.params.get("model") == model]  # fmt: skip
+        runs = [
+            r
+            for r in cell_runs(rel_stack, finished_only=True, experiment="rel-ollama")
+            if r.data.params.get("model") == model
+        ]
         assert runs, "the answer was not recorded"
         metrics = runs[-1].data.metrics
         assert (metrics["n_tips_parsed"], metrics["auto_format_ok"]) == (0, 0)  # flagged
     assert pid_of(rel_stack, "collector") == collector_pid and alive(collector_pid)  # no crash loop
-    figures(f"Ollama fault: {fault}", status=job["status"], ended_after_s=clock(),
-            error=next(iter(job["failed_cells"].values()), None))  # fmt: skip
+    figures(
+        f"Ollama fault: {fault}",
+        status=job["status"],
+        ended_after_s=clock(),
+        error=next(iter(job["failed_cells"].values()), None),
+    )

@@ -51,8 +51,9 @@ def test_the_session_cookie_flags_and_csrf_on_the_live_gateway(rel_stack: Settin
         assert csrf
         answer = browser.post("/admin/login", data={"token": TOKEN, "csrf_token": csrf.group(1)})
         assert answer.status_code == 302
-        cookie = next(c for c in answer.headers.get_list("set-cookie")
-                      if c.startswith(SESSION_COOKIE))  # fmt: skip
+        cookie = next(
+            c for c in answer.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE)
+        )
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
         assert browser.get("/admin/").status_code == 200
         assert browser.post("/api/bench/jobs/nojob/cancel").json()["error"]["code"] == "csrf_failed"
@@ -71,5 +72,8 @@ def test_no_token_ever_reaches_a_log(rel_stack: Settings, figures: Callable[...,
         text = path.read_text(errors="replace")
         assert TOKEN not in text, path
         assert WRONG not in text, path
-    figures("security: no token in the logs", log_files=len(logs),
-            bytes_checked=sum(p.stat().st_size for p in logs))  # fmt: skip
+    figures(
+        "security: no token in the logs",
+        log_files=len(logs),
+        bytes_checked=sum(p.stat().st_size for p in logs),
+    )

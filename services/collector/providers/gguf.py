@@ -15,7 +15,7 @@ from services.collector.providers import (
     ModelInfo,
 )
 from shared.errors import ProviderBadResponse
-from shared.models import gguf_file, parse_parameter_size
+from shared.model_names import gguf_file, parse_parameter_size
 
 # llama.cpp's file_type codes for the quantizations tipbench is likely to meet.
 FILE_TYPES = {

@@ -13,7 +13,7 @@ from services.collector.providers import (
     ModelInfo,
 )
 from shared.errors import ProviderBadResponse, ProviderUnavailable, UnknownModel
-from shared.models import ollama_params_b
+from shared.model_names import ollama_params_b
 
 NS = 1e-9
 # How long Ollama keeps a model after a call: long enough to cover the gaps between the

@@ -9,9 +9,10 @@ from flask import Response, redirect, render_template, request, url_for
 
 from services.gateway.deps import deps
 from services.gateway.submit import accept_bench_request, retry_failed_cells
-from shared.errors import InvalidRequest
-from shared.models import DEFAULT_GGUF_MODEL, parse_parameter_size
-from shared.suite import prompt_versions, scenarios
+from shared.contracts import BenchRequest
+from shared.errors import InvalidRequest, PermanentError
+from shared.model_names import DEFAULT_GGUF_MODEL, check_size, parse_parameter_size
+from shared.suite_files import DEFAULT_SUITE, builtin_suite
 
 FORM_FIELDS = (
     "models",
@@ -40,12 +41,11 @@ def ollama_models(max_b: float) -> tuple[list[dict[str, Any]], str | None]:
     found = []
     for entry in tags.get("models", []):
         size_text = entry.get("details", {}).get("parameter_size", "")
-        size = parse_parameter_size(size_text)
         reason = None
-        if size is None:
-            reason = "size unknown"
-        elif size > max_b:
-            reason = f"{size:g}B is over the {max_b:g}B limit"
+        try:
+            check_size(entry["name"], parse_parameter_size(size_text), max_b, False)
+        except PermanentError as exc:
+            reason = str(exc)
         found.append({"name": entry["name"], "size": size_text or "?", "disabled": reason})
     return found, None
 
@@ -70,15 +70,13 @@ def _form_body() -> dict[str, Any]:
 
 def new_benchmark() -> Response | tuple[str, int] | str:
     """The new benchmark form; errors are shown next to their field."""
-    values: dict[str, Any] = {
-        "models": [DEFAULT_GGUF_MODEL],
-        "prompts": ["v1"],
-        "n_tips": 3,
-        "n_scenarios": 2,
-        "temperature": 0.7,
+    defaults = BenchRequest()
+    suite = builtin_suite(DEFAULT_SUITE)
+    values: dict[str, Any] = defaults.model_dump() | {
+        "prompts": [p.version for p in suite.prompts],
+        "n_tips": suite.checks.n_tips,
+        "n_scenarios": len(suite.scenarios),
         "judge": "",
-        "experiment": "default",
-        "max_model_b": 4.0,
     }
     errors: dict[str, str] = {}
     general = None
@@ -94,7 +92,8 @@ def new_benchmark() -> Response | tuple[str, int] | str:
             general = errors.pop("general", None) or (None if errors else str(exc))
         else:
             return redirect(url_for("admin.job", job_id=accepted.job_id))  # type: ignore[return-value]
-    max_b = values["max_model_b"] if isinstance(values["max_model_b"], float) else 4.0
+    max_b = values["max_model_b"]
+    max_b = max_b if isinstance(max_b, float) else defaults.max_model_b
     models, ollama_error = ollama_models(max_b)
     page = render_template(
         "admin/new.html",
@@ -104,8 +103,8 @@ def new_benchmark() -> Response | tuple[str, int] | str:
         models=models,
         ollama_error=ollama_error,
         embedded=[DEFAULT_GGUF_MODEL],
-        prompts=prompt_versions(),
-        n_scenarios_max=len(scenarios()),
+        prompts={p.version: p for p in suite.prompts},
+        n_scenarios_max=len(suite.scenarios),
     )
     return (page, 422) if errors or general else page
 

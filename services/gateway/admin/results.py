@@ -15,10 +15,6 @@ from services.gateway.deps import deps
 from shared import tracking
 from shared.errors import ExperimentNotFound, LeaderboardNotFound, RunNotFound
 from shared.leaderboards import PRIMARY
-from shared.rubric import load_rubric
-from shared.suite import SUITE_VERSION, scenarios
-
-MAX_COMPOSITE = 17.0  # 5 + 5 + 5 + 2 * 1 - 0
 
 
 def _experiment(name: str) -> str:
@@ -60,9 +56,7 @@ def _matrix(runs: list[Any]) -> dict[str, Any]:
     columns = sorted(
         {(r.data.params.get("model", "?"), r.data.params.get("prompt_version", "?")) for r in runs}
     )
-    rows = [
-        s.id for s in scenarios() if any(r.data.params.get("scenario_id") == s.id for r in runs)
-    ]
+    rows = list(dict.fromkeys(r.data.params.get("scenario_id", "?") for r in runs))
     cells: dict[tuple[str, str, str], Any] = {}
     for run in runs:
         p = run.data.params
@@ -85,7 +79,7 @@ def leaderboard(experiment: str) -> str:
     found = tracking.find_experiment(deps().mlflow, name)
     if found is None:
         raise ExperimentNotFound(f"no experiment {name!r}")
-    query = f"tags.{tracking.TAG_KIND} = 'cell' and attributes.status = 'FINISHED'"
+    query = f"tags.{tracking.TAG_KIND} = 'cell' and attributes.status = '{tracking.RUN_FINISHED}'"
     runs = list(tracking.search_runs(deps().mlflow, str(found.experiment_id), query))
     return render_template(
         "admin/leaderboard.html",
@@ -93,7 +87,6 @@ def leaderboard(experiment: str) -> str:
         board=board,
         view=view,
         matrix=_matrix(runs),
-        max_composite=MAX_COMPOSITE,
         link=mlflow_link(str(found.experiment_id)),
     )
 
@@ -144,6 +137,5 @@ def score(experiment: str) -> str:
         "admin/score.html",
         experiment=name,
         judge=judge,
-        rubric=load_rubric().as_dict(),
-        suite=SUITE_VERSION,
+        rubric=deps().packets.rubric(name).as_dict(),
     )

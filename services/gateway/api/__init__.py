@@ -1,4 +1,4 @@
-"""The /api/bench routes on one blueprint `bench`: jobs, results and judging, a module each."""
+"""The /api/bench routes on one blueprint `bench`: jobs, suites, results and judging."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from services.gateway.api import jobs, judging, results
+from services.gateway.api import jobs, judging, results, suites
 
 # The API's map, one line per route: method, rule under /api/bench, view.
 ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
@@ -16,6 +16,11 @@ ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("GET", "/jobs/<job_id>", jobs.job_status),
     ("POST", "/jobs/<job_id>/retry", jobs.retry_job),
     ("POST", "/jobs/<job_id>/cancel", jobs.cancel_job),
+    ("POST", "/suites", suites.push_suite),
+    ("GET", "/suites", suites.list_suites),
+    ("GET", "/suites/schema.json", suites.suite_schema),
+    ("GET", "/suites/<name>", suites.suite_versions),
+    ("GET", "/suites/<name>/<version>", suites.suite_version),
     ("GET", "/experiments", results.list_experiments),
     ("GET", "/runs/<experiment>", results.list_runs),
     ("GET", "/leaderboard/<experiment>", results.leaderboard),

@@ -19,7 +19,7 @@ from services.gateway.deps import deps
 from services.gateway.openapi import Query, documented
 from shared.contracts import JUDGE_ID_PATTERN, IngestScores, RunLlmJudge, ScoreFile
 from shared.errors import InvalidJudgeId, LeaderboardNotFound, NothingToJudge, SubmissionNotFound
-from shared.judging import JudgePacket, assemble_packet, check_scores
+from shared.judging import JudgePacket, check_scores, packet_for_judge
 from shared.leaderboards import Agreement
 from shared.messaging import send
 
@@ -47,11 +47,7 @@ def judge_packet(experiment: str) -> Response:
     pool = deps().packets.candidates(name)
     if not pool:
         raise NothingToJudge(name)
-    done = deps().scores.judged_by(name, judge)
-    packet, item_runs = assemble_packet(
-        name, {run: c for run, c in pool.items() if run not in done}, judge_id=judge
-    )
-    deps().packets.save(packet, item_runs, latest=False)
+    packet, _ = packet_for_judge(deps().packets, deps().scores, name, judge)
     return jsonify(packet.model_dump(mode="json"))
 
 

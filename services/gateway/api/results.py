@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Response, jsonify, request
-from mlflow.entities import RunStatus
 
 from services.gateway.api.answers import ExperimentInfo, RunInfo
 from services.gateway.checks import experiment_name, is_leaderboard_view
@@ -62,7 +61,7 @@ def list_runs(experiment: str) -> Response:
                 "metrics": run.data.metrics,
             }
             for run in runs
-            if run.info.status == RunStatus.to_string(RunStatus.FINISHED)
+            if run.info.status == tracking.RUN_FINISHED
         ]
     )
 

@@ -1,4 +1,4 @@
-"""Model names: which provider a name belongs to, and the embedded GGUF catalog."""
+"""Model names: which provider a name belongs to, the embedded GGUF catalog, the size guard."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
-from shared.errors import UnknownModel
+from shared.errors import ModelSizeUnknown, ModelTooLarge, UnknownModel
 
 Provider = Literal["ollama", "gguf", "openai"]
 _SIZE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
@@ -85,3 +85,18 @@ def ollama_params_b(model_info: dict[str, object], parameter_size: str | None) -
     if isinstance(count, int | float) and count > 0:
         return float(count) / 1e9
     return parse_parameter_size(parameter_size or "")
+
+
+def check_size(model: str, params_b: float | None, max_model_b: float, allow_unknown: bool) -> None:
+    """The size guard: ModelTooLarge over max_model_b, ModelSizeUnknown if unknown and not
+    allowed. The gateway, the collector, the admin form and the CLI all ask it."""
+    if params_b is None:
+        if not allow_unknown:
+            raise ModelSizeUnknown(
+                f"{model}: parameter count unknown; set allow_unknown_size to run it"
+            )
+        return
+    if params_b > max_model_b:
+        raise ModelTooLarge(
+            f"{model} has {params_b:.2f}B parameters, over max_model_b={max_model_b:g}"
+        )

@@ -117,7 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> dict[str, Any]:
         length = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(length) or b"{}")
+        body: dict[str, Any] = json.loads(self.rfile.read(length) or b"{}")
+        return body
 
     def _model(self, body: dict[str, Any]) -> FakeModel | None:
         found = self.server.state.models.get(body.get("model", ""))
@@ -136,11 +137,21 @@ class _Handler(BaseHTTPRequestHandler):
                 resident = [state.models[name] for name in sorted(state.resident)]
             self._send(200, {"models": [self._entry(m) for m in resident]})
         elif self.path == "/v1/models":
-            self._send(200, {"object": "list", "data": [
-                {"id": m.name, "object": "model", "owned_by": "fake-llama-server",
-                 "meta": {"n_params": m.parameter_count} if m.parameter_count else {}}
-                for m in state.models.values()
-            ]})  # fmt: skip
+            self._send(
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": m.name,
+                            "object": "model",
+                            "owned_by": "fake-llama-server",
+                            "meta": {"n_params": m.parameter_count} if m.parameter_count else {},
+                        }
+                        for m in state.models.values()
+                    ],
+                },
+            )
         elif self.path == "/api/version":
             self._send(200, {"version": "0.0.0-fake"})
         else:
@@ -210,9 +221,14 @@ class _Handler(BaseHTTPRequestHandler):
             reason = "load"
         self._send(
             200,
-            {"model": model.name, "created_at": _now(), "response": "", "done": True,
-             "done_reason": reason},
-        )  # fmt: skip
+            {
+                "model": model.name,
+                "created_at": _now(),
+                "response": "",
+                "done": True,
+                "done_reason": reason,
+            },
+        )
 
     def _chat(self, model: FakeModel, body: dict[str, Any]) -> None:
         started = time.monotonic()
@@ -278,14 +294,20 @@ class _Handler(BaseHTTPRequestHandler):
                 "object": "chat.completion",
                 "model": model.name,
                 "choices": [
-                    {"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": text}}
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": text},
+                    }
                 ],
-                "usage": {"prompt_tokens": 40, "completion_tokens": tokens,
-                          "total_tokens": 40 + tokens},
+                "usage": {
+                    "prompt_tokens": 40,
+                    "completion_tokens": tokens,
+                    "total_tokens": 40 + tokens,
+                },
                 "timings": {"prompt_ms": 20.0, "predicted_ms": 250.0},
             },
-        )  # fmt: skip
+        )
 
 
 class _Server(ThreadingHTTPServer):

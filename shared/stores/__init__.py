@@ -1,0 +1,1 @@
+"""Where tipbench keeps state: each store beside the records it persists."""

@@ -1,0 +1,89 @@
+"""The gateway's HTTP API as the CLI sees it, and how a command ends: CliError, exit codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from shared.settings import Settings
+
+EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+class CliError(Exception):
+    """Raised to end the command with one clear line (and any detail lines) and an exit code."""
+
+    def __init__(self, message: str, code: int, lines: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.lines: list[str] = lines or []
+        # the gateway's per-field details of a refusal, for commands that show them their way
+        self.details: list[dict[str, Any]] = []
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; CliError naming the first bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        name = "TIPBENCH_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise CliError(f"{name}: {first['msg']}", EXIT_USAGE) from None
+
+
+class Gateway:
+    """A small client of the gateway's HTTP API."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.base = f"http://{settings.gateway_host}:{settings.gateway_port}"
+        try:
+            token = settings.checked_admin_tokens()[0]
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        self._http = httpx.Client(
+            base_url=self.base, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
+        )
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        text: bool = False,
+        content: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """Send `body` as JSON (or `content` as is); CliError with the gateway's message on
+        any refusal."""
+        try:
+            if content is None:
+                response = self._http.request(method, path, json=body)
+            else:
+                headers = {"Content-Type": content_type}
+                response = self._http.request(method, path, content=content, headers=headers)
+        except httpx.TransportError as exc:
+            raise CliError(f"gateway unreachable at {self.base}: {exc}", EXIT_UNREACHABLE) from exc
+        if response.status_code >= 400:
+            raise refusal(method, path, response)
+        return response.text if text else response.json()
+
+
+def refusal(method: str, path: str, response: httpx.Response) -> CliError:
+    """A refusal as one line, then one line per invalid field or item if there are several."""
+    try:
+        error = response.json()["error"]
+        message, details = str(error["message"]), error.get("details")
+    except (ValueError, KeyError, TypeError):
+        message, details = response.text[:200], None
+    code = EXIT_UNREACHABLE if response.status_code >= 500 else EXIT_USAGE
+    failure = CliError(f"{method} {path}: {response.status_code} {message}", code)
+    if isinstance(details, list):
+        failure.details = [d for d in details if isinstance(d, dict)]
+        if len(failure.details) > 1:
+            failure.lines = [
+                f"  {d.get('field', '?')}: {d.get('message', '')}" for d in failure.details
+            ]
+    return failure

@@ -1,0 +1,146 @@
+"""What the CLI prints: aligned tables, live progress per model, the leaderboard."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tipbench.cli.client import Gateway
+
+ENDED = ("finished", "partial", "failed", "cancelled")
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    """A cell of a table: `-` for nothing, floats to `digits` places."""
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def when(unix_s: float | None) -> str:
+    """A Unix time as local date and time."""
+    if unix_s is None:
+        return "-"
+    return datetime.fromtimestamp(unix_s).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def problem_lines(path: Path | str, problems: list[dict[str, Any]]) -> list[str]:
+    """One `FILE:LINE: place: message` per problem of a file, as compilers write them."""
+    lines = []
+    for problem in problems:
+        line = problem.get("line")
+        where = f"{path}:{line}" if line else str(path)
+        lines.append(f"{where}: {problem.get('field', '(file)')}: {problem.get('message', '')}")
+    return lines
+
+
+def print_table(rows: list[list[str]]) -> None:
+    """Rows as aligned columns; the first row is the header."""
+    widths = [max(len(str(c)) for c in column) for column in zip(*rows, strict=False)]
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _bar(done: int, failed: int, total: int, width: int = 24) -> str:
+    filled = int(width * (done + failed) / total) if total else width
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def progress_lines(job: dict[str, Any]) -> list[str]:
+    """One line per model (bar, cells ended, failed, ETA), then the job's line."""
+    ended_all = job["done"] + job["failed"]
+    pace = job["elapsed_s"] / ended_all if ended_all else None
+    width = max((len(m["model"]) for m in job["models"]), default=5)
+    lines, waiting = [], 0
+    for m in job["models"]:
+        ended = m["done"] + m["failed"]
+        waiting += m["total"] - ended  # models run in order: this one waits for those before
+        running = m["model"] == job.get("current_model") and ended < m["total"]
+        if ended == m["total"]:
+            eta = "done"
+        elif pace is None or job["status"] in ENDED:
+            eta = "eta ?" if pace is None else "not run"
+        else:
+            eta = f"eta {pace * waiting:.0f}s"
+        bar = _bar(m["done"], m["failed"], m["total"])
+        lines.append(
+            f"{'>' if running else ' '} {m['model']:<{width}} {bar} {ended}/{m['total']}"
+            f"  failed {m['failed']}  {eta}"
+        )
+    lines.append(
+        f"  job {job['status']}: {ended_all}/{job['total']} cells ({job['failed']} failed),"
+        f" {job['elapsed_s']:.0f}s elapsed"
+    )
+    return lines
+
+
+def watch(gateway: Gateway, job_id: str, *, poll_s: float = 1.0) -> dict[str, Any]:
+    """Show live progress per model until the job ends; returns the final job status.
+
+    On a terminal the lines are redrawn in place; into a file or a pipe, a block is
+    written only when something changed.
+    """
+    tty = sys.stdout.isatty()
+    drawn, shown = 0, None
+    while True:
+        job: dict[str, Any] = gateway.call("GET", f"/api/bench/jobs/{job_id}")
+        lines = progress_lines(job)
+        state = (job["done"], job["failed"], job.get("current_model"), job["status"])
+        if tty:
+            if drawn:
+                sys.stdout.write(f"\x1b[{drawn}F")  # back to the first line drawn
+            sys.stdout.write("".join(f"{line}\x1b[K\n" for line in lines))
+            drawn = len(lines)
+        elif state != shown:
+            sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        shown = state
+        if job["status"] in ENDED:
+            return job
+        time.sleep(poll_s)
+
+
+LEADERBOARD_HEADER = [
+    "rank",
+    "model",
+    "prompt",
+    "n",
+    "scored",
+    "composite",
+    "95% CI",
+    "p_holm",
+    "format_ok",
+    "overlong",
+    "latency_s",
+    "tok/s",
+]
+
+
+def leaderboard_row(row: dict[str, Any]) -> list[str]:
+    """One leaderboard row as the table's cells."""
+    ci = f"{fmt(row['ci_low'])}-{fmt(row['ci_high'])}" if row["ci_low"] is not None else "-"
+    return [
+        fmt(row["rank"]),
+        row["model"],
+        row["prompt_version"],
+        str(row["n"]),
+        str(row["n_scored"]),
+        fmt(row["mean_composite"]),
+        ci,
+        fmt(row["p_holm"], 3),
+        fmt(row["format_ok_rate"]),
+        fmt(row["overlong_rate"]),
+        fmt(row["mean_latency_s"]),
+        fmt(row["mean_tokens_per_s"], 1),
+    ]
+
+
+def print_leaderboard(board: dict[str, Any]) -> None:
+    """The leaderboard as a text table."""
+    print_table([LEADERBOARD_HEADER, *(leaderboard_row(r) for r in board["rows"])])
+    if any(r["awaiting_judge"] for r in board["rows"]):
+        print("(rows without a composite wait for a judge: see `tipbench judge export`)")
+    print("(rows whose 95% CIs overlap share a rank; p_holm: paired test against the leader)")

@@ -1,0 +1,81 @@
+"""`tipbench judge export|import`: blind packets out, a judge's score files in."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from urllib.parse import urlencode
+
+from shared.settings import Settings
+from shared.strictjson import strict_loads
+from tipbench.cli.client import (
+    EXIT_FAILED_CELLS,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    CliError,
+    Gateway,
+)
+
+
+def cmd_judge_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write an experiment's blind judge packet to a file or standard output."""
+    query = f"?{urlencode({'judge': args.judge})}" if args.judge else ""
+    packet = Gateway(settings).call("GET", f"/api/bench/judge/{args.experiment}/packet{query}")
+    text = json.dumps(packet, indent=2, ensure_ascii=False)
+    if args.output in (None, "-"):
+        print(text)
+        return EXIT_OK
+    try:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    except OSError as exc:
+        raise CliError(f"cannot write {args.output}: {exc.strerror or exc}", EXIT_USAGE) from exc
+    print(f"packet {packet['packet_id']}: {len(packet['items'])} items -> {args.output}")
+    return EXIT_OK
+
+
+def cmd_judge_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Submit a score file, then wait until the judge bridge has ingested it."""
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            body = strict_loads(handle.read())
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read {args.file}: {exc}", EXIT_USAGE) from exc
+    gateway = Gateway(settings)
+    answer = gateway.call("POST", f"/api/bench/judge/{args.experiment}/scores", body)
+    print(f"accepted {answer['n_scores']} scores (submission {answer['submission_id']})")
+    if args.no_wait:
+        return EXIT_OK
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        status = gateway.call("GET", answer["status_url"])
+        if status["status"] == "ingested":
+            print("ingested: the leaderboard is being rebuilt")
+            return EXIT_OK
+        if status["status"] == "failed":
+            raise CliError(f"ingestion failed: {status['error']}", EXIT_FAILED_CELLS)
+        time.sleep(0.5)
+    raise CliError(
+        f"not ingested after {args.timeout:.0f} s (is the judge_bridge running?)", EXIT_UNREACHABLE
+    )
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `judge export` and `judge import`."""
+    judge = sub.add_parser("judge", help="export blind packets, import score files")
+    judge_sub = judge.add_subparsers(dest="judge_command", required=True)
+    export = judge_sub.add_parser("export", help="write an experiment's blind judge packet")
+    export.add_argument("experiment")
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    export.add_argument("--judge", help="a packet of this judge's unscored runs")
+    export.set_defaults(func=cmd_judge_export)
+    ingest = judge_sub.add_parser("import", help="submit a judge's score file")
+    ingest.add_argument("experiment")
+    ingest.add_argument("file")
+    ingest.add_argument("--no-wait", action="store_true", help="do not wait for ingestion")
+    ingest.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait (default 120)"
+    )
+    ingest.set_defaults(func=cmd_judge_import)

@@ -1,0 +1,154 @@
+"""`tipbench run|jobs|status|leaderboard`: submit a benchmark, follow it, read its results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from shared.settings import Settings
+from tipbench.cli.client import EXIT_FAILED_CELLS, EXIT_OK, CliError, Gateway
+from tipbench.cli.display import print_leaderboard, print_table, progress_lines, watch, when
+from tipbench.cli.request import (
+    add_request_flags,
+    given_flags,
+    read_run_file,
+    request_body,
+    run_file_sample,
+)
+from tipbench.cli.suites import suite_for_run
+
+
+def wait_leaderboard(
+    gateway: Gateway, experiment: str, n_runs: int, timeout_s: float = 60.0
+) -> Any:
+    """The experiment's leaderboard once it covers n_runs runs."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            board = gateway.call("GET", f"/api/bench/leaderboard/{experiment}")
+            if board["n_runs"] >= n_runs or time.monotonic() > deadline:
+                return board
+        except CliError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
+def submit(gateway: Gateway, body: dict[str, Any], *, follow: bool) -> int:
+    """Submit a bench request; if `follow`, show its progress, then the leaderboard."""
+    submitted = gateway.call("POST", "/api/bench/run", body)
+    print(
+        f"job {submitted['job_id']}: {submitted['cells']} cells in {submitted['mlflow_experiment']}"
+    )
+    if not follow:
+        return EXIT_OK
+    job = watch(gateway, submitted["job_id"])
+    board = wait_leaderboard(gateway, submitted["experiment"], job["done"])
+    print_leaderboard(board)
+    for key, error in job["failed_cells"].items():
+        print(f"failed cell {key}: {error}")
+    return EXIT_FAILED_CELLS if job["failed"] else EXIT_OK
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Submit the run file's request with the flags over it; a suite file is pushed first."""
+    run_file = read_run_file(Path(args.config)) if args.config else None
+    flags = given_flags(args)
+    body = request_body(flags, run_file.values if run_file else {})
+    gateway = Gateway(settings)
+    if "suite" in body:
+        # a relative suite path is the run file's if the file named it, else the shell's
+        folder = run_file.folder if run_file and "suite" not in flags else Path()
+        body["suite"] = suite_for_run(gateway, body["suite"], folder)
+    return submit(gateway, body, follow=args.watch)
+
+
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    """Recent jobs, newest first."""
+    jobs: list[dict[str, Any]] = Gateway(settings).call("GET", "/api/bench/jobs")
+    if args.json:
+        print(json.dumps(jobs, indent=2))
+        return EXIT_OK
+    if not jobs:
+        print("no jobs yet: submit one with `tipbench run`")
+        return EXIT_OK
+    rows = [["job", "experiment", "status", "cells", "failed", "submitted"]]
+    rows += [
+        [
+            j["job_id"],
+            j["experiment"],
+            j["status"],
+            f"{j['done'] + j['failed']}/{j['total']}",
+            str(j["failed"]),
+            when(j["created_at"]),
+        ]
+        for j in jobs
+    ]
+    print_table(rows)
+    return EXIT_OK
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    """A job's progress per model and its failed cells."""
+    job = Gateway(settings).call("GET", f"/api/bench/jobs/{args.job_id}")
+    if args.json:
+        print(json.dumps(job, indent=2))
+    else:
+        print(f"job {job['job_id']} in {job['experiment']}, submitted {when(job['created_at'])}")
+        print("\n".join(progress_lines(job)))
+        for key, error in job["failed_cells"].items():
+            print(f"failed cell {key}: {error}")
+    return EXIT_FAILED_CELLS if job["failed"] else EXIT_OK
+
+
+def cmd_leaderboard(settings: Settings, args: argparse.Namespace) -> int:
+    """An experiment's leaderboard as a table, JSON or CSV."""
+    query = {"judge": args.judge} if args.judge else {}
+    gateway = Gateway(settings)
+    path = f"/api/bench/leaderboard/{args.experiment}"
+    if args.csv:
+        sys.stdout.write(
+            gateway.call("GET", f"{path}?{urlencode(query | {'format': 'csv'})}", text=True)
+        )
+        return EXIT_OK
+    board = gateway.call("GET", f"{path}?{urlencode(query)}" if query else path)
+    if args.json:
+        print(json.dumps(board, indent=2))
+    else:
+        print_leaderboard(board)
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `run`, `jobs`, `status` and `leaderboard`."""
+    run = sub.add_parser(
+        "run",
+        help="submit a benchmark through the gateway",
+        description="Submit models x prompt versions x scenarios of a suite.\n"
+        "A flag left out is not sent: the gateway applies the default shown.",
+        epilog=run_file_sample(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("-c", "--config", metavar="FILE", help="a run file (see below)")
+    add_request_flags(run)
+    run.add_argument("--watch", action="store_true", help="show progress, then the leaderboard")
+    run.set_defaults(func=cmd_run)
+    jobs = sub.add_parser("jobs", help="recent jobs, newest first")
+    jobs.add_argument("--json", action="store_true", help="print the raw JSON")
+    jobs.set_defaults(func=cmd_jobs)
+    status = sub.add_parser("status", help="a job's progress per model and its failed cells")
+    status.add_argument("job_id")
+    status.add_argument("--json", action="store_true", help="print the raw JSON")
+    status.set_defaults(func=cmd_status)
+    board = sub.add_parser("leaderboard", help="an experiment's leaderboard")
+    board.add_argument("experiment")
+    form = board.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print the JSON document")
+    form.add_argument("--csv", action="store_true", help="print the rows as CSV")
+    board.add_argument("--judge", help="panel, or one judge's view (default: primary)")
+    board.set_defaults(func=cmd_leaderboard)
