@@ -21,7 +21,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from bench import bench_settings, forget
-from services.reporter.leaderboard import aggregate, read_cells
+from services.reporter.leaderboard import read_cells, views
 from services.reporter.publish import publish
 from services.reporter.rebuild import RebuildGate
 from services.reporter.snapshot import CellSnapshot, current_cells
@@ -30,10 +30,11 @@ from shared.broker import make_broker
 from shared.contracts import CellFinished
 from shared.leaderboards import LeaderboardStore
 from shared.messaging import send
-from shared.suite import scenarios
+from shared.suite_files import builtin_suite
 from tipbench import stack
 
 SIZES = (100, 1_000, 10_000)
+TIP_V1 = builtin_suite("tip-v1")
 
 
 def fill(store: SqlAlchemyStore, experiment: str, n_runs: int, rng: random.Random) -> None:
@@ -43,7 +44,7 @@ def fill(store: SqlAlchemyStore, experiment: str, n_runs: int, rng: random.Rando
         (f"model-{m}", p, s)
         for m in range(16)
         for p in ("v1", "v2-mentor", "v3-few-shot")
-        for s in scenarios()
+        for s in TIP_V1.scenarios
     ]
     for i in range(n_runs):
         model, prompt, target = cells[i % len(cells)]
@@ -72,8 +73,9 @@ def fill(store: SqlAlchemyStore, experiment: str, n_runs: int, rng: random.Rando
             "model": model,
             "prompt_version": prompt,
             "scenario_id": target.id,
-            "persona": target.persona.id,
-            "time_slot": target.time_slot.id,
+            "suite": TIP_V1.suite,
+            "suite_version": TIP_V1.content_version(),
+            **{f"{tracking.FACET_PARAM}{k}": v for k, v in target.facets.items()},
         }
         store.log_batch(
             run.info.run_id,
@@ -112,7 +114,7 @@ def main() -> None:
                     t0 = time.perf_counter()
                     cells = current_cells(client, snapshot, name, eid)
                     t1 = time.perf_counter()
-                    board = aggregate(name, cells, 1)
+                    (board, *_) = views(name, cells, 1, TIP_V1)
                     t2 = time.perf_counter()
                     publish(client, eid, board)
                     t3 = time.perf_counter()

@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator, mode
 
 from shared.base import Record, Request
 from shared.errors import UnknownModel
+from shared.leaderboards import PANEL, PRIMARY
 from shared.model_names import DEFAULT_GGUF_MODEL, parse_model
 from shared.suite import (
     MAX_PROMPTS,
@@ -25,12 +26,15 @@ from shared.suite_files import DEFAULT_SUITE
 
 EXPERIMENT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 JUDGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+# The leaderboard's own views: a judge of that name would be shadowed by them.
+RESERVED_JUDGE_IDS = frozenset({PRIMARY, PANEL})
 # A prompt of a bench request: a version of its suite, or a prompt of the MLflow Prompt
 # Registry by version (prompts:/name/3) or alias (prompts:/name@production).
 REGISTRY_PROMPT_PATTERN = (
     r"^prompts:/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[0-9]{1,9}|@[A-Za-z0-9_-]{1,64})$"
 )
 PROMPT_REF_PATTERN = rf"{PROMPT_VERSION_PATTERN}|{REGISTRY_PROMPT_PATTERN}"
+MAX_REPEATS = 10
 ExperimentName = Annotated[str, StringConstraints(pattern=EXPERIMENT_PATTERN)]
 PromptRef = Annotated[str, StringConstraints(pattern=PROMPT_REF_PATTERN)]
 ScenarioId = Annotated[str, StringConstraints(pattern=SCENARIO_ID_PATTERN)]
@@ -74,7 +78,19 @@ class BenchRequest(Request):
         None, ge=1, le=10, description="Tips each candidate must contain; default: the suite's."
     )
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature.")
-    seed: int = Field(42, ge=0, le=2**31 - 1, description="Sampling seed, same for every cell.")
+    seed: int = Field(
+        42,
+        ge=0,
+        le=2**31 - 1 - MAX_REPEATS,
+        description="Sampling seed: every cell's first sample; repeat r uses seed + r.",
+    )
+    repeats: int = Field(
+        1,
+        ge=1,
+        le=MAX_REPEATS,
+        description="Samples per cell (seeds seed, seed+1, ...), each its own run and judge"
+        " item; the statistics average them within a scenario.",
+    )
     experiment: ExperimentName = Field(
         "default", description="Experiment name; the MLflow experiment is tip-bench-<name>."
     )
@@ -121,9 +137,11 @@ def is_registry_prompt(name: str) -> bool:
     return name.startswith("prompts:/")
 
 
-def cell_key(job_id: str, model: str, prompt_version: str, scenario_id: str) -> str:
-    """A cell's stable key: a hash of (job, model, prompt, scenario)."""
-    text = "\x1f".join((job_id, model, prompt_version, scenario_id))
+def cell_key(
+    job_id: str, model: str, prompt_version: str, scenario_id: str, repeat: int = 0
+) -> str:
+    """A cell's stable key: a hash of (job, model, prompt, scenario, repeat)."""
+    text = "\x1f".join((job_id, model, prompt_version, scenario_id, str(repeat)))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
@@ -143,7 +161,8 @@ class CollectCell(Record):
     scenario_id: str = Field(description="Scenario id in the suite.")
     n_tips: int = Field(description="Tips requested.")
     temperature: float = Field(description="Sampling temperature.")
-    seed: int = Field(description="Sampling seed.")
+    seed: int = Field(description="Sampling seed (the request's seed + the repeat index).")
+    repeat: int = Field(0, ge=0, description="Which sample of the cell, from 0.")
     max_model_b: float = Field(description="Largest model allowed, billions of parameters.")
     allow_unknown_size: bool = Field(description="Run models of unknown size.")
     llm_judge: str | None = Field(None, description="Model of the job's LLM judge, if any.")
@@ -250,6 +269,19 @@ class ScoreFile(Request):
     scores: list[ItemScore] = Field(
         min_length=1, max_length=10000, description="One score per item."
     )
+
+    @field_validator("judge_id")
+    @classmethod
+    def _not_reserved(cls, judge_id: str) -> str:
+        return check_judge_id(judge_id)
+
+
+def check_judge_id(judge_id: str) -> str:
+    """The judge id, unless it is a leaderboard view's name; ValueError says why."""
+    if judge_id.lower() in RESERVED_JUDGE_IDS:
+        reserved = " and ".join(sorted(RESERVED_JUDGE_IDS))
+        raise ValueError(f"judge id {judge_id!r} is reserved: {reserved} name leaderboard views")
+    return judge_id
 
 
 # What the reporter's rebuild_leaderboard actor receives, told apart by its `kind` tag.

@@ -77,7 +77,12 @@ class QueueNotFound(NotFound):
 
 
 class Conflict(TipbenchError):
-    """Raised when a request conflicts with the present state of what it names."""
+    """Raised when a request conflicts with the state of what it names; carries each problem
+    as {field, message}."""
+
+    def __init__(self, message: str, problems: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class JobEnded(Conflict):

@@ -7,6 +7,7 @@ the prompt version or the run. The item -> run mapping stays on the server.
 from __future__ import annotations
 
 import random
+import re
 import secrets
 from collections import Counter
 from typing import Any, Literal
@@ -23,6 +24,10 @@ from shared.settings import Settings
 from shared.suite_files import DEFAULT_SUITE, builtin_suite
 
 PACKET_SCHEMA: Literal["tipbench.judge-packet/2"] = "tipbench.judge-packet/2"
+PACKET_ID_PATTERN = "[0-9a-f]{12}"  # what new_id() makes
+# A packet made on request for one judge (GET ...packet?judge=) is kept this long: long
+# enough to score it by hand, and a GET never leaves keys that live for ever.
+JUDGE_PACKET_TTL_S = 14 * 24 * 3600
 
 
 def instructions(rubric: Rubric) -> str:
@@ -124,13 +129,17 @@ class PacketStore:
         self._settings = settings
 
     def save(self, packet: JudgePacket, item_runs: dict[str, str], *, latest: bool) -> None:
-        """Keep a packet with its mapping (and make it the experiment's current packet)."""
+        """Keep a packet with its mapping and make it the experiment's current packet, or,
+        if not `latest` (a judge's own packet), keep it for JUDGE_PACKET_TTL_S."""
         key = self._settings.key("packet", packet.packet_id)
+        ttl = None if latest else JUDGE_PACKET_TTL_S
         with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, packet.model_dump_json())
+            pipe.set(key, packet.model_dump_json(), ex=ttl)
             if item_runs:
                 mapping: dict[str | bytes, bytes | float | int | str] = dict(item_runs.items())
                 pipe.hset(f"{key}:runs", mapping=mapping)
+                if ttl is not None:
+                    pipe.expire(f"{key}:runs", ttl)
             if latest:
                 pipe.set(self._settings.key("packet-latest", packet.experiment), packet.packet_id)
             pipe.execute()
@@ -169,16 +178,23 @@ class PacketStore:
         return self.get(packet_id.decode())
 
     def get(self, packet_id: str) -> JudgePacket:
-        """A packet by id; PacketNotFound if unknown."""
-        raw = self._redis.get(self._settings.key("packet", packet_id))
+        """A packet by id; PacketNotFound if unknown (or expired, or not an id at all)."""
+        raw = self._redis.get(self._packet_key(packet_id))
         if raw is None:
             raise PacketNotFound(f"no judge packet {packet_id!r}")
         return JudgePacket.model_validate_json(raw)
 
     def item_runs(self, packet_id: str) -> dict[str, str]:
         """The packet's item id -> run id mapping."""
-        raw = self._redis.hgetall(self._settings.key("packet", packet_id, "runs"))
+        raw = self._redis.hgetall(f"{self._packet_key(packet_id)}:runs")
         return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def _packet_key(self, packet_id: str) -> str:
+        # A packet id arrives in score files: one that is not an id (`<id>:runs`) must
+        # never name another key.
+        if not re.fullmatch(PACKET_ID_PATTERN, packet_id):
+            raise PacketNotFound(f"no judge packet {packet_id!r}")
+        return self._settings.key("packet", packet_id)
 
     def save_submission(self, submission_id: str, experiment: str, scores: ScoreFile) -> None:
         """Keep a validated score file until the judge bridge ingests it."""

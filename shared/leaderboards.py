@@ -22,22 +22,57 @@ return 1
 
 
 class LeaderboardRow(Record):
-    """One (model, prompt version) pair's aggregate."""
+    """One (model, prompt version) pair's aggregate (see docs/statistics.md)."""
 
-    rank: int | None = Field(description="1 + rows whose CI is wholly above; ties share it.")
+    rank: int | None = Field(
+        description="1 + the rows significantly better than this one (paired max-T permutation"
+        " test over the shared scenarios); null while unscored or with too few scenarios."
+    )
+    rank_ci: list[int] | None = Field(
+        description="[best, worst] rank this row can have, for all rows jointly at 95%."
+    )
+    bootstrap_rank_ci: list[int] | None = Field(
+        description="Descriptive: the 95% range of the row's rank by mean over bootstrap"
+        " resamples of the scenarios."
+    )
+    tied_with_best: bool | None = Field(
+        description="True when no row is significantly better (rank 1)."
+    )
+    insufficient_data: str | None = Field(
+        description="Why the row has no interval and no rank (too few scored scenarios)."
+    )
     model: str = Field(description="Model name.")
-    prompt_version: str = Field(description="Prompt version.")
-    n: int = Field(description="Finished runs (candidates).")
+    prompt_version: str = Field(description="Prompt version (or a fixed registry prompt URI).")
+    n: int = Field(description="Finished runs (candidates), repeats included.")
     n_scored: int = Field(description="Runs with a judge's score.")
     n_scenarios: int = Field(description="Scenarios with a scored run.")
     awaiting_judge: bool = Field(description="True while no run of the row is scored.")
-    mean_composite: float | None = Field(description="Mean composite, scenarios weighing equally.")
-    ci_low: float | None = Field(description="95% CI lower bound (paired bootstrap, scenarios).")
-    ci_high: float | None = Field(description="95% CI upper bound.")
-    p_vs_leader: float | None = Field(
-        description="Paired sign-flip test against rank 1's best row."
+    mean_composite: float | None = Field(
+        description="Mean composite: repeats averaged within a scenario, scenarios weighing the"
+        " same."
     )
-    p_holm: float | None = Field(description="p_vs_leader, Holm-corrected over the rows.")
+    ci_low: float | None = Field(
+        description="95% interval of the mean (Student-t with Hall's skewness correction)."
+    )
+    ci_high: float | None = Field(description="Upper bound of that interval.")
+    diff_to_best: float | None = Field(
+        description="This row's mean minus the best row's, on the scenarios both have."
+    )
+    diff_low: float | None = Field(
+        description="Simultaneous 95% interval of that difference (it excludes 0 exactly when"
+        " the best row is significantly better); null when the design cannot separate rows."
+    )
+    diff_high: float | None = Field(description="Upper bound of that interval.")
+    n_shared_with_best: int | None = Field(description="Scenarios shared with the best row.")
+    p_adjusted: float | None = Field(
+        description="Adjusted p of 'the best row beats this one' (max-T permutation, the"
+        " leader re-chosen in every permutation); never 0."
+    )
+    p_shown: str = Field(description="p_adjusted for display: `0.031`, `<1e-4`, or empty.")
+    within_sd: float | None = Field(
+        description="Spread of repeats within a scenario (null without repeats)."
+    )
+    between_sd: float | None = Field(description="Spread of the per-scenario means.")
     item_means: dict[str, float | None] = Field(
         description="Mean of each rubric item and flag over the scored scenarios (each"
         " scenario weighing the same)."
@@ -50,23 +85,40 @@ class LeaderboardRow(Record):
 
 
 class Marginal(Record):
-    """A model's (or a prompt's) mean composite over all its rows, with a CI."""
+    """A model's (or a prompt's) mean of its rows' means over the scenarios all rows share."""
 
     name: str = Field(description="Model or prompt version.")
-    mean_composite: float = Field(description="Mean composite.")
-    ci_low: float = Field(description="95% CI lower bound.")
-    ci_high: float = Field(description="95% CI upper bound.")
-    n_scenarios: int = Field(description="Scenarios it was scored on.")
+    rows: int = Field(description="Its rows that take part.")
+    n_scenarios: int = Field(description="The common scenarios the means are taken over.")
+    mean_composite: float | None = Field(description="Mean of its rows' means.")
+    ci_low: float | None = Field(description="95% interval, as for rows.")
+    ci_high: float | None = Field(description="Upper bound.")
+    rank: int | None = Field(description="Rank among the groups, as for rows.")
+    tied_with_best: bool | None = Field(description="No group is significantly better.")
+    insufficient_data: str | None = Field(description="Why there is no interval or rank.")
 
 
 class GroupWinner(Record):
     """The best (model, prompt) for one value of a facet (a persona, a time slot...)."""
 
     group: str = Field(description="The facet's value.")
-    model: str = Field(description="Best model there.")
-    prompt_version: str = Field(description="Best prompt there.")
-    mean_composite: float = Field(description="Its mean composite there.")
+    model: str | None = Field(description="The clear winner's model; null if none is clear.")
+    prompt_version: str | None = Field(description="The clear winner's prompt.")
+    leader: str | None = Field(description="`model | prompt` with the highest mean there.")
+    mean_composite: float | None = Field(description="The leader's mean there.")
+    tied: list[str] = Field(description="Rows not separated from the leader there.")
+    n_scenarios: int = Field(description="Scenarios with this value.")
+    note: str | None = Field(description="Why there is no clear winner, if there is none.")
     scores: dict[str, float] = Field(description="Every row's mean there, `model | prompt`.")
+
+
+class Estimate(Record):
+    """An agreement statistic with its 95% bootstrap interval over runs and its n."""
+
+    value: float | None = Field(description="The statistic; null when undefined (no spread).")
+    ci_low: float | None = Field(description="BCa 95% interval over the runs.")
+    ci_high: float | None = Field(description="Upper bound.")
+    n: int = Field(description="Runs it is computed on.")
 
 
 class JudgePair(Record):
@@ -75,8 +127,13 @@ class JudgePair(Record):
     judge_a: str = Field(description="A judge.")
     judge_b: str = Field(description="Another judge.")
     n_shared: int = Field(description="Runs both scored.")
-    kappa: dict[str, float | None] = Field(
-        description="Quadratic-weighted Cohen's kappa per item (and composite); None if undefined."
+    kappa: dict[str, Estimate] = Field(
+        description="Quadratic-weighted Cohen's kappa per item (and composite), with intervals."
+    )
+    exact: dict[str, float | None] = Field(description="Share of runs given the same score.")
+    adjacent: dict[str, float | None] = Field(
+        description="Share of runs at most one score apart (kappa misleads when a judge is"
+        " nearly constant)."
     )
 
 
@@ -93,8 +150,8 @@ class Agreement(Record):
 
     judges: list[str] = Field(description="Every judge who scored a run.")
     pairs: list[JudgePair] = Field(description="Every pair of judges.")
-    alpha: dict[str, float | None] = Field(
-        description="Krippendorff's alpha (ordinal) across the panel, per item."
+    alpha: dict[str, Estimate] = Field(
+        description="Krippendorff's alpha (ordinal) across the panel, per item, with intervals."
     )
     disagreements: list[Disagreement] = Field(description="Runs judged 2+ points apart.")
 
@@ -120,6 +177,10 @@ class Leaderboard(Record):
     score_names: list[str] = Field(description="The rubric's items, then its flags.")
     composite_min: float = Field(description="Lowest composite the rubric can give.")
     composite_max: float = Field(description="Highest composite the rubric can give.")
+    min_scenarios: int = Field(description="Scored scenarios a row needs for an interval.")
+    power_note: str | None = Field(
+        description="Said when the design cannot show any difference at 5%."
+    )
     rows: list[LeaderboardRow] = Field(description="Best first; rows awaiting a judge last.")
     by_model: list[Marginal] = Field(description="Models over all prompts.")
     by_prompt: list[Marginal] = Field(description="Prompts over all models.")
@@ -139,7 +200,10 @@ def to_csv(board: Leaderboard) -> str:
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in board.rows:
-        values = row.model_dump(exclude={"item_means"})
+        values = {
+            k: "-".join(map(str, v)) if isinstance(v, list) else v
+            for k, v in row.model_dump(exclude={"item_means"}).items()
+        }
         writer.writerow(values | {f"mean_{k}": row.item_means.get(k) for k in board.score_names})
     return out.getvalue()
 

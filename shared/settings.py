@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     )
     mlflow_uri: str = Field("http://127.0.0.1:5000", description="MLflow tracking server URL.")
     mlflow_port: int = Field(5000, ge=1, le=65535, description="Port of the local MLflow server.")
+    mlflow_backend_uri: str = Field(
+        "",
+        description="Backend store of the MLflow server the local stack starts (e.g. "
+        "postgresql+psycopg2://user@host/db); empty: SQLite under the var dir.",
+    )
+    mlflow_public_url: str = Field(
+        "",
+        description="MLflow's address as a browser reaches it, for links in the admin pages; "
+        "empty: TIPBENCH_MLFLOW_URI.",
+    )
     ollama_host: str = Field("http://127.0.0.1:11434", description="Ollama server URL.")
     ollama_timeout_s: float = Field(
         120.0, gt=0, description="Timeout of one warm Ollama call, seconds."
@@ -84,6 +94,20 @@ class Settings(BaseSettings):
     )
     gateway_host: str = Field("127.0.0.1", description="Interface the gateway binds to.")
     gateway_port: int = Field(8000, ge=1, le=65535, description="Port the gateway listens on.")
+    proxy_hops: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Reverse proxies in front of the gateway whose X-Forwarded-For/-Proto it "
+        "trusts (1 behind the compose proxy); 0: the peer address is the client.",
+    )
+    request_read_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        le=600,
+        description="Time a client has to send a whole request (headers and body) to the "
+        "gateway before it is cut off, seconds.",
+    )
     collect_max_retries: int = Field(
         3, ge=0, le=20, description="Retries of a failing cell before it is marked failed."
     )
@@ -102,6 +126,12 @@ class Settings(BaseSettings):
     )
     service: str = Field(
         "", description="Name of this process in the logs (the local stack sets it)."
+    )
+    min_scenarios: int = Field(
+        3,
+        ge=2,
+        le=1000,
+        description="Scored scenarios a leaderboard row needs for an interval and a rank.",
     )
     var_dir: str = Field("var", description="Where the local stack keeps data, logs, pid files.")
 
@@ -151,6 +181,10 @@ class Settings(BaseSettings):
         if not tokens and self.dev_mode:
             tokens = [DEV_MODE_TOKEN]
         return tokens
+
+    def mlflow_link_base(self) -> str:
+        """The MLflow address for links people follow: the public URL, else the tracking URI."""
+        return (self.mlflow_public_url or self.mlflow_uri).rstrip("/")
 
     def key(self, *parts: str) -> str:
         """A Redis key under this stack's namespace."""

@@ -20,6 +20,7 @@ from shared.base import Record
 from shared.rubric import Rubric, Text
 
 SUITE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+SUITE_VERSION_PATTERN = r"^[0-9a-f]{12}$"  # the first 12 hex digits of the content's sha256
 SUITE_REF_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}(@[0-9a-f]{12})?$"  # name or name@version
 SCENARIO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$"
 PROMPT_VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

@@ -178,3 +178,16 @@ def builtin_suite(name: str) -> Suite:
         raise KeyError(f"no built-in suite {name!r}")
     text = resources.files("shared").joinpath("suites", f"{name}.yaml").read_text("utf-8")
     return parse_suite(text)
+
+
+def suite_json_schema() -> dict[str, Any]:
+    """The suite file's JSON Schema, generated from the models that validate it."""
+    schema = Suite.model_json_schema()
+    schema["$id"] = "suite.schema.json"
+    schema["title"] = "tipbench suite file"
+    schema["description"] = (
+        "A tipbench suite: scenarios x prompt versions, the automatic checks and the rubric. "
+        "YAML or JSON. The rubric is optional (default: tip-v1)."
+    )
+    schema.get("required", []).remove("rubric")
+    return schema

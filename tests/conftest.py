@@ -19,7 +19,6 @@ import pytest
 import redis
 from flask import Flask
 
-from services.gateway.app import create_app
 from shared.settings import Settings
 from testkit.fake_models import FAKE_MODELS
 from testkit.fake_ollama import FakeOllama
@@ -133,6 +132,8 @@ def mlflow_server(settings: Settings) -> Iterator[str]:
 @pytest.fixture
 def app(core_settings: Settings, mlflow_server: str) -> Flask:
     """The gateway app in-process, on queues no worker consumes, with a real MLflow server."""
+    from services.gateway.app import create_app  # here: the pure tests need no gateway
+
     return create_app(core_settings)
 
 

@@ -83,7 +83,9 @@ def test_agreement_reads_judge_metrics_and_lists_disagreements() -> None:
     (pair,) = result.pairs
     assert (pair.judge_a, pair.judge_b, pair.n_shared) == ("ann", "bob", 2)
     assert set(pair.kappa) == {"relevance", "actionability", "tone", "composite"}
-    assert pair.kappa["actionability"] == pytest.approx(1.0)
+    assert pair.kappa["actionability"].value == pytest.approx(1.0)
+    assert pair.kappa["actionability"].n == 2
+    assert (pair.exact["relevance"], pair.adjacent["tone"]) == (0.5, 1.0)
     assert [(d.run_id, d.item, d.scores) for d in result.disagreements] == [
         ("r2", "relevance", {"ann": 2, "bob": 4})
     ]

@@ -1,8 +1,9 @@
 """The admin UI in a real headless Chromium against the running stack.
 
 Log in, start a benchmark on the embedded model, watch it finish, score two items with the
-keyboard, see the leaderboard change, requeue a dead letter. Screenshots of each page go
-to $TIPBENCH_SCREENSHOTS (docs/screenshots when regenerating the README's pictures).
+keyboard, see the leaderboard change, requeue a dead letter, add a suite. Screenshots of
+each page go to $TIPBENCH_SCREENSHOTS (docs/screenshots when regenerating the README's
+pictures).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from shared.settings import Settings
+from shared.suite_files import DEFAULT_SUITE, builtin_suite, parse_suite
 from testkit.fake_ollama import FakeOllama
 from tests.conftest import TOKEN, gateway_client, unavailable, wait_until
 
 pytestmark = pytest.mark.slow
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+EXAMPLE = Path(__file__).parent.parent / "docs" / "examples" / "study-tips.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +93,15 @@ def test_a_whole_session_in_the_browser(
     wait_for(driver, "#experiment")
     assert driver.current_url.endswith("/admin/new")
 
-    # start a benchmark on the embedded model, from the keyboard
+    # start a benchmark of the default suite's first prompt on the embedded model
+    suite = builtin_suite(DEFAULT_SUITE)
+    assert text_of(driver, "#suite-select option:checked").startswith(suite.suite)
+    for prompt in suite.prompts[1:]:  # every version is checked at first
+        box = driver.find_element(
+            By.CSS_SELECTOR, f'input[name="prompts"][value="{prompt.version}"]'
+        )
+        assert box.is_selected()
+        box.click()
     scenarios = driver.find_element(By.ID, "n_scenarios")
     scenarios.clear()
     scenarios.send_keys("2")
@@ -129,9 +140,18 @@ def test_a_whole_session_in_the_browser(
     driver.get(f"{base}/admin/experiments/browser/score?judge=browser-judge")
     wait_for(driver, "#item")
     assert "Item 1 of 2" in text_of(driver, "#score-progress")
+    assert text_of(driver, "#key-help").startswith(
+        "Keys: 1–5 score the current item (relevance, then actionability, then tone, then"
+        " relevance again); f toggles format_ok, o toggles overlong, n saves and goes on,"
+        " p goes back."
+    )
+    assert "persona_description" in text_of(driver, "#item-vars")
     page = driver.find_element(By.TAG_NAME, "body")
     page.send_keys("4", "4", "4", "f")
+    driver.set_window_size(1280, 1800)  # the candidate's context and the whole rubric
+    driver.execute_script("window.scrollTo(0, 0);")
     driver.save_screenshot(str(shots / "scoring.png"))
+    driver.set_window_size(1280, 900)
     page.send_keys("n")
     WebDriverWait(driver, 30).until(lambda d: "Item 2 of 2" in text_of(d, "#score-progress"))
     driver.find_element(By.TAG_NAME, "body").send_keys("5", "5", "5", "f", "n")
@@ -192,6 +212,21 @@ def test_a_whole_session_in_the_browser(
     driver.get(f"{base}/admin/experiments/browser")
     driver.get(f"{base}/admin/")
     driver.save_screenshot(str(shots / "experiments.png"))
+
+    # a suite of one's own, pasted into the suites page, then shown whole
+    driver.get(f"{base}/admin/suites")
+    text = wait_for(driver, "#text")
+    driver.execute_script("arguments[0].value = arguments[1];", text, EXAMPLE.read_text("utf-8"))
+    driver.find_element(By.CSS_SELECTOR, "#upload button[type=submit]").send_keys(Keys.ENTER)
+    study = parse_suite(EXAMPLE.read_text("utf-8"))
+    WebDriverWait(driver, 60).until(
+        lambda d: d.current_url.endswith(f"/admin/suites/study-tips/{study.content_version()}")
+    )
+    assert "relevance + calm + 2*format_ok - overlong" in text_of(driver, "#composite")
+    driver.save_screenshot(str(shots / "suite.png"))
+    driver.get(f"{base}/admin/suites")
+    assert "study-tips" in text_of(driver, "#suites")
+    driver.save_screenshot(str(shots / "suites.png"))
     assert {p.name for p in shots.glob("*.png")} >= {
         "login.png",
         "new-benchmark.png",
@@ -202,4 +237,6 @@ def test_a_whole_session_in_the_browser(
         "leaderboard-phone.png",
         "queues.png",
         "experiments.png",
+        "suite.png",
+        "suites.png",
     }

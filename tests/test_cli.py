@@ -37,8 +37,8 @@ def test_run_watch_shows_progress_then_the_leaderboard(running_stack: Settings) 
     assert result.returncode == 0, result.stderr
     assert "job finished: 4/4 cells (0 failed)" in result.stdout
     table = [line.split() for line in result.stdout.splitlines() if line.startswith("-  ")]
-    assert sorted(row[2] for row in table) == ["v1", "v2-mentor"]
-    assert all(row[1] == "tidy:1b" and row[3] == "2" for row in table)
+    assert sorted(row[3] for row in table) == ["v1", "v2-mentor"]
+    assert all(row[2] == "tidy:1b" and row[4] == "2" for row in table)
 
 
 def test_the_common_path_from_run_to_judged_leaderboard(

@@ -80,7 +80,7 @@ def test_a_pushed_suite_is_listed_shown_and_run_from_a_run_file(
     assert f"suite {name}@{version}: already stored (same content)" in run.stdout
     assert "job finished: 4/4 cells (0 failed)" in run.stdout
     table = [line.split() for line in run.stdout.splitlines() if line.startswith("-  ")]
-    assert sorted(row[2] for row in table) == ["coach", "plain"]
+    assert sorted(row[3] for row in table) == ["coach", "plain"]
 
 
 def test_run_pushes_a_suite_file_given_as_a_flag(running_stack: Settings, tmp_path: Path) -> None:

@@ -204,7 +204,9 @@ def test_a_two_model_job_judged_by_a_person_and_an_llm_shows_both_and_their_agre
         what="the agreement table",
     )
     assert agreement["judges"] == ["ann", "llm:judge:8b"]
-    assert agreement["pairs"][0]["kappa"]["relevance"] is None  # both always say 4: undefined
+    kappa = agreement["pairs"][0]["kappa"]["relevance"]
+    assert (kappa["value"], kappa["n"]) == (None, 4)  # both always say 4: undefined
+    assert agreement["pairs"][0]["exact"]["relevance"] == 1.0  # ...which exact agreement shows
     after = api.get("/api/bench/leaderboard/panel").json()
     assert after["version"] > before["version"]
     assert all(row["n_scored"] == 2 for row in after["rows"])

@@ -166,17 +166,19 @@ def test_a_burst_of_48_events_makes_at_most_two_rebuilds_with_every_run(
         assert sorted(board.run_ids) == sorted(run_ids)
         assert 1 <= gate.rebuilds(name) <= 2
         # scenarios weigh equally: m1 = mean(nurse (12+13)/2, founder 16) = 14.25,
-        # m0 = mean(student (10+11)/2, retiree 14) = 12.25
-        assert [(m.name, m.mean_composite) for m in board.by_model] == [
-            ("m1", 14.25),
-            ("m0", 12.25),
+        # m0 = mean(student (10+11)/2, retiree 14) = 12.25; two scenarios rank nobody
+        assert [(r.model, r.mean_composite, r.rank) for r in board.rows] == [
+            ("m1", 14.25, None),
+            ("m0", 12.25, None),
         ]
+        assert all(r.insufficient_data for r in board.rows) and board.power_note
     broker.close()
 
     # And the leaderboard is served as CSV and published to MLflow with its chart
     with gateway_client(settings) as api:
         csv_text = api.get(f"/api/bench/leaderboard/{name}", params={"format": "csv"}).text
-        assert csv_text.splitlines()[0].startswith("rank,model,prompt_version,n,")
+        assert csv_text.splitlines()[0].startswith("rank,rank_ci,")
+        assert ",model,prompt_version,n," in csv_text.splitlines()[0]
         assert len(csv_text.splitlines()) == 3
         assert (
             api.get(f"/api/bench/leaderboard/{name}", params={"format": "xml"}).status_code == 422
@@ -187,7 +189,7 @@ def test_a_burst_of_48_events_makes_at_most_two_rebuilds_with_every_run(
         tracking.search_runs(mlflow, experiment.experiment_id, "tags.run_kind = 'summary'")
     )
     artifacts = {a.path for a in mlflow.list_artifacts(summary.info.run_id)}
-    assert artifacts == {"leaderboard.json", "leaderboard.csv", "leaderboard.png"}
+    assert artifacts == {"leaderboard.json", "leaderboard.csv", "leaderboard.svg"}
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 
 from shared.errors import SuiteInvalid
 from shared.suite import render_prompt
-from shared.suite_files import builtin_suite, parse_suite
+from shared.suite_files import builtin_suite, parse_suite, suite_json_schema
 
 EXAMPLE = Path(__file__).parent.parent / "docs" / "examples" / "study-tips.yaml"
 GOLDEN = Path(__file__).parent / "data" / "tip-v1-prompt-sha256.json"
@@ -275,3 +275,9 @@ def test_suite_json_refusal_is_strict() -> None:
     lines = refusal('{"suite": "a", "suite": "b"}', is_json=True)
 
     assert "duplicate key" in lines[0]
+
+
+def test_the_published_json_schema_is_the_one_the_models_generate() -> None:
+    published = json.loads((EXAMPLE.parent.parent / "suite.schema.json").read_text("utf-8"))
+    assert published == suite_json_schema(), "regenerate docs/suite.schema.json (docs/suites.md)"
+    assert "rubric" not in published["required"]

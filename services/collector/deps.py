@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from mlflow.tracking import MlflowClient
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from services.collector.session import ModelSession
+from shared.base import Record
 from shared.jobs import JobStore
 from shared.queues import QueueInspector
 from shared.settings import Settings
@@ -21,10 +22,9 @@ _TEMPLATES: dict[str, str | list[dict[str, str]]] = {}
 GENERATED_TTL_S = 7 * 24 * 3600
 
 
-class GeneratedCell(BaseModel):
+class GeneratedCell(Record):
     """Everything the recorder writes to a cell's run, produced by the generation step."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     params: dict[str, str] = Field(description="Run params.")
     metrics: dict[str, float] = Field(description="Run metrics.")
     artifacts: dict[str, object] = Field(description="Artifact file name -> JSON content.")

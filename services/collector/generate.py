@@ -88,6 +88,7 @@ def _generate(cell: CollectCell, deps: CollectorDeps) -> GeneratedCell:
         "temperature": cell.temperature,
         "n_tips": cell.n_tips,
         "seed": cell.seed,
+        "repeat": cell.repeat,
         "num_predict": options.num_predict,
         "num_ctx": options.num_ctx,
         "suite": cell.suite,

@@ -134,5 +134,5 @@ def register_error_handlers(app: Flask) -> None:
         answer = answer_for(exc)
         if answer is None:
             return _unexpected(exc)
-        problems = exc.problems if isinstance(exc, InvalidRequest) else []
+        problems = getattr(exc, "problems", None)
         return error_response(*answer, str(exc), problems or None)

@@ -17,6 +17,7 @@ from flask import Flask
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
+from shared.base import Record
 from shared.contracts import EXPERIMENT_PATTERN
 from shared.suite import SUITE_NAME_PATTERN
 
@@ -57,7 +58,7 @@ ERROR_TEXT = {
 }
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Record):
     """What went wrong."""
 
     code: str = Field(description="Machine-readable reason, e.g. invalid_request.")
@@ -65,7 +66,7 @@ class ErrorDetail(BaseModel):
     details: Any = Field(description="Per-field problems (a list of {field, message}) or null.")
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Record):
     """Every error answer has this shape."""
 
     error: ErrorDetail

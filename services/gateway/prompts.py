@@ -9,15 +9,12 @@ submission, to a fixed version whose variables every chosen scenario must fill.
 
 from __future__ import annotations
 
-import json
 import re
 
-import redis
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from shared.errors import InvalidRequest
-from shared.settings import Settings
 from shared.suite import BUILTIN_FIELDS, PromptVersion, Suite, leading_messages
 
 _FIELD = re.compile(r"\{(\w+)\}")
@@ -40,7 +37,8 @@ def register_prompts(client: MlflowClient, suite: Suite) -> dict[str, str]:
     for prompt in suite.prompts:
         name = registry_name(suite.suite, prompt.version)
         template = chat_template(prompt, suite.checks.word_limit)
-        latest = client.load_prompt(name, allow_missing=True)
+        # cache off: MLflow keeps "latest" and aliases for 60 s, and they move
+        latest = client.load_prompt(name, allow_missing=True, cache_ttl_seconds=0)
         if latest is not None and latest.template == template:
             uris[prompt.version] = str(latest.uri)
             continue
@@ -58,26 +56,13 @@ def register_prompts(client: MlflowClient, suite: Suite) -> dict[str, str]:
     return uris
 
 
-def suite_prompt_uris(
-    client: MlflowClient, cache: redis.Redis[bytes], settings: Settings, suite: Suite
-) -> dict[str, str]:
-    """The registry URIs of a suite version's prompts, registered on first use and cached."""
-    key = settings.key("suite-prompts", suite.suite, suite.content_version())
-    cached = cache.get(key)
-    if cached is not None:
-        return dict(json.loads(cached))
-    uris = register_prompts(client, suite)
-    cache.set(key, json.dumps(uris))
-    return uris
-
-
 def resolve_registry_prompt(
     client: MlflowClient, uri: str, scenario_vars: list[set[str]], field: str
 ) -> str:
     """The fixed URI (`prompts:/name/<n>`) of a registry prompt whose variables the scenarios
     fill; InvalidRequest naming the field otherwise."""
     try:
-        found = client.load_prompt(uri)
+        found = client.load_prompt(uri, cache_ttl_seconds=0)  # an alias may have just moved
     except MlflowException as exc:
         raise InvalidRequest(
             f"{field}: no registry prompt {uri}", [{"field": field, "message": exc.message}]

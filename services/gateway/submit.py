@@ -14,13 +14,14 @@ from pydantic import Field
 
 from services.gateway.checks import parse
 from services.gateway.deps import GatewayDeps
-from services.gateway.prompts import resolve_registry_prompt, suite_prompt_uris
+from services.gateway.prompts import register_prompts, resolve_registry_prompt
 from services.gateway.sizes import model_size_problems
 from shared import tracking
 from shared.base import Record
 from shared.contracts import BenchRequest, CollectCell, cell_key, is_registry_prompt
 from shared.errors import InvalidRequest, ModelRefused, SuiteMismatch, SuiteNotFound, TooManyCells
 from shared.messaging import send
+from shared.stores.suites import SuiteRecord
 from shared.suite import Suite
 
 
@@ -88,18 +89,20 @@ def choose(request: BenchRequest, suite: Suite) -> BenchRequest:
 
 def cell_count(request: BenchRequest) -> int:
     """How many cells an explicit request (see `choose`) makes."""
-    return len(request.models) * len(request.prompts or ()) * len(request.scenarios or ())
+    cells = len(request.models) * len(request.prompts or ()) * len(request.scenarios or ())
+    return cells * request.repeats
 
 
 def plan_cells(
     job_id: str, request: BenchRequest, parent_run_id: str, prompt_uris: dict[str, str]
 ) -> list[CollectCell]:
-    """Every cell of an explicit request, grouped by model so that each model loads once."""
+    """Every cell of an explicit request (each repeat a cell of its own), grouped by model so
+    that each model loads once."""
     suite, _, version = request.suite.partition("@")
     return [
         CollectCell(
             job_id=job_id,
-            cell_key=cell_key(job_id, model, prompt, scenario_id),
+            cell_key=cell_key(job_id, model, prompt, scenario_id, repeat),
             experiment=request.experiment,
             parent_run_id=parent_run_id,
             model=model,
@@ -110,7 +113,8 @@ def plan_cells(
             scenario_id=scenario_id,
             n_tips=request.n_tips or 0,
             temperature=request.temperature,
-            seed=request.seed,
+            seed=request.seed + repeat,
+            repeat=repeat,
             max_model_b=request.max_model_b,
             allow_unknown_size=request.allow_unknown_size,
             llm_judge=request.judge.removeprefix("llm:") if request.judge else None,
@@ -118,6 +122,7 @@ def plan_cells(
         for model in request.models
         for prompt in request.prompts or ()
         for scenario_id in request.scenarios or ()
+        for repeat in range(request.repeats)
     ]
 
 
@@ -154,7 +159,7 @@ def submit(request: BenchRequest, suite: Suite, deps: GatewayDeps) -> Submitted:
     )
     deps.mlflow.log_dict(parent_run_id, request.model_dump(mode="json"), "request.json")
     deps.mlflow.log_dict(parent_run_id, suite.rubric.as_dict(), "rubric.json")
-    prompt_uris = suite_prompt_uris(deps.mlflow, deps.redis, deps.settings, suite)
+    prompt_uris = deps.suites.prompt_uris(suite, lambda s: register_prompts(deps.mlflow, s))
     cells = plan_cells(job_id, request, parent_run_id, prompt_uris)
     deps.jobs.create(job_id, request, parent_run_id, cells)
     enqueue_cells(deps, cells)
@@ -213,13 +218,23 @@ def accept_bench_request(body: dict[str, Any], deps: GatewayDeps) -> Submitted:
     if cell_count(request) > limit:
         raise TooManyCells(
             f"the request makes {cell_count(request)} cells; the limit is {limit}",
-            [{"field": "models", "message": "models x prompts x scenarios is over the limit"}],
+            [
+                {
+                    "field": "models",
+                    "message": "models x prompts x scenarios x repeats is over the limit",
+                }
+            ],
         )
     problems = model_size_problems(request, deps.settings.ollama_host)
     if problems:
         summary = "; ".join(p["message"] for p in problems)
         raise ModelRefused(f"model refused: {summary}", problems)
     return submit(resolve_prompts(request, suite, deps), suite, deps)
+
+
+def store_suite(suite: Suite, deps: GatewayDeps) -> tuple[SuiteRecord, bool]:
+    """Store a suite version and register its prompts; (its record, True if new)."""
+    return deps.suites.push(suite, lambda s: register_prompts(deps.mlflow, s))
 
 
 def retry_failed_cells(job_id: str, deps: GatewayDeps) -> list[str]:

@@ -85,7 +85,7 @@ def run_rebuild(experiment: str) -> None:
         version = deps().leaderboards.next_version(experiment)
         cells = current_cells(deps().mlflow, deps().snapshot, experiment, str(found.experiment_id))
         suite = suite_of_cells(cells, deps().suites)
-        primary, *others = views(experiment, cells, version, suite)
+        primary, *others = views(experiment, cells, version, suite, settings.min_scenarios)
         if deps().leaderboards.save(primary):
             for board in others:
                 deps().leaderboards.save(board)

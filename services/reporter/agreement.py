@@ -15,6 +15,7 @@ import numpy as np
 
 from services.reporter import stats
 from shared.leaderboards import Agreement, Disagreement, JudgePair
+from shared.leaderboards import Estimate as AgreementEstimate
 from shared.rubric import ITEM_MAX, ITEM_MIN, Rubric
 
 DISAGREEMENT = 2  # points apart on a 1..5 item
@@ -98,34 +99,33 @@ def judge_scores(metrics: dict[str, float], rubric: Rubric) -> dict[str, dict[st
 
 
 def agreement(runs: dict[str, dict[str, dict[str, float]]], rubric: Rubric) -> Agreement:
-    """Agreement of the judges over runs: run id -> judge -> item -> score."""
+    """Agreement of the judges over runs (run id -> judge -> item -> score), with intervals."""
     judges = sorted({judge for per in runs.values() for judge in per})
     items = scales(rubric)
     pairs = []
     for first, second in combinations(judges, 2):
         shared = [per for per in runs.values() if first in per and second in per]
+        per_item = {
+            item: pair_agreement(
+                [p[first][item] for p in shared], [p[second][item] for p in shared], scale
+            )
+            for item, scale in items.items()
+        }
         pairs.append(
             JudgePair(
                 judge_a=first,
                 judge_b=second,
                 n_shared=len(shared),
-                kappa={
-                    item: _round(
-                        weighted_kappa(
-                            [p[first][item] for p in shared],
-                            [p[second][item] for p in shared],
-                            scale,
-                        )
-                    )
-                    for item, scale in items.items()
-                },
+                kappa={item: _estimate(found.kappa) for item, found in per_item.items()},
+                exact={item: _round(found.exact) for item, found in per_item.items()},
+                adjacent={item: _round(found.adjacent) for item, found in per_item.items()},
             )
         )
     alpha = {
-        item: _round(
-            krippendorff_alpha_ordinal([[s[item] for s in per.values()] for per in runs.values()])
+        item: _estimate(
+            alpha_interval([[s[item] for s in per.values()] for per in runs.values()], scale)
         )
-        for item in items
+        for item, scale in items.items()
     }
     disagreements = [
         Disagreement(
@@ -137,6 +137,15 @@ def agreement(runs: dict[str, dict[str, dict[str, float]]], rubric: Rubric) -> A
         and max(s[item] for s in per.values()) - min(s[item] for s in per.values()) >= DISAGREEMENT
     ]
     return Agreement(judges=judges, pairs=pairs, alpha=alpha, disagreements=disagreements)
+
+
+def _estimate(found: Estimate) -> AgreementEstimate:
+    return AgreementEstimate(
+        value=_round(found.value),
+        ci_low=_round(found.ci_low),
+        ci_high=_round(found.ci_high),
+        n=found.n,
+    )
 
 
 def _round(value: float | None) -> float | None:
@@ -187,7 +196,7 @@ class PairAgreement:
 
 
 def agreement_rates(
-    a: Sequence[int], b: Sequence[int], categories: Sequence[int]
+    a: Sequence[float], b: Sequence[float], categories: Sequence[float]
 ) -> tuple[float | None, float | None]:
     """Exact and adjacent (at most one category apart) agreement of two judges' scores."""
     if not a:
@@ -211,9 +220,9 @@ def _kappa_of_tables(tables: np.ndarray) -> np.ndarray:
 
 
 def kappa_interval(
-    a: Sequence[int],
-    b: Sequence[int],
-    categories: Sequence[int],
+    a: Sequence[float],
+    b: Sequence[float],
+    categories: Sequence[float],
     *,
     level: float = stats.CI_LEVEL,
     rounds: int = AGREEMENT_BOOTSTRAP_ROUNDS,
@@ -259,8 +268,8 @@ def _alpha_of_coincidences(coincidences: np.ndarray) -> np.ndarray:
 
 
 def alpha_interval(
-    units: Sequence[Sequence[int]],
-    categories: Sequence[int],
+    units: Sequence[Sequence[float]],
+    categories: Sequence[float],
     *,
     level: float = stats.CI_LEVEL,
     rounds: int = AGREEMENT_BOOTSTRAP_ROUNDS,
@@ -294,9 +303,9 @@ def alpha_interval(
 
 
 def pair_agreement(
-    a: Sequence[int],
-    b: Sequence[int],
-    categories: Sequence[int],
+    a: Sequence[float],
+    b: Sequence[float],
+    categories: Sequence[float],
     *,
     level: float = stats.CI_LEVEL,
     rounds: int = AGREEMENT_BOOTSTRAP_ROUNDS,

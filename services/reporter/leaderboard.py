@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -11,10 +12,11 @@ from statistics import fmean
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from services.reporter import stats
+from services.reporter import ranking, stats
 from services.reporter.agreement import agreement, judge_scores, view_of
+from services.reporter.breakdowns import item_means, marginals, scenario_values, winners
 from shared import tracking
-from shared.leaderboards import PANEL, PRIMARY, GroupWinner, Leaderboard, LeaderboardRow, Marginal
+from shared.leaderboards import PANEL, PRIMARY, Leaderboard, LeaderboardRow
 from shared.rubric import ITEM_MAX, ITEM_MIN, Rubric
 from shared.stores.suites import SuiteStore
 from shared.suite import Suite
@@ -107,57 +109,13 @@ def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def scenario_means(cells: Iterable[Cell], key: object = "row") -> dict[object, dict[str, float]]:
-    """Per group (row, model or prompt): the mean composite of its scored runs per scenario."""
-    collected: dict[object, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for cell in cells:
-        if cell.composite is None:
-            continue
-        group = {"row": cell.row, "model": cell.row[0], "prompt": cell.row[1]}[str(key)]
-        collected[group][cell.scenario].append(cell.composite)
-    return {g: {s: fmean(v) for s, v in per.items()} for g, per in collected.items()}
-
-
-def marginals(cells: list[Cell], key: str) -> list[Marginal]:
-    """Mean composite with a paired-bootstrap CI per model or per prompt."""
-    means = scenario_means(cells, key)
-    intervals = stats.paired_bootstrap_ci(means)
-    found = [
-        Marginal(
-            name=str(name),
-            mean_composite=round(stats.mean_over(per), 4),
-            ci_low=round(intervals[name][0], 4),
-            ci_high=round(intervals[name][1], 4),
-            n_scenarios=len(per),
-        )
-        for name, per in means.items()
-    ]
-    return sorted(found, key=lambda m: (-m.mean_composite, m.name))
-
-
-def winners(cells: list[Cell], facet: str) -> list[GroupWinner]:
-    """For each value of a facet: every row's mean composite there, and the best row."""
-    per_group: dict[str, dict[Row, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for cell in cells:
-        if cell.composite is not None and facet in cell.facets:
-            per_group[cell.facets[facet]][cell.row].append(cell.composite)
-    found = []
-    for group, rows in sorted(per_group.items()):
-        means = {row: fmean(values) for row, values in rows.items()}
-        best = max(sorted(means), key=lambda row: means[row])
-        found.append(
-            GroupWinner(
-                group=group,
-                model=best[0],
-                prompt_version=best[1],
-                mean_composite=round(means[best], 4),
-                scores={f"{m} | {p}": round(v, 4) for (m, p), v in sorted(means.items())},
-            )
-        )
-    return found
-
-
-def views(experiment: str, cells: list[Cell], version: int, suite: Suite) -> list[Leaderboard]:
+def views(
+    experiment: str,
+    cells: list[Cell],
+    version: int,
+    suite: Suite,
+    min_scenarios: int = ranking.MIN_SCENARIOS,
+) -> list[Leaderboard]:
     """The primary leaderboard, then one per judge and one on the panel mean (if 2+ judges).
 
     Every view's composite is computed here from its item scores (see with_composite).
@@ -175,80 +133,48 @@ def views(experiment: str, cells: list[Cell], version: int, suite: Suite) -> lis
         [replace(c, metrics=with_composite(c.metrics, suite.rubric)) for c in cells],
         version,
         suite,
+        min_scenarios=min_scenarios,
     )
     judges = primary.agreement.judges
     others = [*judges, PANEL] if len(judges) > 1 else judges
-    return [primary] + [aggregate(experiment, scored(v), version, suite, view=v) for v in others]
-
-
-def item_means(cells: list[Cell], names: tuple[str, ...]) -> dict[str, float | None]:
-    """Each item's mean over scenarios (runs averaged within a scenario first)."""
-    found: dict[str, float | None] = {}
-    for name in names:
-        per_scenario: dict[str, list[float]] = defaultdict(list)
-        for cell in cells:
-            if name in cell.metrics:
-                per_scenario[cell.scenario].append(cell.metrics[name])
-        found[name] = _mean([fmean(v) for v in per_scenario.values()])
-    return found
+    return [primary] + [
+        aggregate(experiment, scored(v), version, suite, view=v, min_scenarios=min_scenarios)
+        for v in others
+    ]
 
 
 def aggregate(
-    experiment: str, cells: list[Cell], version: int, suite: Suite, view: str = PRIMARY
+    experiment: str,
+    cells: list[Cell],
+    version: int,
+    suite: Suite,
+    view: str = PRIMARY,
+    min_scenarios: int = ranking.MIN_SCENARIOS,
 ) -> Leaderboard:
-    """Rank (model, prompt) pairs with CIs and tie ranks; unscored pairs come last."""
+    """Rank (model, prompt) pairs from their paired comparisons; unscored pairs come last."""
     rubric = suite.rubric
     by_row: dict[Row, list[Cell]] = defaultdict(list)
     for cell in cells:
         by_row[cell.row].append(cell)
-    means = {row: per for row, per in scenario_means(cells).items() if isinstance(row, tuple)}
-    intervals = stats.paired_bootstrap_ci(means)
-    ranks = stats.tie_ranks(intervals)
-    averages = {row: stats.mean_over(per) for row, per in means.items()}
-    leader = min(averages, key=lambda row: (-averages[row], row)) if averages else None
-    p_values: dict[Row, float] = {}
-    for row in means:
-        if row != leader and leader is not None:
-            p, _ = stats.sign_flip_p_value(means[leader], means[row])
-            if p is not None:
-                p_values[row] = p
-    adjusted = stats.holm(p_values)
-
+    values = scenario_values(cells)
+    found = ranking.rank_rows(values, min_scenarios=min_scenarios)
     rows = []
     for row, group in by_row.items():
         scored = [c for c in group if c.composite is not None]
-        interval = intervals.get(row)
-        rows.append(
-            LeaderboardRow(
-                rank=ranks.get(row),
-                model=row[0],
-                prompt_version=row[1],
-                n=len(group),
-                n_scored=len(scored),
-                n_scenarios=len(means.get(row, {})),
-                awaiting_judge=not scored,
-                mean_composite=_r(averages.get(row)),
-                ci_low=_r(interval[0]) if interval else None,
-                ci_high=_r(interval[1]) if interval else None,
-                p_vs_leader=_r(p_values.get(row)),
-                p_holm=_r(adjusted.get(row)),
-                item_means=item_means(scored, rubric.score_names),
-                format_ok_rate=round(fmean(c.metrics.get("auto_format_ok", 0.0) for c in group), 4),
-                overlong_rate=round(fmean(c.metrics.get("auto_overlong", 0.0) for c in group), 4),
-                mean_latency_s=_mean(_values(group, "latency_s")),
-                mean_load_s=_mean(_values(group, "load_s")),
-                mean_tokens_per_s=_mean(_values(group, "tokens_per_s")),
-            )
-        )
+        result = found.get(row)
+        rows.append(row_of(row, group, scored, result, rubric.score_names))
     rows.sort(
         key=lambda r: (
             r.awaiting_judge,
+            r.rank is None,
             r.rank or 0,
             -(r.mean_composite or 0.0),
             r.model,
             r.prompt_version,
         )
     )
+    ranked = [r for r in rows if r.n_scenarios >= min_scenarios]
+    n_shared = max((r.n_scenarios for r in ranked), default=0)
     return Leaderboard(
         experiment=experiment,
         view=view,
@@ -261,12 +187,75 @@ def aggregate(
         score_names=list(rubric.score_names),
         composite_min=rubric.composite_range[0],
         composite_max=rubric.composite_range[1],
+        min_scenarios=min_scenarios,
+        power_note=power_note(n_shared, len(ranked), len(values), min_scenarios),
         rows=rows,
-        by_model=marginals(cells, "model"),
-        by_prompt=marginals(cells, "prompt"),
-        by_facet={facet: winners(cells, facet) for facet in facet_names(cells, suite)},
+        by_model=marginals(values, 0, min_scenarios),
+        by_prompt=marginals(values, 1, min_scenarios),
+        by_facet={
+            facet: winners(cells, facet, min_scenarios) for facet in facet_names(cells, suite)
+        },
         agreement=agreement({c.run_id: judge_scores(c.metrics, rubric) for c in cells}, rubric),
     )
+
+
+def row_of(
+    row: Row,
+    group: list[Cell],
+    scored: list[Cell],
+    result: ranking.RowStats[Row] | None,
+    names: tuple[str, ...],
+) -> LeaderboardRow:
+    """One row of the board from its runs and its statistics."""
+    diff = result.diff_to_best if result else None
+    return LeaderboardRow(
+        rank=result.rank if result else None,
+        rank_ci=list(result.rank_ci) if result and result.rank_ci else None,
+        bootstrap_rank_ci=list(result.bootstrap_rank_ci)
+        if result and result.bootstrap_rank_ci
+        else None,
+        tied_with_best=result.tied_with_best if result else None,
+        insufficient_data=result.insufficient_data if result else None,
+        model=row[0],
+        prompt_version=row[1],
+        n=len(group),
+        n_scored=len(scored),
+        n_scenarios=result.n_scenarios if result else 0,
+        awaiting_judge=not scored,
+        mean_composite=_r(result.mean if result else None),
+        ci_low=_r(result.ci_low if result else None),
+        ci_high=_r(result.ci_high if result else None),
+        diff_to_best=_r(diff.mean) if diff else None,
+        diff_low=_finite(diff.low) if diff else None,
+        diff_high=_finite(diff.high) if diff else None,
+        n_shared_with_best=result.n_shared_with_best if result else None,
+        p_adjusted=result.p_adjusted if result else None,
+        p_shown=stats.format_p(result.p_adjusted if result else None),
+        within_sd=_r(result.within_sd if result else None),
+        between_sd=_r(result.between_sd if result else None),
+        item_means=item_means(scored, names),
+        format_ok_rate=round(fmean(c.metrics.get("auto_format_ok", 0.0) for c in group), 4),
+        overlong_rate=round(fmean(c.metrics.get("auto_overlong", 0.0) for c in group), 4),
+        mean_latency_s=_mean(_values(group, "latency_s")),
+        mean_load_s=_mean(_values(group, "load_s")),
+        mean_tokens_per_s=_mean(_values(group, "tokens_per_s")),
+    )
+
+
+def power_note(n_scenarios: int, n_ranked: int, n_scored: int, min_scenarios: int) -> str | None:
+    """What the design cannot show, said out loud (None when it can separate rows)."""
+    if n_ranked >= 2:
+        return stats.power_note(n_scenarios, n_ranked)
+    if n_scored >= 2:
+        return (
+            f"Rows need {min_scenarios} scored scenarios to be compared; fewer than two have"
+            " them, so no row is ranked above another."
+        )
+    return None
+
+
+def _finite(value: float) -> float | None:
+    return round(value, 4) if math.isfinite(value) else None
 
 
 def facet_names(cells: list[Cell], suite: Suite) -> list[str]:

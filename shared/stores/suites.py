@@ -8,6 +8,7 @@ Built-in suites (tip-v1, tip-v2) are read from the package and never stored.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Callable
 from functools import lru_cache
@@ -22,10 +23,12 @@ from shared import tracking
 from shared.base import Record
 from shared.errors import SuiteNotFound, SuiteReserved
 from shared.settings import Settings
-from shared.suite import Suite
+from shared.suite import SUITE_NAME_PATTERN, SUITE_VERSION_PATTERN, Suite
 from shared.suite_files import BUILTIN_SUITES, DEFAULT_SUITE, builtin_suite
 
 SUITES_EXPERIMENT = "tipbench-suites"
+SUITE_NAME = re.compile(SUITE_NAME_PATTERN)
+SUITE_VERSION = re.compile(SUITE_VERSION_PATTERN)
 TAG_SUITE, TAG_SUITE_VERSION = "tipbench.suite_name", "tipbench.suite_version"
 TAG_PROMPT_URIS = "tipbench.prompt_uris"
 
@@ -44,6 +47,14 @@ class SuiteRecord(Record):
     prompt_uris: dict[str, str] = Field(
         description="Prompt version -> its version in the MLflow Prompt Registry."
     )
+
+
+def checked(name: str, version: str | None) -> None:
+    """SuiteNotFound for a name or version no suite can have (checked before any lookup)."""
+    if not SUITE_NAME.fullmatch(name):
+        raise SuiteNotFound(f"no suite {name!r}: names match {SUITE_NAME_PATTERN}")
+    if version is not None and not SUITE_VERSION.fullmatch(version):
+        raise SuiteNotFound(f"no version {version!r} of suite {name}: versions are 12 hex digits")
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:
@@ -118,7 +129,7 @@ class SuiteStore:
             existing = self._runs(suite.suite, version)
             if existing:
                 return self._record(existing[0]), False
-            prompt_uris = register(suite)
+            prompt_uris = self.prompt_uris(suite, register)
             run = self._mlflow.create_run(
                 self._experiment_id(),
                 run_name=f"{suite.suite}@{version}",
@@ -142,6 +153,7 @@ class SuiteStore:
 
     def get(self, name: str, version: str | None = None) -> Suite:
         """A suite version (the newest if `version` is None); SuiteNotFound if none."""
+        checked(name, version)
         if name in BUILTIN_SUITES:
             suite = builtin_suite(name)
             if version not in (None, suite.content_version()):
@@ -164,14 +176,36 @@ class SuiteStore:
         self._redis.set(self._cache_key(name, run.data.tags[TAG_SUITE_VERSION]), text)
         return _parsed(text)
 
+    def _uris_key(self, suite: Suite) -> str:
+        return self._settings.key("suite-prompts", suite.suite, suite.content_version())
+
+    def _builtin_record(self, name: str) -> SuiteRecord:
+        suite = builtin_suite(name)
+        cached = self._redis.get(self._uris_key(suite))
+        return record_of(suite, 0.0, json.loads(cached) if cached else {})
+
+    def prompt_uris(
+        self, suite: Suite, register: Callable[[Suite], dict[str, str]]
+    ) -> dict[str, str]:
+        """The registry URIs of a suite version's prompts: registered on first use (a built-in
+        suite's at its first job) and kept in Redis (`register` is idempotent, so a lost copy
+        only costs a lookup)."""
+        cached = self._redis.get(self._uris_key(suite))
+        if cached is not None:
+            return dict(json.loads(cached))
+        uris = register(suite)
+        self._redis.set(self._uris_key(suite), json.dumps(uris, sort_keys=True))
+        return uris
+
     def resolve(self, ref: str = DEFAULT_SUITE) -> Suite:
         """The suite a bench request names: `name` (its newest version) or `name@version`."""
         return self.get(*split_ref(ref))
 
     def versions(self, name: str) -> list[SuiteRecord]:
         """A suite's versions, newest first; SuiteNotFound if it has none."""
+        checked(name, None)
         if name in BUILTIN_SUITES:
-            return [record_of(builtin_suite(name), 0.0, {})]
+            return [self._builtin_record(name)]
         runs = self._runs(name)
         if not runs:
             raise SuiteNotFound(f"no suite {name!r}")
@@ -179,7 +213,7 @@ class SuiteStore:
 
     def newest(self) -> list[SuiteRecord]:
         """Every suite's newest version: the built-ins, then the pushed ones by name."""
-        records = [record_of(builtin_suite(name), 0.0, {}) for name in BUILTIN_SUITES]
+        records = [self._builtin_record(name) for name in BUILTIN_SUITES]
         found = self._mlflow.get_experiment_by_name(SUITES_EXPERIMENT)
         if found is None:
             return records

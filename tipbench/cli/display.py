@@ -105,13 +105,15 @@ def watch(gateway: Gateway, job_id: str, *, poll_s: float = 1.0) -> dict[str, An
 
 LEADERBOARD_HEADER = [
     "rank",
+    "rank range",
     "model",
     "prompt",
     "n",
-    "scored",
+    "scen",
     "composite",
     "95% CI",
-    "p_holm",
+    "vs best",
+    "p adj",
     "format_ok",
     "overlong",
     "latency_s",
@@ -119,28 +121,85 @@ LEADERBOARD_HEADER = [
 ]
 
 
-def leaderboard_row(row: dict[str, Any]) -> list[str]:
-    """One leaderboard row as the table's cells."""
-    ci = f"{fmt(row['ci_low'])}-{fmt(row['ci_high'])}" if row["ci_low"] is not None else "-"
+def _span(low: Any, high: Any) -> str:
+    return f"{fmt(low)}..{fmt(high)}" if low is not None and high is not None else "-"
+
+
+def leaderboard_row(row: dict[str, Any], names: list[str]) -> list[str]:
+    """One leaderboard row as the table's cells (then the rubric's item means)."""
+    rank_ci = row.get("rank_ci")
+    versus = "-" if row.get("diff_to_best") is None else f"{row['diff_to_best']:+.2f}"
     return [
         fmt(row["rank"]),
+        f"{rank_ci[0]}-{rank_ci[1]}" if rank_ci else "-",
         row["model"],
         row["prompt_version"],
         str(row["n"]),
-        str(row["n_scored"]),
+        str(row["n_scenarios"]),
         fmt(row["mean_composite"]),
-        ci,
-        fmt(row["p_holm"], 3),
+        _span(row["ci_low"], row["ci_high"]),
+        versus,
+        row.get("p_shown") or "-",
         fmt(row["format_ok_rate"]),
         fmt(row["overlong_rate"]),
         fmt(row["mean_latency_s"]),
         fmt(row["mean_tokens_per_s"], 1),
+        *(fmt(row["item_means"].get(name)) for name in names),
     ]
 
 
 def print_leaderboard(board: dict[str, Any]) -> None:
-    """The leaderboard as a text table."""
-    print_table([LEADERBOARD_HEADER, *(leaderboard_row(r) for r in board["rows"])])
+    """The leaderboard as text: the rows, the notes, the marginals and the facet winners."""
+    names = list(board.get("score_names", []))
+    print(
+        f"{board['experiment']} ({board.get('view', 'primary')}): suite {board.get('suite', '?')},"
+        f" rubric {board.get('rubric_id', '?')}"
+        f" (composite {board.get('composite_min', '?')}..{board.get('composite_max', '?')})"
+    )
+    print_table([LEADERBOARD_HEADER + names, *(leaderboard_row(r, names) for r in board["rows"])])
+    for row in board["rows"]:
+        if row.get("insufficient_data") and not row["awaiting_judge"]:
+            print(f"  {row['model']} | {row['prompt_version']}: {row['insufficient_data']}")
     if any(r["awaiting_judge"] for r in board["rows"]):
         print("(rows without a composite wait for a judge: see `tipbench judge export`)")
-    print("(rows whose 95% CIs overlap share a rank; p_holm: paired test against the leader)")
+    if board.get("power_note"):
+        print(f"note: {board['power_note']}")
+    print(
+        "(rank: 1 + rows significantly better, paired on shared scenarios; vs best: mean"
+        " difference to the best row; p adj: max-T permutation, never 0)"
+    )
+    for title, key in (("by model", "by_model"), ("by prompt", "by_prompt")):
+        groups = board.get(key) or []
+        if groups:
+            cells = [
+                [
+                    m["name"],
+                    fmt(m["mean_composite"]),
+                    _span(m["ci_low"], m["ci_high"]),
+                    fmt(m["rank"]),
+                    str(m["rows"]),
+                    str(m["n_scenarios"]),
+                ]
+                for m in groups
+            ]
+            print(
+                f"\n{title} (means of row means over {groups[0]['n_scenarios']} shared scenarios):"
+            )
+            print_table([["name", "composite", "95% CI", "rank", "rows", "scen"], *cells])
+    for facet, winners in (board.get("by_facet") or {}).items():
+        print(f"\nby {facet}:")
+        print_table(
+            [
+                ["value", "winner", "leader", "mean", "note"],
+                *(
+                    [
+                        w["group"],
+                        f"{w['model']} | {w['prompt_version']}" if w["model"] else "-",
+                        w["leader"] or "-",
+                        fmt(w["mean_composite"]),
+                        w["note"] or "",
+                    ]
+                    for w in winners
+                ),
+            ]
+        )

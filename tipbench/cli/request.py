@@ -59,6 +59,7 @@ flags given on the command line override it, and a key left out takes its defaul
   n_tips: 3                        # default: the suite's checks.n_tips
   temperature: {contract_default("temperature")}
   seed: {contract_default("seed")}
+  repeats: {contract_default("repeats")}              # samples per cell (seeds seed, seed+1, ...)
   experiment: study                # default: {contract_default("experiment")}
   max_model_b: {contract_default("max_model_b")}
   allow_unknown_size: {_shown(contract_default("allow_unknown_size"))}
@@ -85,6 +86,7 @@ def add_request_flags(
         ("n_tips", {"type": int, "metavar": "N"}, "--n-tips 5"),
         ("temperature", {"type": float, "metavar": "T"}, "--temperature 0.2"),
         ("seed", {"type": int}, "--seed 7"),
+        ("repeats", {"type": int, "metavar": "K"}, "--repeats 3"),
         ("experiment", {"metavar": "NAME"}, "--experiment study"),
         ("max_model_b", {"type": float, "metavar": "B"}, "--max-model-b 8"),
         ("allow_unknown_size", {"action": argparse.BooleanOptionalAction}, "--allow-unknown-size"),

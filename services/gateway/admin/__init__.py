@@ -1,7 +1,8 @@
 """The admin web pages: server-rendered HTML behind the login form, no build step.
 
 The job page and the scoring page use a little JavaScript (no build step) that calls the
-same /api routes with the session cookie and its CSRF token.
+same /api routes with the session cookie and its CSRF token. The pages follow the suite
+of what they show: its scenarios, prompt versions and rubric are data, never written here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from services.gateway.admin import jobs, login, queues, results
+from services.gateway.admin import bench_form, jobs, login, queues, results, scoring, suites
 from services.gateway.auth import CSRF_FIELD, csrf_token
 
 # The pages' map, one line per page: methods, rule under /admin, view.
@@ -19,13 +20,16 @@ PAGES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("GET POST", "/login", login.login),
     ("POST", "/logout", login.logout),
     ("GET", "/", results.experiments),
-    ("GET POST", "/new", jobs.new_benchmark),
+    ("GET POST", "/new", bench_form.new_benchmark),
     ("GET", "/jobs/<job_id>", jobs.job),
     ("POST", "/jobs/<job_id>/retry", jobs.retry),
     ("POST", "/jobs/<job_id>/cancel", jobs.cancel),
     ("GET", "/experiments/<experiment>", results.leaderboard),
     ("GET", "/experiments/<experiment>/runs/<run_id>", results.cell),
-    ("GET", "/experiments/<experiment>/score", results.score),
+    ("GET", "/experiments/<experiment>/score", scoring.score),
+    ("GET POST", "/suites", suites.suites),
+    ("GET", "/suites/<name>", suites.suite_versions),
+    ("GET", "/suites/<name>/<version>", suites.suite_version),
     ("GET", "/queues", queues.queues),
     ("POST", "/queues/<queue>/dead/<message_id>/requeue", queues.requeue_one),
     ("GET POST", "/queues/<queue>/dead/<action>", queues.bulk),

@@ -1,23 +1,28 @@
-"""Admin result pages: experiments with their jobs, a leaderboard, a cell, blind scoring."""
+"""Admin result pages: experiments with their jobs, a leaderboard, a cell."""
 
 from __future__ import annotations
 
 import json
+import math
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import render_template, request
 from mlflow.exceptions import MlflowException
 
-from services.gateway.checks import EXPERIMENT_NAME, JUDGE_ID, is_leaderboard_view
+from services.gateway.checks import EXPERIMENT_NAME, is_leaderboard_view
 from services.gateway.deps import deps
 from shared import tracking
 from shared.errors import ExperimentNotFound, LeaderboardNotFound, RunNotFound
 from shared.leaderboards import PRIMARY
+from shared.rubric import Rubric
+from shared.stores.suites import split_ref
 
 
-def _experiment(name: str) -> str:
+def checked_experiment(name: str) -> str:
+    """The name, if an experiment can have it; ExperimentNotFound (a 404) otherwise."""
     # A page for a name no experiment can have is a page that does not exist.
     if not EXPERIMENT_NAME.match(name):
         raise ExperimentNotFound(f"no experiment {name!r}")
@@ -69,9 +74,33 @@ def _matrix(runs: list[Any]) -> dict[str, Any]:
     return {"columns": columns, "rows": rows, "cells": cells}
 
 
+@dataclass(frozen=True)
+class CompositeAxis:
+    """The chart's composite axis: the rubric's range, from `left` to `width` pixels."""
+
+    low: float
+    high: float
+    left: float = 220
+    width: float = 640
+    margin: float = 20
+
+    def x(self, value: float) -> float:
+        """Where a composite value sits, in pixels."""
+        span = (self.high - self.low) or 1.0
+        return self.left + (value - self.low) * (self.width - self.left - self.margin) / span
+
+    def ticks(self, most: int = 10) -> list[float]:
+        """Round values across the range: steps of 1, 2 or 5 times a power of ten."""
+        span = (self.high - self.low) or 1.0
+        power = 10.0 ** math.floor(math.log10(span / most))
+        step = next(m * power for m in (1, 2, 5, 10) if span / (m * power) <= most)
+        first = math.ceil(self.low / step)
+        return [n * step for n in range(first, math.floor(self.high / step) + 1)]
+
+
 def leaderboard(experiment: str) -> str:
     """The leaderboard with CIs, a chart, breakdowns, agreement and the results matrix."""
-    name = _experiment(experiment)
+    name = checked_experiment(experiment)
     view = request.args.get("judge", PRIMARY)
     if not is_leaderboard_view(view):
         raise LeaderboardNotFound(f"no leaderboard {view!r} for {name!r}")
@@ -88,6 +117,8 @@ def leaderboard(experiment: str) -> str:
         view=view,
         matrix=_matrix(runs),
         link=mlflow_link(str(found.experiment_id)),
+        axis=CompositeAxis(board.composite_min, board.composite_max) if board else None,
+        suite=split_ref(board.suite) if board else None,
     )
 
 
@@ -102,7 +133,7 @@ def _artifact(run_id: str, path: str) -> Any:
 
 def cell(experiment: str, run_id: str) -> str:
     """One cell: its tips, the rendered prompt, every judge's scores and rationales."""
-    _experiment(experiment)
+    checked_experiment(experiment)
     try:
         run = deps().mlflow.get_run(run_id)
     except MlflowException:
@@ -116,26 +147,15 @@ def cell(experiment: str, run_id: str) -> str:
     for key, value in run.data.tags.items():
         if key.startswith("judge/") and key.endswith("/rationale"):
             judges.setdefault(key.split("/")[1], {})["rationale"] = value
+    stored = _artifact(run_id, "rubric.json")
+    rubric = Rubric.from_dict(stored) if stored else deps().packets.rubric(experiment)
     return render_template(
         "admin/cell.html",
         experiment=experiment,
         run=run,
         judges=judges,
+        score_names=[*rubric.score_names, "composite"],
         candidates=_artifact(run_id, "candidates.json"),
         prompt=_artifact(run_id, "prompt.json"),
         link=mlflow_link(run.info.experiment_id, run_id),
-    )
-
-
-def score(experiment: str) -> str:
-    """Blind scoring, one item at a time, for the judge named in ?judge= (asked first)."""
-    name = _experiment(experiment)
-    judge = request.args.get("judge", "").strip()
-    if judge and not JUDGE_ID.match(judge):
-        judge = ""
-    return render_template(
-        "admin/score.html",
-        experiment=name,
-        judge=judge,
-        rubric=deps().packets.rubric(name).as_dict(),
     )

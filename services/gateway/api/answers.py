@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from services.gateway.submit import Submitted
+from shared.base import Record
 
 
-class Answer(BaseModel):
+class Answer(Record):
     """Base of the gateway's answers."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class JobAccepted(Submitted):

@@ -15,10 +15,11 @@ from shared.jobs import JobStatus
 
 
 @documented(
-    summary="Submit a benchmark: models x prompts x scenarios.",
+    summary="Submit a benchmark: models x prompts x scenarios of a suite.",
     body=BenchRequest,
     response=JobAccepted,
     status=202,
+    errors=(409,),
 )
 def run_bench() -> tuple[Response, int]:
     """Validate a bench request, create its job and enqueue its cells."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Response, jsonify, request, url_for
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from services.gateway.api.answers import (
     JudgeFailureInfo,
@@ -14,11 +14,12 @@ from services.gateway.api.answers import (
     SubmissionStatus,
 )
 from services.gateway.api.body import json_body
-from services.gateway.checks import JUDGE_ID, experiment_name, parse
+from services.gateway.checks import experiment_name, judge_id, parse
 from services.gateway.deps import deps
 from services.gateway.openapi import Query, documented
+from shared.base import Request
 from shared.contracts import JUDGE_ID_PATTERN, IngestScores, RunLlmJudge, ScoreFile
-from shared.errors import InvalidJudgeId, LeaderboardNotFound, NothingToJudge, SubmissionNotFound
+from shared.errors import LeaderboardNotFound, NothingToJudge, SubmissionNotFound
 from shared.judging import JudgePacket, check_scores, packet_for_judge
 from shared.leaderboards import Agreement
 from shared.messaging import send
@@ -42,19 +43,16 @@ def judge_packet(experiment: str) -> Response:
     judge = request.args.get("judge")
     if judge is None:
         return jsonify(deps().packets.latest(name).model_dump(mode="json"))
-    if not JUDGE_ID.match(judge):
-        raise InvalidJudgeId(f"judge id {judge!r} must match {JUDGE_ID.pattern}")
-    pool = deps().packets.candidates(name)
-    if not pool:
+    judge = judge_id(judge)
+    if not deps().packets.candidates(name):
         raise NothingToJudge(name)
     packet, _ = packet_for_judge(deps().packets, deps().scores, name, judge)
     return jsonify(packet.model_dump(mode="json"))
 
 
-class LlmJudgeRequest(BaseModel):
+class LlmJudgeRequest(Request):
     """Which model judges."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     model: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,59}$",
         description="An Ollama model name, e.g. qwen2.5:7b (not bound by max_model_b).",

@@ -1,4 +1,4 @@
-// tipbench admin: live job progress and keyboard scoring. No framework, no build step.
+// tipbench admin: live job progress, keyboard scoring, the suite picker. No framework, no build step.
 "use strict";
 
 const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
@@ -24,6 +24,30 @@ function localTimes() {
 }
 
 // --- the job page: poll the job until it ends -------------------------------------
+// The failed cells by model, prompt and scenario: the page lists every cell's key with
+// what it names (#cell-labels); the API gives only the keys.
+function showFailedCells(failedCells) {
+  const labels = JSON.parse(document.getElementById("cell-labels").textContent);
+  const body = document.querySelector("#failed-cells tbody");
+  const rows = Object.entries(failedCells).map(([key, error]) => {
+    const row = document.createElement("tr");
+    row.dataset.cell = key;
+    const named = labels[key] || [key, "-", "-"];
+    for (const text of [...named, error]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      row.append(td);
+    }
+    return row;
+  });
+  if (!rows.length) {
+    const row = document.createElement("tr");
+    row.innerHTML = '<td colspan="4">None.</td>';
+    rows.push(row);
+  }
+  body.replaceChildren(...rows);
+}
+
 function watchJob(section) {
   const id = section.dataset.job;
   const ended = ["finished", "partial", "failed", "cancelled"];
@@ -48,18 +72,7 @@ function watchJob(section) {
       if (bar) bar.value = m.done + m.failed;
       if (count) count.textContent = `${m.done + m.failed}/${m.total}, ${m.failed} failed`;
     }
-    const body = document.querySelector("#failed-cells tbody");
-    const failed = Object.entries(job.failed_cells);
-    body.replaceChildren(...(failed.length ? failed : [["", "None."]]).map(([key, error]) => {
-      const row = document.createElement("tr");
-      const a = document.createElement("td");
-      const b = document.createElement("td");
-      a.innerHTML = key ? `<code></code>` : "";
-      if (key) a.firstChild.textContent = key;
-      b.textContent = error;
-      row.append(a, b);
-      return row;
-    }));
+    showFailedCells(job.failed_cells);
     if (ended.includes(job.status)) {
       window.location.reload(); // the buttons' state follows from the server's page
       return;
@@ -72,34 +85,49 @@ function watchJob(section) {
 }
 
 // --- the scoring page: one blind item at a time -----------------------------------
+// The form is the experiment's rubric, rendered by the server: a fieldset per item
+// (data-item), a checkbox per flag (data-flag), and the key of each flag and button
+// (data-key). Nothing here names an item.
 function scoring(section) {
   const experiment = section.dataset.experiment;
   const judge = section.dataset.judge;
   const form = document.getElementById("score-form");
-  const scales = ["relevance", "actionability", "tone"];
+  const items = [...form.querySelectorAll("fieldset[data-item]")].map((f) => f.dataset.item);
+  const flags = [...form.querySelectorAll("input[data-flag]")].map((f) => f.dataset.flag);
+  const keyed = new Map([...form.querySelectorAll("[data-key]")].map((el) => [el.dataset.key, el]));
   const progress = document.getElementById("score-progress");
   const errorBox = document.getElementById("score-error");
   let packet = null;
   let index = 0;
-  let scale = 0;
+  let current = 0; // the item the digit keys score
   const saved = new Map();
 
+  function fail(message) {
+    errorBox.textContent = message;
+    errorBox.hidden = false;
+  }
+
   function show() {
-    const items = packet.items;
-    if (index >= items.length) {
+    if (index >= packet.items.length) {
       document.getElementById("item").hidden = true;
-      progress.textContent = `All ${items.length} item(s) of this packet are scored. Reload for any new candidates.`;
+      progress.textContent = `All ${packet.items.length} item(s) of this packet are scored. Reload for any new candidates.`;
       return;
     }
-    const item = items[index];
+    const item = packet.items[index];
     document.getElementById("item").hidden = false;
-    progress.textContent = `Item ${index + 1} of ${items.length} (${saved.size} saved in this session)`;
-    document.getElementById("item-persona").textContent = item.scenario.persona_description;
-    document.getElementById("item-time").textContent = item.scenario.time_slot;
+    progress.textContent = `Item ${index + 1} of ${packet.items.length} (${saved.size} saved in this session)`;
+    document.getElementById("item-scenario").textContent = item.scenario.id;
+    document.getElementById("item-vars").replaceChildren(...Object.entries(item.scenario.vars).flatMap(([name, text]) => {
+      const dt = document.createElement("dt");
+      const dd = document.createElement("dd");
+      dt.textContent = name;
+      dd.textContent = text;
+      return [dt, dd];
+    }));
     document.getElementById("item-n").textContent = item.scenario.n_tips;
+    document.getElementById("item-words").textContent = item.scenario.word_limit;
     document.getElementById("item-answer").textContent = item.answer;
-    const tips = document.getElementById("item-tips");
-    tips.replaceChildren(...item.tips.map((tip) => {
+    document.getElementById("item-tips").replaceChildren(...item.tips.map((tip) => {
       const li = document.createElement("li");
       li.textContent = tip;
       return li;
@@ -107,39 +135,35 @@ function scoring(section) {
     form.reset();
     const before = saved.get(item.item_id);
     if (before) {
-      for (const name of scales) form.elements[name].value = String(before[name]);
-      form.elements.format_ok.checked = before.format_ok === 1;
-      form.elements.overlong.checked = before.overlong === 1;
+      for (const name of items) form.elements[name].value = String(before[name]);
+      for (const name of flags) form.elements[name].checked = before[name] === 1;
       form.elements.rationale.value = before.rationale;
     }
-    scale = 0;
+    current = 0;
     errorBox.hidden = true;
-    form.querySelector('input[name="relevance"]').focus();
+    form.querySelector(`input[name="${CSS.escape(items[0])}"]`).focus();
   }
 
   async function save() {
     const item = packet.items[index];
     const score = { item_id: item.item_id };
-    for (const name of scales) {
+    for (const name of items) {
       const value = form.elements[name].value;
       if (!value) {
-        errorBox.textContent = `Choose a ${name} score (1-5).`;
-        errorBox.hidden = false;
-        form.querySelector(`input[name="${name}"]`).focus();
+        fail(`Choose a ${name} score.`);
+        form.querySelector(`input[name="${CSS.escape(name)}"]`).focus();
         return;
       }
       score[name] = Number(value);
     }
-    score.format_ok = form.elements.format_ok.checked ? 1 : 0;
-    score.overlong = form.elements.overlong.checked ? 1 : 0;
+    for (const name of flags) score[name] = form.elements[name].checked ? 1 : 0;
     score.rationale = form.elements.rationale.value;
     try {
       await api("POST", `/api/bench/judge/${experiment}/scores`, {
         packet_id: packet.packet_id, judge_id: judge, judge_kind: "human", scores: [score],
       });
     } catch (error) {
-      errorBox.textContent = `Not saved: ${error.message}`;
-      errorBox.hidden = false;
+      fail(`Not saved: ${error.message}`);
       return;
     }
     saved.set(item.item_id, score);
@@ -147,38 +171,51 @@ function scoring(section) {
     show();
   }
 
+  function back() {
+    if (index > 0) { index -= 1; show(); }
+  }
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     save();
   });
-  document.getElementById("prev").addEventListener("click", () => {
-    if (index > 0) { index -= 1; show(); }
+  document.getElementById("prev").addEventListener("click", back);
+  form.addEventListener("change", (event) => {
+    // a click on an item's level moves the digit keys on to the next item
+    const at = items.indexOf(event.target.name);
+    if (at >= 0 && event.target.type === "radio") current = (at + 1) % items.length;
   });
   document.addEventListener("keydown", (event) => {
     if (!packet || event.target.tagName === "TEXTAREA" || event.ctrlKey || event.metaKey || event.altKey) return;
     if (index >= packet.items.length) return;
-    if (/^[1-5]$/.test(event.key)) {
-      const name = scales[scale];
-      form.elements[name].value = event.key;
-      form.querySelector(`input[name="${name}"][value="${event.key}"]`).focus();
-      scale = Math.min(scale + 1, scales.length - 1);
+    const name = items[current];
+    const level = form.querySelector(`input[name="${CSS.escape(name)}"][value="${CSS.escape(event.key)}"]`);
+    const target = keyed.get(event.key);
+    if (level) {
+      level.checked = true;
+      level.focus();
+      current = (current + 1) % items.length;
       event.preventDefault();
-    } else if (event.key === "f") {
-      form.elements.format_ok.checked = !form.elements.format_ok.checked;
-    } else if (event.key === "o") {
-      form.elements.overlong.checked = !form.elements.overlong.checked;
-    } else if (event.key === "n") {
+    } else if (target && target.type === "checkbox") {
+      target.checked = !target.checked;
       event.preventDefault();
-      save();
-    } else if (event.key === "p" && index > 0) {
-      index -= 1;
-      show();
+    } else if (target) {
+      event.preventDefault();
+      target.click();
     }
   });
 
   function load() {
     api("GET", `/api/bench/judge/${experiment}/packet?judge=${encodeURIComponent(judge)}`)
-      .then((data) => { packet = data; show(); })
+      .then((data) => {
+        const scored = [...data.rubric.items.map((i) => i.id), ...data.rubric.flags.map((f) => f.id)];
+        if (scored.join() !== [...items, ...flags].join()) {
+          progress.textContent = `This packet follows rubric ${data.rubric.id}, not the one on this page; reload the page.`;
+          return;
+        }
+        packet = data;
+        show();
+      })
       .catch((error) => {
         // the judge bridge adds a job's candidates when the job ends: look again shortly
         progress.textContent = `Nothing to score yet (${error.message}); looking again in 5 s.`;
@@ -190,6 +227,9 @@ function scoring(section) {
 
 document.addEventListener("DOMContentLoaded", () => {
   localTimes();
+  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+    select.addEventListener("change", () => select.form.submit());
+  }
   const job = document.getElementById("progress");
   if (job) watchJob(job);
   const section = document.getElementById("scoring");
