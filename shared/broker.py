@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import dramatiq
 import redis
 from dramatiq import Message
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
-from shared.logs import request_id_var
+from shared.logs import configure_logging, request_id_var
 from shared.settings import Settings
 
 # dramatiq puts back the messages of a dead worker (SIGKILL, OOM, power loss) only during
@@ -26,7 +27,31 @@ HEARTBEAT_TIMEOUT_MS = 20_000
 REQUEST_ID_OPTION = "request_id"
 
 
-class ActorStats(Middleware):
+class MessageEnd(Middleware):
+    """A middleware told once when a worker is done with a message: `ended` (handled, failed
+    or skipped), in place of dramatiq's two hooks and their long signature."""
+
+    def ended(
+        self, message: MessageProxy, exception: BaseException | None, *, skipped: bool = False
+    ) -> None:
+        """The worker is done with the message: `exception` if the actor raised, `skipped`
+        if a middleware skipped it."""
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        self.ended(message, exception)
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        self.ended(message, None, skipped=True)
+
+
+class ActorStats(MessageEnd):
     """Counts per actor in Redis (`<namespace>:actor-stats`): processed, failed, retried, ms."""
 
     def __init__(self, settings: Settings) -> None:
@@ -43,28 +68,22 @@ class ActorStats(Middleware):
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         self._started[message.message_id] = time.perf_counter()
 
-    def after_process_message(
-        self,
-        broker: Broker,
-        message: MessageProxy,
-        *,
-        result: Any = None,
-        exception: BaseException | None = None,
+    def ended(
+        self, message: MessageProxy, exception: BaseException | None, *, skipped: bool = False
     ) -> None:
         started = self._started.pop(message.message_id, None)
+        if skipped:
+            return
         self._count(message.actor_name, "processed" if exception is None else "failed")
         if started is not None:
             self._count(message.actor_name, "ms", (time.perf_counter() - started) * 1000)
-
-    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
-        self._started.pop(message.message_id, None)
 
     def after_enqueue(self, broker: Broker, message: Message[Any], delay: int) -> None:
         if message.options.get("retries"):
             self._count(message.actor_name, "retried")
 
 
-class RequestId(Middleware):
+class RequestId(MessageEnd):
     """While an actor handles a message, the message's request id is the current one."""
 
     def before_enqueue(self, broker: Broker, message: Message[Any], delay: int) -> None:
@@ -76,17 +95,9 @@ class RequestId(Middleware):
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         request_id_var.set(message.options.get(REQUEST_ID_OPTION))
 
-    def after_process_message(
-        self,
-        broker: Broker,
-        message: MessageProxy,
-        *,
-        result: Any = None,
-        exception: BaseException | None = None,
+    def ended(
+        self, message: MessageProxy, exception: BaseException | None, *, skipped: bool = False
     ) -> None:
-        request_id_var.set(None)
-
-    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         request_id_var.set(None)
 
 
@@ -113,6 +124,18 @@ class ResilientRedisBroker(RedisBroker):
                     raise
                 time.sleep(pause)
                 pause = min(pause * 2, 2.0)
+
+
+def worker_broker(settings: Settings, service: str) -> RedisBroker:
+    """A worker process's start: its JSON logs, its broker (with metrics and, when the
+    reliability suite arms them, ack failpoints), made dramatiq's broker."""
+    from shared import faults  # here: faults builds on MessageEnd, defined above
+
+    configure_logging(settings.service or service)
+    broker = make_broker(settings, worker=True)
+    faults.install(broker)
+    dramatiq.set_broker(broker)
+    return broker
 
 
 def make_broker(settings: Settings, *, worker: bool = False) -> RedisBroker:

@@ -17,14 +17,13 @@ from __future__ import annotations
 import os
 import signal
 from functools import cache
-from typing import Any
 
 import redis
 from dramatiq.broker import Broker, MessageProxy
-from dramatiq.middleware import Middleware
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.broker import MessageEnd
 from shared.settings import Settings
 
 
@@ -58,18 +57,13 @@ def fault_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-class AckFaults(Middleware):
+class AckFaults(MessageEnd):
     """Armed `ack.<actor>` points die after the actor, before the broker acks the message."""
 
-    def after_process_message(
-        self,
-        broker: Broker,
-        message: MessageProxy,
-        *,
-        result: Any = None,
-        exception: BaseException | None = None,
+    def ended(
+        self, message: MessageProxy, exception: BaseException | None, *, skipped: bool = False
     ) -> None:
-        if exception is None:
+        if exception is None and not skipped:
             fault_point(f"ack.{message.actor_name}")
 
 

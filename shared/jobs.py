@@ -102,6 +102,18 @@ class ModelProgress(BaseModel):
     failed: int = Field(description="Failed for good (or skipped by a cancel).")
 
 
+class CellFailure(BaseModel):
+    """A failed cell, named by what it is, with why it failed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    cell_key: str = Field(description="The cell.")
+    model: str = Field(description="Its model.")
+    prompt_version: str = Field(description="Its prompt version.")
+    scenario_id: str = Field(description="Its scenario.")
+    repeat: int = Field(description="Which sample of the cell, from 0.")
+    error: str = Field(description="Why it failed.")
+
+
 class JobStatus(BaseModel):
     """A job as the API shows it."""
 
@@ -123,6 +135,9 @@ class JobStatus(BaseModel):
     elapsed_s: float = Field(description="Seconds since submission (until the end).")
     eta_s: float | None = Field(description="Estimated seconds left, from the pace so far.")
     failed_cells: dict[str, str] = Field(description="Failed cell key -> error.")
+    failures: list[CellFailure] = Field(
+        description="The failed cells by model, prompt, scenario and repeat, with the error."
+    )
     request: dict[str, Any] = Field(description="The bench request as submitted.")
 
 
@@ -244,6 +259,7 @@ class JobStore:
         if not record:
             raise JobNotFound(f"no job {job_id!r}")
         fields = {k.decode(): v.decode() for k, v in record.items()}
+        failed_errors = {k.decode(): v.decode() for k, v in errors.items()}
         created = float(fields["created_at"])
         finished = float(fields["finished_at"]) if "finished_at" in fields else None
         total, ended = int(fields["total"]), done + failed
@@ -272,9 +288,30 @@ class JobStore:
             finished_at=finished,
             elapsed_s=round(elapsed, 3),
             eta_s=round(eta, 1) if eta is not None else None,
-            failed_cells={k.decode(): v.decode() for k, v in errors.items()},
+            failed_cells=failed_errors,
+            failures=self._failures(job_id, failed_errors),
             request=json.loads(fields["request"]),
         )
+
+    def _failures(self, job_id: str, errors: dict[str, str]) -> list[CellFailure]:
+        keys = sorted(errors)
+        specs = self._redis.hmget(self._key(job_id, "cells"), keys) if keys else []
+        found = []
+        for key, spec in zip(keys, specs, strict=True):
+            if spec is None:
+                continue
+            cell = CollectCell.model_validate_json(spec)
+            found.append(
+                CellFailure(
+                    cell_key=key,
+                    model=cell.model,
+                    prompt_version=cell.prompt_version,
+                    scenario_id=cell.scenario_id,
+                    repeat=cell.repeat,
+                    error=errors[key],
+                )
+            )
+        return sorted(found, key=lambda f: (f.model, f.prompt_version, f.scenario_id, f.repeat))
 
     def recent(self, limit: int = 50) -> list[str]:
         """Ids of the most recent jobs, newest first."""

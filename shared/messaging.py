@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.broker import Broker
 
 from shared.broker import REQUEST_ID_OPTION
 from shared.contracts import (
@@ -41,7 +41,7 @@ ROUTES: Final[dict[type[Message], tuple[tuple[str, str], ...]]] = {
 }
 
 
-def send(broker: RedisBroker, message: Message) -> None:
+def send(broker: Broker, message: Message) -> None:
     """Enqueue a contract for every actor that takes it, with the current request id."""
     payload = message.model_dump(mode="json")
     request_id = current_request_id()

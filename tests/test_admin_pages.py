@@ -221,7 +221,14 @@ def test_the_job_page_buttons_retry_failed_cells_and_cancel(
         page = browser.get(f"/admin/jobs/{job_id}").get_data(as_text=True)
         # the failed cell is named by what it ran, not by its key
         row = f'<tr data-cell="{cells[1].cell_key}">'
-        assert f"{row}<td>tidy:1b</td><td>v1</td><td>nurse@evening</td><td>boom</td></tr>" in page
+        named = "<td>tidy:1b</td><td>v1</td><td>nurse@evening</td><td>0</td><td>boom</td></tr>"
+        assert f"{row}{named}" in page
+        (failure,) = jobs.get(job_id).failures
+        assert (failure.model, failure.scenario_id, failure.error) == (
+            "tidy:1b",
+            "nurse@evening",
+            "boom",
+        )
         token = csrf(browser, f"/admin/jobs/{job_id}")
         queue = core_settings.key("dramatiq", "collect")
         client.delete(queue, f"{queue}.msgs")

@@ -117,6 +117,7 @@ def test_run_with_failed_cells_exits_1_and_names_them(running_stack: Settings) -
         *("--max-model-b", "0.1", "--experiment", "cli-failed", "--watch"),
     )
     assert result.returncode == 1
+    assert "failed cell gguf:smollm2-135m | v1 | student@morning:" in result.stdout
     assert "over max_model_b=0.1" in result.stdout
 
 

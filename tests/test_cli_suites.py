@@ -189,7 +189,8 @@ def test_request_body_sends_only_what_was_given(
 def test_request_flags_are_the_contract_fields() -> None:
     given = flags(
         *("--suite", "tip-v2", "--models", "a", "b", "--prompts", "v1", "--n-scenarios", "1"),
-        *("--n-tips", "2", "--temperature", "0.1", "--seed", "5", "--experiment", "x"),
+        *("--n-tips", "2", "--temperature", "0.1", "--seed", "5", "--repeats", "2"),
+        *("--experiment", "x"),
         *("--max-model-b", "2", "--allow-unknown-size", "--judge", "llm:j"),
     )
     assert set(given) == set(BenchRequest.model_fields) - {"scenarios"}

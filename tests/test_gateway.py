@@ -79,8 +79,18 @@ def protected_routes(app: Flask) -> list[tuple[str, str]]:
     return found
 
 
-def test_only_the_probes_the_api_description_and_the_login_form_are_public() -> None:
-    assert PUBLIC_ENDPOINTS == {
+def test_only_the_probes_the_api_description_and_the_login_form_answer_without_credentials(
+    app: Flask, client: FlaskClient
+) -> None:
+    answering = set()
+    for rule in app.url_map.iter_rules():
+        path = rule.rule
+        for arg in rule.arguments:
+            path = path.replace(f"<{arg}>", ROUTE_ARGS[arg])
+        method = "GET" if "GET" in (rule.methods or set()) else sorted(rule.methods or {"POST"})[0]
+        if client.open(path, method=method).status_code != 401:
+            answering.add(rule.endpoint)
+    assert answering == {
         "healthz",
         "readyz",
         "metrics",

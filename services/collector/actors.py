@@ -26,22 +26,18 @@ from services.collector.providers.ollama import OllamaProvider
 from services.collector.providers.openai_compat import OpenAICompatibleProvider
 from services.collector.record import record_cell
 from services.collector.session import ModelSession
-from shared import faults, tracking
-from shared.broker import make_broker
+from shared import tracking
+from shared.broker import worker_broker
 from shared.contracts import CollectCell, RecordCell
 from shared.errors import PermanentError
 from shared.jobs import JobStore
-from shared.logs import configure_logging
 from shared.messaging import COLLECT_QUEUE, RECORD_QUEUE
 from shared.queues import QueueInspector
 from shared.settings import Settings
 from shared.stores.suites import SuiteStore
 
 settings = Settings()  # read from the environment
-configure_logging(settings.service or "collector")
-broker = make_broker(settings, worker=True)
-faults.install(broker)  # reliability suite only: ack failpoints, when armed
-dramatiq.set_broker(broker)
+broker = worker_broker(settings, "collector")
 log = logging.getLogger("tipbench.collector")
 
 # A cold load of a large model plus a long generation can take many minutes.

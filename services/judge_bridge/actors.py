@@ -16,12 +16,11 @@ from services.judge_bridge.ingest import announce_scores, ingest_locked
 from services.judge_bridge.llm_judge import judge_must_wait, judge_unscored_runs
 from services.judge_bridge.packets import build_packet as build
 from services.judge_bridge.packets import record_packet
-from shared import faults, tracking
-from shared.broker import make_broker
+from shared import tracking
+from shared.broker import worker_broker
 from shared.contracts import IngestScores, JobFinished, RunLlmJudge, ScoreFile
 from shared.errors import InvalidScores, UnknownModel
 from shared.judging import PacketStore
-from shared.logs import configure_logging
 from shared.messaging import JUDGE_QUEUE, send
 from shared.model_names import parse_model
 from shared.queues import QueueInspector
@@ -30,10 +29,7 @@ from shared.settings import Settings
 from shared.stores.suites import SuiteStore
 
 settings = Settings()  # read from the environment
-configure_logging(settings.service or "judge_bridge")
-broker = make_broker(settings, worker=True)
-faults.install(broker)  # reliability suite only: ack failpoints, when armed
-dramatiq.set_broker(broker)
+broker = worker_broker(settings, "judge_bridge")
 log = logging.getLogger("tipbench.judge_bridge")
 COLLECTOR_BUSY_RETRY_MS = 2_000
 

@@ -17,19 +17,15 @@ from services.reporter.publish import publish
 from services.reporter.rebuild import REBUILD_DELAY_MS, RebuildGate
 from services.reporter.snapshot import CellSnapshot, current_cells
 from shared import faults, tracking
-from shared.broker import make_broker
+from shared.broker import worker_broker
 from shared.leaderboards import LeaderboardStore
-from shared.logs import configure_logging
 from shared.messaging import REPORT_QUEUE
 from shared.settings import Settings
 from shared.stores.suites import SuiteStore
 
 settings = Settings()  # read from the environment
 log = logging.getLogger("tipbench.reporter")
-configure_logging(settings.service or "reporter")
-broker = make_broker(settings, worker=True)
-faults.install(broker)  # reliability suite only: ack failpoints, when armed
-dramatiq.set_broker(broker)
+broker = worker_broker(settings, "reporter")
 LOCK_BUSY_RETRY_MS = 300
 
 

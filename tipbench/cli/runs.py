@@ -50,9 +50,18 @@ def submit(gateway: Gateway, body: dict[str, Any], *, follow: bool) -> int:
     job = watch(gateway, submitted["job_id"])
     board = wait_leaderboard(gateway, submitted["experiment"], job["done"])
     print_leaderboard(board)
-    for key, error in job["failed_cells"].items():
-        print(f"failed cell {key}: {error}")
+    print_failures(job)
     return EXIT_FAILED_CELLS if job["failed"] else EXIT_OK
+
+
+def print_failures(job: dict[str, Any]) -> None:
+    """One line per failed cell: model, prompt, scenario (and repeat), then why."""
+    for f in job.get("failures", []):
+        sample = f" (repeat {f['repeat']})" if f["repeat"] else ""
+        print(
+            f"failed cell {f['model']} | {f['prompt_version']} | {f['scenario_id']}{sample}:"
+            f" {f['error']}"
+        )
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -101,8 +110,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(f"job {job['job_id']} in {job['experiment']}, submitted {when(job['created_at'])}")
         print("\n".join(progress_lines(job)))
-        for key, error in job["failed_cells"].items():
-            print(f"failed cell {key}: {error}")
+        print_failures(job)
     return EXIT_FAILED_CELLS if job["failed"] else EXIT_OK
 
 

@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response, redirect, render_template, url_for
 
 from services.gateway.deps import deps
 from services.gateway.submit import retry_failed_cells
-from shared.contracts import cell_key
-from shared.jobs import JobStatus
 from shared.stores.suites import split_ref
-
-
-def cell_labels(job: JobStatus) -> dict[str, tuple[str, str, str]]:
-    """Cell key -> (model, prompt, scenario) for every cell of the job.
-
-    A job keeps its request as submitted, spelled out (every prompt and scenario named),
-    so its cells' keys can be made again from it; a request that names no prompts or
-    scenarios (an older job) gives none, and the page shows bare keys.
-    """
-    asked: dict[str, Any] = job.request
-    return {
-        cell_key(job.job_id, model, prompt, scenario): (model, prompt, scenario)
-        for model in asked.get("models") or ()
-        for prompt in asked.get("prompts") or ()
-        for scenario in asked.get("scenarios") or ()
-    }
 
 
 def job(job_id: str) -> str:
@@ -37,7 +17,6 @@ def job(job_id: str) -> str:
     return render_template(
         "admin/job.html",
         job=found,
-        labels=cell_labels(found),
         suite_ref=suite_ref,
         suite=suite,
         suite_version=version,

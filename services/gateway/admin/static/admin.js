@@ -26,14 +26,12 @@ function localTimes() {
 // --- the job page: poll the job until it ends -------------------------------------
 // The failed cells by model, prompt and scenario: the page lists every cell's key with
 // what it names (#cell-labels); the API gives only the keys.
-function showFailedCells(failedCells) {
-  const labels = JSON.parse(document.getElementById("cell-labels").textContent);
+function showFailedCells(failures) {
   const body = document.querySelector("#failed-cells tbody");
-  const rows = Object.entries(failedCells).map(([key, error]) => {
+  const rows = failures.map((f) => {
     const row = document.createElement("tr");
-    row.dataset.cell = key;
-    const named = labels[key] || [key, "-", "-"];
-    for (const text of [...named, error]) {
+    row.dataset.cell = f.cell_key;
+    for (const text of [f.model, f.prompt_version, f.scenario_id, String(f.repeat), f.error]) {
       const td = document.createElement("td");
       td.textContent = text;
       row.append(td);
@@ -42,7 +40,7 @@ function showFailedCells(failedCells) {
   });
   if (!rows.length) {
     const row = document.createElement("tr");
-    row.innerHTML = '<td colspan="4">None.</td>';
+    row.innerHTML = '<td colspan="5">None.</td>';
     rows.push(row);
   }
   body.replaceChildren(...rows);
@@ -72,7 +70,7 @@ function watchJob(section) {
       if (bar) bar.value = m.done + m.failed;
       if (count) count.textContent = `${m.done + m.failed}/${m.total}, ${m.failed} failed`;
     }
-    showFailedCells(job.failed_cells);
+    showFailedCells(job.failures);
     if (ended.includes(job.status)) {
       window.location.reload(); // the buttons' state follows from the server's page
       return;
