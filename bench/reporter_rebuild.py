@@ -28,8 +28,8 @@ from services.reporter.snapshot import CellSnapshot, current_cells
 from shared import tracking
 from shared.broker import make_broker
 from shared.contracts import CellFinished
-from shared.leaderboards import LeaderboardStore
 from shared.messaging import send
+from shared.stores.leaderboards import LeaderboardStore
 from shared.suite_files import builtin_suite
 from tipbench import stack
 

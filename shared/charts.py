@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from shared.leaderboards import Leaderboard
+from shared.contracts import Leaderboard
 
 WIDTH, LEFT, RIGHT, ROW, TOP = 720, 260, 24, 28, 14
 

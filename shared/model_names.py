@@ -13,7 +13,10 @@ from shared.errors import ModelSizeUnknown, ModelTooLarge, UnknownModel
 Provider = Literal["ollama", "gguf", "openai"]
 _SIZE = re.compile(r"^\s*(?:(\d+)\s*x\s*)?(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
 _SCALE = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
-MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
+# Names that point somewhere instead of naming a model: a scheme (http://169.254...),
+# an empty or `..` path segment. Registry names such as hf.co/user/repo:tag stay valid.
+_URL_LIKE = re.compile(r"://|//|(^|/)\.\.(/|$)|/$")
 
 # Embedded models: name -> (PyPI distribution shipping the file, file name inside it).
 GGUF_CATALOG: dict[str, tuple[str, str]] = {
@@ -33,9 +36,14 @@ class ModelRef:
 
 def parse_model(raw: str) -> ModelRef:
     """Parse a model name; UnknownModel says why a name is refused."""
-    if not MODEL_NAME_PATTERN.match(raw):
+    if not MODEL_NAME_PATTERN.fullmatch(raw):
         raise UnknownModel(
             f"model name {raw!r} must be 1-128 characters of letters, digits and ._:/-"
+        )
+    if _URL_LIKE.search(raw):
+        raise UnknownModel(
+            f"model name {raw!r} looks like a URL or a path; name a model "
+            "(e.g. qwen2.5:1.5b or hf.co/<user>/<repo>:<tag>)"
         )
     if raw.startswith("gguf:"):
         name = raw.removeprefix("gguf:")

@@ -210,17 +210,33 @@ def render_prompt(suite: Suite, version: str, scenario_id: str, n_tips: int) -> 
     return hashed(messages)
 
 
+def repeated_ids(scenarios: Any, prompts: Any) -> list[dict[str, str]]:
+    """Repeated scenario ids and prompt versions, read from the raw lists (a part that is
+    invalid for another reason still counts)."""
+
+    def ids(parts: Any, attribute: str) -> list[tuple[int, str]]:
+        if not isinstance(parts, list):
+            return []
+        return [
+            (i, str(part[attribute]))
+            for i, part in enumerate(parts)
+            if isinstance(part, dict) and isinstance(part.get(attribute), str)
+        ]
+
+    return _repeated(ids(scenarios, "id"), "scenarios", "id") + _repeated(
+        ids(prompts, "version"), "prompts", "version"
+    )
+
+
 def semantic_problems(
     scenarios: list[tuple[int, Scenario]], prompts: list[tuple[int, PromptVersion]]
 ) -> list[dict[str, str]]:
-    """What valid parts can still get wrong together: repeated ids, template fields.
+    """What valid parts can still get wrong together: template fields.
 
     Takes the (index, part) pairs that are valid on their own, so a file with a broken
     part still gets every other problem reported.
     """
     problems: list[dict[str, str]] = []
-    problems += _repeated([(i, s.id) for i, s in scenarios], "scenarios", "id")
-    problems += _repeated([(i, p.version) for i, p in prompts], "prompts", "version")
     for p_index, prompt in prompts:
         for part in ("system", "user"):
             place = f"prompts[{p_index}].{part}"

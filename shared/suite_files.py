@@ -21,7 +21,14 @@ from ruamel.yaml.events import AliasEvent
 
 from shared.errors import SuiteInvalid
 from shared.strictjson import strict_loads
-from shared.suite import MAX_FILE_BYTES, PromptVersion, Scenario, Suite, semantic_problems
+from shared.suite import (
+    MAX_FILE_BYTES,
+    PromptVersion,
+    Scenario,
+    Suite,
+    repeated_ids,
+    semantic_problems,
+)
 
 BUILTIN_SUITES = ("tip-v1", "tip-v2")
 DEFAULT_SUITE = "tip-v1"
@@ -131,6 +138,7 @@ def suite_from_data(data: Any, lines: dict[Path, int] | None = None) -> Suite:
         for error in exc.errors(include_url=False):
             path = tuple(error["loc"])
             problems.append({"field": place(path), "message": _message(error)})
+    problems += repeated_ids(data.get("scenarios"), data.get("prompts"))
     problems += semantic_problems(
         _valid_parts(data.get("scenarios"), Scenario),
         _valid_parts(data.get("prompts"), PromptVersion),
@@ -139,6 +147,7 @@ def suite_from_data(data: Any, lines: dict[Path, int] | None = None) -> Suite:
         for problem in problems:
             if problem.get("line") is None:
                 problem["line"] = _line_of(_path_of(problem["field"]), lines)
+        problems.sort(key=lambda p: (p["line"] is None, p["line"] or 0))
         raise SuiteInvalid(problems)
     assert suite is not None
     return suite

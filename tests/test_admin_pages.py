@@ -20,14 +20,13 @@ from services.gateway.admin.results import CompositeAxis
 from services.gateway.admin.scoring import flag_keys
 from services.gateway.deps import deps
 from shared import tracking
-from shared.contracts import BenchRequest
+from shared.contracts import Agreement, BenchRequest, GroupWinner, Leaderboard, LeaderboardRow
 from shared.errors import SuiteInvalid, SuiteNotFound
-from shared.jobs import JobStore
-from shared.judging import PacketStore
-from shared.leaderboards import Agreement, GroupWinner, Leaderboard, LeaderboardRow
 from shared.queues import QueueInspector
 from shared.rubric import Rubric, RubricFlag, RubricItem
 from shared.settings import Settings
+from shared.stores.jobs import JobStore
+from shared.stores.packets import PacketStore
 from shared.suite_files import builtin_suite, parse_suite
 from tests.cells import a_collect_cell
 from tests.conftest import TOKEN

@@ -19,10 +19,10 @@ from services.collector.session import ModelSession
 from shared import tracking
 from shared.broker import make_broker
 from shared.contracts import BenchRequest, CollectCell
-from shared.jobs import JobStore
 from shared.messaging import COLLECT_QUEUE
 from shared.queues import QueueInspector
 from shared.settings import Settings
+from shared.stores.jobs import JobStore
 from shared.stores.suites import SuiteStore
 from shared.suite_files import builtin_suite
 from testkit.fake_ollama import FakeOllama

@@ -14,8 +14,8 @@ import pytest
 import redis
 
 from shared import tracking
-from shared.scores import ScoreStore
 from shared.settings import Settings
+from shared.stores.scores import ScoreStore
 from tests.conftest import log_tail, wait_until
 
 pytestmark = pytest.mark.slow

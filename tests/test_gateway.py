@@ -15,9 +15,10 @@ from pydantic import SecretStr
 from services.gateway.app import create_app
 from services.gateway.auth import PUBLIC_ENDPOINTS
 from shared import tracking
-from shared.contracts import CollectCell
-from shared.judging import Candidate, PacketScenario, PacketStore, assemble_packet
+from shared.contracts import Candidate, CollectCell, PacketScenario
+from shared.judging import assemble_packet
 from shared.settings import Settings
+from shared.stores.packets import PacketStore
 from shared.suite_files import builtin_suite
 from testkit.processes import free_port
 from tests.conftest import TOKEN, auth

@@ -1,21 +1,32 @@
-"""Specs of the admin login: session cookie, CSRF, rate limit, rotation, secrets kept out."""
+"""Specs of the admin login: sessions kept in Redis, CSRF, failed authentications limited
+per client, rotation, security headers, secrets kept out."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from pydantic import SecretStr
 
 from services.gateway.app import create_app
-from services.gateway.auth import LOGIN_MAX_FAILURES, SESSION_COOKIE
+from services.gateway.auth import AUTH_MAX_FAILURES, SESSION_COOKIE, SESSION_HOURS
 from shared.settings import DEV_MODE_TOKEN, Settings
 from tests.conftest import TOKEN, auth
+
+# The login form still counts its failures by itself (services/gateway/admin/login.py);
+# it passes once it calls auth.authenticate like the API does.
+LOGIN_FORM_PENDING = pytest.mark.xfail(
+    strict=True, reason="admin/login.py does not use auth.authenticate yet"
+)
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -93,16 +104,122 @@ def test_cookie_requests_need_the_csrf_token_for_every_unsafe_method(app: Flask)
     assert client.get("/api/bench/jobs").status_code == 401
 
 
-def test_failed_logins_are_rate_limited_per_client_address(app: Flask) -> None:
-    attacker = new_client(app)
-    for _ in range(LOGIN_MAX_FAILURES):
-        assert log_in(attacker, token="guess-guess-guess-guess").status_code == 401
-    locked = log_in(attacker)  # even the right token, while locked out
-    assert locked.status_code == 429
-    assert int(locked.headers["Retry-After"]) > 0
-    assert "too many failed logins" in locked.json["error"]["message"]
-    assert attacker.get("/admin/").status_code == 302
-    assert log_in(new_client(app)).status_code == 302  # another address is not affected
+def in_parallel(calls: int, call: Any) -> Counter[int]:
+    """The statuses of `calls` calls made at once."""
+    with ThreadPoolExecutor(max_workers=calls) as pool:
+        return Counter(pool.map(lambda _: call(), range(calls)))
+
+
+def test_wrong_bearer_tokens_are_limited_per_client_and_the_right_one_still_passes(
+    app: Flask,
+) -> None:
+    # Given a client guessing tokens, 16 guesses at once
+    address = new_client(app).environ_base["REMOTE_ADDR"]
+
+    def guess() -> int:
+        guesser = app.test_client()
+        guesser.environ_base["REMOTE_ADDR"] = address
+        return int(guesser.get("/api/bench/jobs", headers=auth("guess-guess-guess-1")).status_code)
+
+    # Then exactly the first 5 get an answer and the others 429, counted atomically
+    assert in_parallel(16, guess) == Counter({403: AUTH_MAX_FAILURES, 429: 16 - AUTH_MAX_FAILURES})
+    locked = app.test_client()
+    locked.environ_base["REMOTE_ADDR"] = address
+    refused = locked.get("/api/bench/jobs", headers=auth("guess-guess-guess-2"))
+    assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 300
+    assert refused.json["error"]["code"] == "too_many_failures"
+    # And the admin behind the same address still gets in; another address is not affected
+    assert locked.get("/api/bench/jobs", headers=auth()).status_code == 200
+    other = new_client(app).get("/api/bench/jobs", headers=auth("guess-guess-guess-3"))
+    assert other.status_code == 403
+
+
+@LOGIN_FORM_PENDING
+def test_failed_logins_are_limited_per_client_and_the_right_token_passes_a_lockout(
+    app: Flask,
+) -> None:
+    browser = new_client(app)
+    csrf = login_form(browser)
+    cookie = browser.get_cookie(SESSION_COOKIE)
+    assert cookie is not None
+
+    def guess() -> int:
+        guesser = app.test_client()
+        guesser.environ_base["REMOTE_ADDR"] = browser.environ_base["REMOTE_ADDR"]
+        guesser.set_cookie(SESSION_COOKIE, cookie.value)
+        form = {"token": "guess-guess-guess-guess", "csrf_token": csrf}
+        return int(guesser.post("/admin/login", data=form).status_code)
+
+    assert in_parallel(16, guess) == Counter({401: AUTH_MAX_FAILURES, 429: 16 - AUTH_MAX_FAILURES})
+    locked = log_in(browser, token="guess-guess-guess-guess")
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert log_in(browser).status_code == 302  # the right token passes the lockout
+    assert browser.get("/admin/").status_code == 200
+
+
+def test_logging_out_revokes_the_session_a_copied_cookie_included(app: Flask) -> None:
+    # Given an admin logged in, and a copy of their session cookie
+    admin = new_client(app)
+    assert log_in(admin).status_code == 302
+    cookie = admin.get_cookie(SESSION_COOKIE)
+    assert cookie is not None
+    thief = new_client(app)
+    thief.set_cookie(SESSION_COOKIE, cookie.value)
+    assert thief.get("/api/bench/jobs").status_code == 200
+    # When the admin logs out
+    assert admin.post("/admin/logout", data={"csrf_token": session_csrf(admin)}).status_code == 302
+    # Then the copied cookie opens nothing any more
+    assert thief.get("/api/bench/jobs").status_code == 401
+    assert thief.get("/admin/").status_code == 302
+    assert admin.get("/admin/").status_code == 302
+
+
+def test_the_session_cookie_is_an_opaque_id_of_a_session_kept_in_redis_with_an_expiry(
+    app: Flask, core_settings: Settings
+) -> None:
+    browser = new_client(app)
+    login_form(browser)
+    anonymous = browser.get_cookie(SESSION_COOKIE)
+    assert log_in(browser).status_code == 302
+    cookie = browser.get_cookie(SESSION_COOKIE)
+    assert cookie is not None and anonymous is not None
+    # an id, not a payload: nothing of the token, a new one at login (no session fixation)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", cookie.value)
+    assert cookie.value != anonymous.value
+    assert hashlib.sha256(b"tipbench-session\x00" + TOKEN.encode()).hexdigest()[:8] not in (
+        cookie.value
+    )
+    key = core_settings.key("session", hashlib.sha256(cookie.value.encode()).hexdigest())
+    with redis.Redis.from_url(core_settings.redis_url) as client:
+        assert 0 < client.ttl(key) <= SESSION_HOURS * 3600
+        assert cookie.value.encode() not in client.get(key)  # type: ignore[operator]
+    # and logging in again replaces the session: the old id is dead
+    assert log_in(browser).status_code == 302
+    again = browser.get_cookie(SESSION_COOKIE)
+    assert again is not None and again.value != cookie.value
+    stale = new_client(app)
+    stale.set_cookie(SESSION_COOKIE, cookie.value)
+    assert stale.get("/api/bench/jobs").status_code == 401
+
+
+def test_admin_pages_forbid_framing_caching_scripts_from_elsewhere_and_referrers(
+    app: Flask,
+) -> None:
+    browser = new_client(app)
+    pages = [browser.get("/admin/login")]
+    log_in(browser)
+    pages += [browser.get("/admin/"), browser.get("/admin/queues")]
+    for page in pages:
+        assert page.status_code == 200 and page.mimetype == "text/html"
+        policy = page.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
+        assert "default-src 'self'" in policy and "'unsafe-inline'" not in policy
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert page.headers["Cache-Control"] == "no-store"
+        assert page.headers["Referrer-Policy"] == "same-origin"
+    css = browser.get("/admin/static/admin.css")
+    css.close()
+    assert css.status_code == 200 and "no-store" not in css.headers.get("Cache-Control", "")
 
 
 def test_a_session_ends_when_its_token_is_rotated_out(

@@ -10,8 +10,8 @@ import redis
 
 from shared.contracts import BenchRequest, CollectCell
 from shared.errors import JobNotFound
-from shared.jobs import JobStore
 from shared.settings import Settings
+from shared.stores.jobs import JobStore
 from tests.cells import a_collect_cell
 
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import redis
 
+from shared.contracts import Candidate, PacketScenario
 from shared.errors import PacketNotFound
-from shared.judging import Candidate, PacketScenario, PacketStore, assemble_packet, packet_for_judge
-from shared.scores import ScoreStore
+from shared.judging import assemble_packet, packet_for_judge
 from shared.settings import Settings
+from shared.stores.packets import PacketStore
+from shared.stores.scores import ScoreStore
 from shared.suite_files import builtin_suite, parse_suite
 
 RUBRIC = builtin_suite("tip-v1").rubric

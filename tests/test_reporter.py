@@ -18,9 +18,9 @@ from services.reporter.snapshot import CellSnapshot, current_cells
 from shared import tracking
 from shared.broker import make_broker
 from shared.contracts import CellFinished, JobFinished, ScoresIngested
-from shared.leaderboards import LeaderboardStore
 from shared.messaging import send
 from shared.settings import Settings
+from shared.stores.leaderboards import LeaderboardStore
 from shared.suite_files import builtin_suite
 from tests.conftest import gateway_client, wait_until
 from tipbench import stack

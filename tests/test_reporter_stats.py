@@ -198,3 +198,15 @@ def test_the_chart_is_self_contained_svg_on_the_rubrics_range() -> None:
     ]
     assert (ticks[0], ticks[-1]) == ("2", "16")  # ticks every 2 over tip-v1 range, 2..17
     assert len(list(root.iter("{http://www.w3.org/2000/svg}circle"))) == 2
+
+
+def test_intervals_stay_within_the_rubrics_range() -> None:
+    # Three scattered scenarios give a wide t interval: it is cut at the rubric's 2..17
+    cells = [cell("a", "v1", s, c) for s, c in zip(SCENARIOS, (3, 16, 4), strict=True)]
+    cells += [cell("b", "v1", s, c) for s, c in zip(SCENARIOS, (2, 3, 17), strict=True)]
+    board = aggregate("t", cells, version=1, suite=builtin_suite("tip-v1"))
+    for row in board.rows:
+        assert row.ci_low is not None and row.ci_high is not None
+        assert 2.0 <= row.ci_low <= row.ci_high <= 17.0
+        assert row.diff_low is None or row.diff_low >= -15.0
+    assert all(m.ci_low is None or m.ci_low >= 2.0 for m in board.by_model)

@@ -281,3 +281,19 @@ def test_the_published_json_schema_is_the_one_the_models_generate() -> None:
     published = json.loads((EXAMPLE.parent.parent / "suite.schema.json").read_text("utf-8"))
     assert published == suite_json_schema(), "regenerate docs/suite.schema.json (docs/suites.md)"
     assert "rubric" not in published["required"]
+
+
+def test_a_part_broken_twice_reports_both_problems_in_line_order() -> None:
+    text = (
+        example_text()
+        .replace("id: parent-morning", "id: freshman-eve")
+        .replace("      who: A part-time student with two small children.", "      who: 7")
+    )
+
+    lines = refusal(text)
+
+    assert lines == [
+        "scenarios[1].id (line 12): duplicate id 'freshman-eve' (first at scenarios[0])",
+        "scenarios[1].vars.who (line 15): must be text; quote it (YAML reads 07:00 or 2024 as"
+        " a number)",
+    ]

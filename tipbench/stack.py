@@ -121,8 +121,13 @@ def metrics_ports(settings: Settings, reporters: int = 1) -> dict[str, int]:
     }
 
 
+def mlflow_backend_uri(settings: Settings) -> str:
+    """The MLflow server's backend store: TIPBENCH_MLFLOW_BACKEND_URI, else SQLite under var."""
+    return settings.mlflow_backend_uri or f"sqlite:///{_var(settings) / 'mlflow' / 'mlflow.db'}"
+
+
 def mlflow_service(settings: Settings) -> Service:
-    """The MLflow tracking server: SQLite and proxied artifacts under <var>/mlflow."""
+    """The MLflow tracking server: its backend store, and proxied artifacts under <var>/mlflow."""
     data = _var(settings) / "mlflow"
     data.mkdir(parents=True, exist_ok=True)
     return Service(
@@ -135,7 +140,7 @@ def mlflow_service(settings: Settings) -> Service:
             "--port",
             str(settings.mlflow_port),
             "--backend-store-uri",
-            f"sqlite:///{data / 'mlflow.db'}",
+            mlflow_backend_uri(settings),
             "--artifacts-destination",
             str(data / "artifacts"),
             "--serve-artifacts",

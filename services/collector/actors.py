@@ -30,10 +30,10 @@ from shared import tracking
 from shared.broker import worker_broker
 from shared.contracts import CollectCell, RecordCell
 from shared.errors import PermanentError
-from shared.jobs import JobStore
 from shared.messaging import COLLECT_QUEUE, RECORD_QUEUE
 from shared.queues import QueueInspector
 from shared.settings import Settings
+from shared.stores.jobs import JobStore
 from shared.stores.suites import SuiteStore
 
 settings = Settings()  # read from the environment

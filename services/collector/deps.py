@@ -11,9 +11,9 @@ from pydantic import Field
 
 from services.collector.session import ModelSession
 from shared.base import Record
-from shared.jobs import JobStore
 from shared.queues import QueueInspector
 from shared.settings import Settings
+from shared.stores.jobs import JobStore
 from shared.stores.suites import SuiteStore
 
 # Fixed registry prompt versions never change: their templates are kept per process.

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, request
 
 from services.gateway.admin import admin_blueprint
 from services.gateway.api import bench_blueprint
 from services.gateway.auth import require_admin
+from services.gateway.checks import check_url_ids
 from services.gateway.deps import build_deps
 from services.gateway.docs import add_docs
 from services.gateway.errors import register_error_handlers
@@ -55,12 +56,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     deps = build_deps(settings)
     app.extensions["tipbench"] = deps
-    add_request_hooks(app)
+    add_request_hooks(app, settings)
     instrument(app)
-    require_admin(app, settings, deps.tokens)
+    require_admin(app, deps)
+    app.before_request(_ids_in_the_url)  # after the credential check: no hint to strangers
     app.register_blueprint(bench_blueprint())
     app.register_blueprint(admin_blueprint())
     register_error_handlers(app)
     add_probes(app)
     add_docs(app)
     return app
+
+
+def _ids_in_the_url() -> None:
+    """Refuse a job or submission id that cannot be one (404) before any store sees it."""
+    check_url_ids(request.view_args)

@@ -9,14 +9,15 @@ from dramatiq.brokers.redis import RedisBroker
 from flask import current_app
 from mlflow.tracking import MlflowClient
 
-from services.gateway.auth import TokenCheck
+from services.gateway.auth import FailedAuthLimit, TokenCheck
+from services.gateway.readiness import ReadinessProbe
 from shared import tracking
 from shared.broker import make_broker
-from shared.jobs import JobStore
-from shared.judging import PacketStore
-from shared.leaderboards import LeaderboardStore
-from shared.scores import ScoreStore
 from shared.settings import Settings
+from shared.stores.jobs import JobStore
+from shared.stores.leaderboards import LeaderboardStore
+from shared.stores.packets import PacketStore
+from shared.stores.scores import ScoreStore
 from shared.stores.suites import SuiteStore
 
 
@@ -34,6 +35,8 @@ class GatewayDeps:
     scores: ScoreStore
     suites: SuiteStore
     tokens: TokenCheck
+    auth_failures: FailedAuthLimit
+    readiness: ReadinessProbe
 
 
 def build_deps(settings: Settings) -> GatewayDeps:
@@ -51,6 +54,8 @@ def build_deps(settings: Settings) -> GatewayDeps:
         scores=ScoreStore(client, settings),
         suites=SuiteStore(client, mlflow, settings),
         tokens=TokenCheck(settings.admin_tokens()),
+        auth_failures=FailedAuthLimit(client, settings),
+        readiness=ReadinessProbe(settings.redis_url, settings.mlflow_uri),
     )
 
 

@@ -10,11 +10,13 @@ from shared.settings import Settings
 _settings = Settings()
 
 bind = f"{_settings.gateway_host}:{_settings.gateway_port}"
-# Threads, not processes, per request: a request waiting on MLflow or Redis holds a thread,
-# and 2 processes x 4 threads keep the gateway answering while the workers are busy.
-worker_class = "gthread"
+# Threads, not processes, per request: a request waiting on MLflow or Redis holds a thread.
+# gthread with a deadline on reading each request (slow_clients.py): a client dribbling its
+# body holds a thread for TIPBENCH_REQUEST_READ_TIMEOUT_S at most, and 32 threads per
+# process leave room to answer while 16 such clients (all on one process) are being cut.
+worker_class = "services.gateway.slow_clients.DeadlineThreadWorker"
 workers = 2
-threads = 4
+threads = 32
 timeout = 60
 graceful_timeout = 20
 keepalive = 5
@@ -37,6 +39,11 @@ def on_starting(server: Any) -> None:
     """Start with empty counters."""
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     _metrics_dir.mkdir(parents=True, exist_ok=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Give the worker its request deadline from the settings."""
+    worker.read_timeout_s = _settings.request_read_timeout_s
 
 
 def child_exit(server: Any, worker: Any) -> None:

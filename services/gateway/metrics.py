@@ -35,8 +35,17 @@ LATENCY = Histogram(
 )
 
 
+# Label values come from these closed sets only: a client choosing the method or the path
+# must not be able to add series (every new value is a new series, kept until restart).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _method() -> str:
+    return request.method if request.method in KNOWN_METHODS else "other"
+
+
 def _route() -> str:
-    # The rule (`/api/bench/jobs/<job_id>`), never the raw path: bounded label values.
+    # The rule (`/api/bench/jobs/<job_id>`), never the raw path.
     return request.url_rule.rule if request.url_rule else "unmatched"
 
 
@@ -50,10 +59,10 @@ def instrument(app: Flask) -> None:
     @app.after_request
     def _observe(response: Response) -> Response:
         started = g.get("metrics_started")
-        route = _route()
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        method, route = _method(), _route()
+        REQUESTS.labels(method, route, str(response.status_code)).inc()
         if started is not None:
-            LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+            LATENCY.labels(method, route).observe(time.perf_counter() - started)
         return response
 
     @app.get("/metrics")

@@ -54,6 +54,11 @@ class ReadinessProbe:
         finally:
             self._lock.release()
 
+    def close(self) -> None:
+        """Close the probe's connections."""
+        self._http.close()
+        self._redis.close()
+
     def _check(self) -> dict[str, str]:
         failed: dict[str, str] = {}
         try:

@@ -12,6 +12,7 @@ import ollama
 import redis
 
 from services.judge_bridge.deps import JudgeDeps
+from services.judge_bridge.embedded import EmbeddedJudge
 from services.judge_bridge.ingest import announce_scores, ingest_locked
 from services.judge_bridge.llm_judge import judge_must_wait, judge_unscored_runs
 from services.judge_bridge.packets import build_packet as build
@@ -20,12 +21,12 @@ from shared import tracking
 from shared.broker import worker_broker
 from shared.contracts import IngestScores, JobFinished, RunLlmJudge, ScoreFile
 from shared.errors import InvalidScores, UnknownModel
-from shared.judging import PacketStore
 from shared.messaging import JUDGE_QUEUE, send
 from shared.model_names import parse_model
 from shared.queues import QueueInspector
-from shared.scores import ScoreStore
 from shared.settings import Settings
+from shared.stores.packets import PacketStore
+from shared.stores.scores import ScoreStore
 from shared.stores.suites import SuiteStore
 
 settings = Settings()  # read from the environment
@@ -51,6 +52,7 @@ def deps() -> JudgeDeps:
             else {},
             timeout=settings.openai_timeout_s,
         ),
+        embedded=EmbeddedJudge(),
         mlflow=mlflow,
         packets=PacketStore(client, settings),
         scores=ScoreStore(client, settings),

@@ -10,10 +10,11 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from mlflow.tracking import MlflowClient
 
-from shared.judging import PacketStore
+from services.judge_bridge.embedded import EmbeddedJudge
 from shared.queues import QueueInspector
-from shared.scores import ScoreStore
 from shared.settings import Settings
+from shared.stores.packets import PacketStore
+from shared.stores.scores import ScoreStore
 from shared.stores.suites import SuiteStore
 
 
@@ -26,6 +27,7 @@ class JudgeDeps:
     broker: RedisBroker
     ollama: ollama.Client
     openai: httpx.Client
+    embedded: EmbeddedJudge
     mlflow: MlflowClient
     packets: PacketStore
     scores: ScoreStore

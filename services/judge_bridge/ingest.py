@@ -13,10 +13,11 @@ from services.judge_bridge.deps import JudgeDeps
 from shared import tracking
 from shared.contracts import ScoreFile, ScoresIngested
 from shared.faults import fault_point
-from shared.judging import PacketStore, check_scores
+from shared.judging import check_scores
 from shared.messaging import send
 from shared.rubric import Rubric
-from shared.scores import ScoreStore
+from shared.stores.packets import PacketStore
+from shared.stores.scores import ScoreStore
 
 SAME = ("packet_id", "judge_kind")  # a re-post from another packet or kind is the same score
 # An ingest holds its experiment's lock this long past its last write; a bridge killed

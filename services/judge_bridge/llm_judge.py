@@ -1,9 +1,11 @@
 """An LLM judge: a model scores every candidate of a packet, answering in the rubric's JSON.
 
-The model answers through Ollama's structured outputs (`format` = a JSON schema). An
-answer that is not valid JSON of that schema is asked again, a bounded number of times;
-after that the item is recorded as a judge failure, never scored as zero. The judge is
-loaded only once the collector is idle, so it never shares memory with a candidate model.
+The model answers in the rubric's verdict schema: Ollama's structured outputs (`format`),
+an OpenAI-compatible `response_format`, or, for an embedded GGUF judge, a llama.cpp grammar
+(embedded.py). An answer that is not valid JSON of that schema is asked again, a bounded
+number of times; after that the item is recorded as a judge failure, never scored as zero.
+The judge is loaded only once the collector is idle, so it never shares memory with a
+candidate model.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from pydantic import ValidationError
 
 from services.judge_bridge.deps import JudgeDeps
 from services.judge_bridge.ingest import announce_scores, ingest_locked
-from shared.contracts import ItemScore, ScoreFile
-from shared.errors import ProviderUnavailable, UnknownModel
-from shared.judging import JudgePacket, PacketItem, packet_for_judge
+from shared.contracts import ItemScore, JudgePacket, PacketItem, ScoreFile
+from shared.errors import ProviderUnavailable
+from shared.judging import packet_for_judge
 from shared.model_names import ModelRef
 from shared.rubric import Rubric
 from shared.strictjson import strict_loads
@@ -139,14 +141,12 @@ def score_packet(
 
 
 def judge_chat(deps: JudgeDeps, judge: ModelRef) -> Chat:
-    """How to ask the judge: through Ollama or an OpenAI-compatible server."""
+    """How to ask the judge: through Ollama, an OpenAI-compatible server, or in-process."""
     if judge.provider == "openai":
         return openai_chat(deps.openai)
     if judge.provider == "ollama":
         return ollama_chat(deps.ollama)
-    raise UnknownModel(
-        f"LLM judge {judge.raw}: a judge runs on Ollama or an OpenAI-compatible server"
-    )
+    return deps.embedded  # gguf: llama.cpp in this process
 
 
 def judge_must_wait(deps: JudgeDeps, judge: ModelRef) -> bool:
@@ -154,7 +154,9 @@ def judge_must_wait(deps: JudgeDeps, judge: ModelRef) -> bool:
     if deps.queues.collector_busy():
         return True
     if judge.provider != "ollama":
-        return False  # that server manages its own models
+        # An OpenAI-compatible server manages its own models; the collector drops an
+        # embedded candidate once no queued cell needs it.
+        return False
     return any(m.model != judge.name for m in deps.ollama.ps().models)
 
 
@@ -163,7 +165,11 @@ def judge_unscored_runs(deps: JudgeDeps, experiment: str, judge: ModelRef) -> No
     judge_id = f"llm:{judge.raw}"
     chat = judge_chat(deps, judge)
     packet, item_runs = packet_for_judge(deps.packets, deps.scores, experiment, judge_id)
-    scores, failures = score_packet(chat, judge.name, packet, judge_id)
+    try:
+        scores, failures = score_packet(chat, judge.name, packet, judge_id)
+    finally:
+        if judge.provider == "gguf":
+            deps.embedded.release()  # even on failure: the next job's candidate needs room
     for failure in failures:
         deps.scores.record_failure(experiment, judge_id, item_runs[failure.item_id], failure.error)
     if judge.provider == "ollama":

@@ -10,7 +10,9 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from shared import tracking
-from shared.judging import Candidate, JudgePacket, PacketScenario, PacketStore, assemble_packet
+from shared.contracts import Candidate, JudgePacket, PacketScenario
+from shared.judging import assemble_packet
+from shared.stores.packets import PacketStore
 from shared.stores.suites import SuiteStore
 from shared.suite import Suite
 from shared.suite_files import DEFAULT_SUITE

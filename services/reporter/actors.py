@@ -18,9 +18,9 @@ from services.reporter.rebuild import REBUILD_DELAY_MS, RebuildGate
 from services.reporter.snapshot import CellSnapshot, current_cells
 from shared import faults, tracking
 from shared.broker import worker_broker
-from shared.leaderboards import LeaderboardStore
 from shared.messaging import REPORT_QUEUE
 from shared.settings import Settings
+from shared.stores.leaderboards import LeaderboardStore
 from shared.stores.suites import SuiteStore
 
 settings = Settings()  # read from the environment

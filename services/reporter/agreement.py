@@ -14,8 +14,8 @@ from itertools import combinations
 import numpy as np
 
 from services.reporter import stats
-from shared.leaderboards import Agreement, Disagreement, JudgePair
-from shared.leaderboards import Estimate as AgreementEstimate
+from shared.contracts import Agreement, Disagreement, JudgePair
+from shared.contracts import Estimate as AgreementEstimate
 from shared.rubric import ITEM_MAX, ITEM_MIN, Rubric
 
 DISAGREEMENT = 2  # points apart on a 1..5 item

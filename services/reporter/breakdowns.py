@@ -8,7 +8,7 @@ from statistics import fmean
 from typing import TYPE_CHECKING
 
 from services.reporter import ranking
-from shared.leaderboards import GroupWinner, Marginal
+from shared.contracts import GroupWinner, Marginal
 
 if TYPE_CHECKING:
     from services.reporter.leaderboard import Cell, Row
@@ -24,11 +24,14 @@ def scenario_values(cells: list[Cell]) -> dict[Row, dict[str, list[float]]]:
 
 
 def _r(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+    return None if value is None else round(value, 4) + 0.0  # + 0.0: no -0.0
 
 
 def marginals(
-    values: dict[Row, dict[str, list[float]]], part: int, min_scenarios: int
+    values: dict[Row, dict[str, list[float]]],
+    part: int,
+    min_scenarios: int,
+    bounds: tuple[float, float],
 ) -> list[Marginal]:
     """Per model (part 0) or prompt (part 1): the mean of its rows' means over the scenarios
     every row shares, with intervals and ranks as for rows."""
@@ -41,8 +44,8 @@ def marginals(
             rows=result.rows_per_group.get(name, 0),
             n_scenarios=len(result.scenarios),
             mean_composite=_r(group.mean),
-            ci_low=_r(group.ci_low),
-            ci_high=_r(group.ci_high),
+            ci_low=_r(None if group.ci_low is None else max(group.ci_low, bounds[0])),
+            ci_high=_r(None if group.ci_high is None else min(group.ci_high, bounds[1])),
             rank=group.rank,
             tied_with_best=group.tied_with_best,
             insufficient_data=group.insufficient_data,

@@ -16,7 +16,7 @@ from services.reporter import ranking, stats
 from services.reporter.agreement import agreement, judge_scores, view_of
 from services.reporter.breakdowns import item_means, marginals, scenario_values, winners
 from shared import tracking
-from shared.leaderboards import PANEL, PRIMARY, Leaderboard, LeaderboardRow
+from shared.contracts import PANEL, PRIMARY, Leaderboard, LeaderboardRow
 from shared.rubric import ITEM_MAX, ITEM_MIN, Rubric
 from shared.stores.suites import SuiteStore
 from shared.suite import Suite
@@ -106,7 +106,7 @@ def _values(cells: list[Cell], name: str) -> list[float]:
 
 
 def _r(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+    return None if value is None else round(value, 4) + 0.0  # + 0.0: no -0.0
 
 
 def views(
@@ -162,7 +162,7 @@ def aggregate(
     for row, group in by_row.items():
         scored = [c for c in group if c.composite is not None]
         result = found.get(row)
-        rows.append(row_of(row, group, scored, result, rubric.score_names))
+        rows.append(row_of(row, group, scored, result, rubric))
     rows.sort(
         key=lambda r: (
             r.awaiting_judge,
@@ -190,8 +190,8 @@ def aggregate(
         min_scenarios=min_scenarios,
         power_note=power_note(n_shared, len(ranked), len(values), min_scenarios),
         rows=rows,
-        by_model=marginals(values, 0, min_scenarios),
-        by_prompt=marginals(values, 1, min_scenarios),
+        by_model=marginals(values, 0, min_scenarios, rubric.composite_range),
+        by_prompt=marginals(values, 1, min_scenarios, rubric.composite_range),
         by_facet={
             facet: winners(cells, facet, min_scenarios) for facet in facet_names(cells, suite)
         },
@@ -204,10 +204,12 @@ def row_of(
     group: list[Cell],
     scored: list[Cell],
     result: ranking.RowStats[Row] | None,
-    names: tuple[str, ...],
+    rubric: Rubric,
 ) -> LeaderboardRow:
     """One row of the board from its runs and its statistics."""
     diff = result.diff_to_best if result else None
+    bounds = rubric.composite_range
+    spread = (bounds[0] - bounds[1], bounds[1] - bounds[0])
     return LeaderboardRow(
         rank=result.rank if result else None,
         rank_ci=list(result.rank_ci) if result and result.rank_ci else None,
@@ -223,17 +225,17 @@ def row_of(
         n_scenarios=result.n_scenarios if result else 0,
         awaiting_judge=not scored,
         mean_composite=_r(result.mean if result else None),
-        ci_low=_r(result.ci_low if result else None),
-        ci_high=_r(result.ci_high if result else None),
+        ci_low=_r(clip(result.ci_low, bounds) if result else None),
+        ci_high=_r(clip(result.ci_high, bounds) if result else None),
         diff_to_best=_r(diff.mean) if diff else None,
-        diff_low=_finite(diff.low) if diff else None,
-        diff_high=_finite(diff.high) if diff else None,
+        diff_low=_finite(clip(diff.low, spread)) if diff else None,
+        diff_high=_finite(clip(diff.high, spread)) if diff else None,
         n_shared_with_best=result.n_shared_with_best if result else None,
         p_adjusted=result.p_adjusted if result else None,
         p_shown=stats.format_p(result.p_adjusted if result else None),
         within_sd=_r(result.within_sd if result else None),
         between_sd=_r(result.between_sd if result else None),
-        item_means=item_means(scored, names),
+        item_means=item_means(scored, rubric.score_names),
         format_ok_rate=round(fmean(c.metrics.get("auto_format_ok", 0.0) for c in group), 4),
         overlong_rate=round(fmean(c.metrics.get("auto_overlong", 0.0) for c in group), 4),
         mean_latency_s=_mean(_values(group, "latency_s")),
@@ -254,8 +256,16 @@ def power_note(n_scenarios: int, n_ranked: int, n_scored: int, min_scenarios: in
     return None
 
 
-def _finite(value: float) -> float | None:
-    return round(value, 4) if math.isfinite(value) else None
+def clip(value: float | None, bounds: tuple[float, float]) -> float | None:
+    """A bound of an interval kept within what the rubric allows: the mean of composites
+    lies in the rubric's range, so cutting an interval there loses no coverage."""
+    if value is None or not math.isfinite(value):
+        return value
+    return min(max(value, bounds[0]), bounds[1])
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, 4) + 0.0
 
 
 def facet_names(cells: list[Cell], suite: Suite) -> list[str]:

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from shared import tracking
 from shared.charts import leaderboard_svg
-from shared.leaderboards import Leaderboard, to_csv
+from shared.contracts import Leaderboard, to_csv
 
 
 def summary_run_id(client: MlflowClient, experiment_id: str) -> str:

@@ -60,8 +60,17 @@ def rel_settings(
             "ollama_timeout_s": 3.0,
             "ollama_load_timeout_s": 5.0,
             "collect_max_retries": 2,
+            # Tests stand for distinct clients with X-Forwarded-For (the per-client limits)
+            "proxy_hops": 1,
+            # Slow clients are cut after 8 s, not 20: the slow-client test ends sooner
+            "request_read_timeout_s": 8.0,
         }
     )
+
+
+def client_headers(address: str) -> dict[str, str]:
+    """Headers of a request from `address`, as the compose proxy would report it."""
+    return {"X-Forwarded-For": address}
 
 
 def start_service(settings: Settings, name: str, faults: str = "") -> None:

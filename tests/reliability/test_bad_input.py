@@ -436,3 +436,128 @@ def test_bad_input_through_the_cli_exits_2_with_one_line(
         assert result.stderr.strip(), argv
     assert state(rel_stack, rel_redis) == before
     figures("bad input through the CLI", commands=len(commands), exit_code=2)
+
+
+EDGE = "/api/bench/judge/rel-edge"
+# Ids and names that reach Redis keys or MLflow filters: (case, method, path, body, statuses,
+# message says). {job} and {packet} are a real job's and packet's ids; "chunked" bodies are
+# sent without Content-Length.
+EDGE_CASES: list[tuple[str, str, str, Any, tuple[int, ...], str]] = [
+    ("a job id naming its cells", "GET", "/api/bench/jobs/{job}:cells", None, (404,), "no job"),
+    ("a job id naming its done set", "GET", "/api/bench/jobs/{job}:done", None, (404,), "no job"),
+    ("retry of a job key", "POST", "/api/bench/jobs/{job}:cells/retry", None, (404,), "no job"),
+    ("cancel of a job key", "POST", "/api/bench/jobs/{job}:done/cancel", None, (404,), "no job"),
+    ("a submission id naming a key", "GET", f"{EDGE}/submissions/x:runs", None, (404,), "no score"),
+    (
+        "scores for a packet's mapping",
+        "POST",
+        f"{EDGE}/scores",
+        score_file(packet_id="{packet}:runs"),
+        (422,),
+        "packet",
+    ),
+    (
+        "a newline after an experiment",
+        "GET",
+        "/api/bench/runs/rel-edge%0A",
+        None,
+        (422,),
+        "experiment",
+    ),
+    (
+        "a newline after a judge view",
+        "GET",
+        "/api/bench/leaderboard/rel-edge?judge=x%0A",
+        None,
+        (422,),
+        "judge",
+    ),
+    ("a newline after a packet's judge", "GET", f"{EDGE}/packet?judge=x%0A", None, (422,), "judge"),
+    ("a newline after a model", "POST", RUN, {"models": ["tidy:1b\n"]}, (422,), "model"),
+    (
+        "a URL as a model",
+        "POST",
+        RUN,
+        {"models": ["http://169.254.169.254/latest/meta-data"]},
+        (422,),
+        "url",
+    ),
+    ("a path as a model", "POST", RUN, {"models": ["library/../../etc/passwd"]}, (422,), "path"),
+    ("a packet for the judge panel", "GET", f"{EDGE}/packet?judge=panel", None, (422,), "reserved"),
+    (
+        "a packet for the judge primary",
+        "GET",
+        f"{EDGE}/packet?judge=primary",
+        None,
+        (422,),
+        "reserved",
+    ),
+    (
+        "scores by the judge primary",
+        "POST",
+        f"{EDGE}/scores",
+        score_file(judge_id="primary"),
+        (422,),
+        "reserved",
+    ),
+    (
+        "format_ok true",
+        "POST",
+        f"{EDGE}/scores",
+        score_file(scores=[SCORE | {"format_ok": True}]),
+        (422,),
+        "format_ok",
+    ),
+    ("a chunked body over the limit", "POST", RUN, "chunked", (413,), "larger than"),
+]
+
+
+def edge_request(client: Any, method: str, path: str, body: Any, job: str, packet: str) -> Any:
+    """Send one edge case; a "chunked" body is 5 MB without Content-Length."""
+    path = path.format(job=job, packet=packet)
+    if body == "chunked":
+        payload = b'{"experiment": "' + b"x" * 5_000_000 + b'"}'
+        chunks = (payload[i : i + 65536] for i in range(0, len(payload), 65536))
+        return client.request(
+            method, path, content=chunks, headers={"Content-Type": "application/json"}
+        )
+    if body is None:
+        return client.request(method, path)
+    text = json.dumps(body).replace("{packet}", packet)
+    return client.request(method, path, content=text, headers={"Content-Type": "application/json"})
+
+
+def test_ids_and_names_are_checked_whole_at_the_edge_and_change_nothing(
+    rel_stack: Settings, rel_redis: redis.Redis[bytes], figures: Callable[..., None]
+) -> None:
+    with gateway_client(rel_stack, timeout_s=60) as client:
+        body = {
+            "models": ["tidy:1b"],
+            "prompts": ["v1"],
+            "n_scenarios": 1,
+            "experiment": "rel-edge",
+        }
+        job_id = client.post(RUN, json=body).json()["job_id"]
+        packet = wait_until(
+            lambda: (r := client.get(f"{EDGE}/packet")).status_code == 200 and r.json(),
+            timeout_s=120,
+            what="the experiment's packet",
+        )
+    wait_until(lambda: quiet(rel_stack, rel_redis), timeout_s=120, what="quiet queues")
+    time.sleep(1.0)  # a delayed rebuild may still be finishing
+    before = state(rel_stack, rel_redis)
+    answered: dict[int, int] = {}
+    with gateway_client(rel_stack, timeout_s=60) as client:
+        for case, method, path, body, statuses, says in EDGE_CASES:
+            response = edge_request(client, method, path, body, job_id, packet["packet_id"])
+            assert response.status_code in statuses, (
+                case,
+                response.status_code,
+                response.text[:300],
+            )
+            message = response.json()["error"]["message"]
+            assert says.lower() in message.lower(), (case, message)
+            assert rel_stack.namespace not in response.text, (case, message)  # no key names
+            answered[response.status_code] = answered.get(response.status_code, 0) + 1
+    assert state(rel_stack, rel_redis) == before
+    figures("ids and names checked at the edge", cases=len(EDGE_CASES), answered=answered)

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from shared import tracking
-from shared.scores import ScoreStore
 from shared.settings import Settings
+from shared.stores.scores import ScoreStore
 from testkit.fake_ollama import FakeOllama
 from tests.conftest import wait_until
 from tests.reliability.conftest import (

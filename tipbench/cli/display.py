@@ -108,14 +108,15 @@ LEADERBOARD_HEADER = [
     "rank range",
     "model",
     "prompt",
-    "n",
+    "runs",
+    "scored",
     "scen",
     "composite",
     "95% CI",
     "vs best",
     "p adj",
-    "format_ok",
-    "overlong",
+    "auto fmt",
+    "auto long",
     "latency_s",
     "tok/s",
 ]
@@ -135,6 +136,7 @@ def leaderboard_row(row: dict[str, Any], names: list[str]) -> list[str]:
         row["model"],
         row["prompt_version"],
         str(row["n"]),
+        str(row["n_scored"]),
         str(row["n_scenarios"]),
         fmt(row["mean_composite"]),
         _span(row["ci_low"], row["ci_high"]),
@@ -165,8 +167,10 @@ def print_leaderboard(board: dict[str, Any]) -> None:
     if board.get("power_note"):
         print(f"note: {board['power_note']}")
     print(
-        "(rank: 1 + rows significantly better, paired on shared scenarios; vs best: mean"
-        " difference to the best row; p adj: max-T permutation, never 0)"
+        "(rank: 1 + rows significantly better, paired on shared scenarios; scen: scored"
+        " scenarios; vs best: mean difference to the best row; p adj: max-T permutation,"
+        " never 0; auto fmt/long: the automatic checks' rates; judge <item>: the judges'"
+        " mean per item)"
     )
     for title, key in (("by model", "by_model"), ("by prompt", "by_prompt")):
         groups = board.get(key) or []
@@ -187,6 +191,8 @@ def print_leaderboard(board: dict[str, Any]) -> None:
             )
             print_table([["name", "composite", "95% CI", "rank", "rows", "scen"], *cells])
     for facet, winners in (board.get("by_facet") or {}).items():
+        if not winners:
+            continue
         print(f"\nby {facet}:")
         print_table(
             [

@@ -24,14 +24,15 @@ from tipbench.cli.suites import suite_for_run
 
 
 def wait_leaderboard(
-    gateway: Gateway, experiment: str, n_runs: int, timeout_s: float = 60.0
+    gateway: Gateway, experiment: str, ended_at: float, timeout_s: float = 60.0
 ) -> Any:
-    """The experiment's leaderboard once it covers n_runs runs."""
+    """The experiment's leaderboard once a rebuild made after `ended_at` (the job's end)
+    has stored it: one that counts every run of the job."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             board = gateway.call("GET", f"/api/bench/leaderboard/{experiment}")
-            if board["n_runs"] >= n_runs or time.monotonic() > deadline:
+            if board["built_at"] >= ended_at or time.monotonic() > deadline:
                 return board
         except CliError:
             if time.monotonic() > deadline:
@@ -48,7 +49,7 @@ def submit(gateway: Gateway, body: dict[str, Any], *, follow: bool) -> int:
     if not follow:
         return EXIT_OK
     job = watch(gateway, submitted["job_id"])
-    board = wait_leaderboard(gateway, submitted["experiment"], job["done"])
+    board = wait_leaderboard(gateway, submitted["experiment"], job["finished_at"] or 0.0)
     print_leaderboard(board)
     print_failures(job)
     return EXIT_FAILED_CELLS if job["failed"] else EXIT_OK

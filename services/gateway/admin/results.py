@@ -15,8 +15,8 @@ from mlflow.exceptions import MlflowException
 from services.gateway.checks import EXPERIMENT_NAME, is_leaderboard_view
 from services.gateway.deps import deps
 from shared import tracking
+from shared.contracts import PRIMARY
 from shared.errors import ExperimentNotFound, LeaderboardNotFound, RunNotFound
-from shared.leaderboards import PRIMARY
 from shared.rubric import Rubric
 from shared.stores.suites import split_ref
 

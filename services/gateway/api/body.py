@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
+from werkzeug.exceptions import ClientDisconnected
 
 from services.gateway.errors import ApiError
 from shared.errors import InvalidRequest
@@ -19,7 +20,12 @@ def json_body() -> dict[str, Any]:
             "unsupported_media_type",
             "send the body as JSON with Content-Type: application/json",
         )
-    raw = request.get_data(cache=True)  # 413 past the size limit
+    try:
+        raw = request.get_data(cache=True)  # 413 past the size limit
+    except ClientDisconnected:  # gone, or cut off for sending too slowly
+        raise ApiError(
+            408, "request_timeout", "the request body did not arrive in full in time"
+        ) from None
     try:
         body = strict_loads(raw)
     except RecursionError:

@@ -9,9 +9,8 @@ from services.gateway.api.body import json_body
 from services.gateway.deps import deps
 from services.gateway.openapi import documented
 from services.gateway.submit import accept_bench_request, retry_failed_cells
-from shared.contracts import BenchRequest
+from shared.contracts import BenchRequest, JobStatus
 from shared.errors import JobEnded
-from shared.jobs import JobStatus
 
 
 @documented(

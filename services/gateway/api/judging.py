@@ -18,10 +18,16 @@ from services.gateway.checks import experiment_name, judge_id, parse
 from services.gateway.deps import deps
 from services.gateway.openapi import Query, documented
 from shared.base import Request
-from shared.contracts import JUDGE_ID_PATTERN, IngestScores, RunLlmJudge, ScoreFile
+from shared.contracts import (
+    JUDGE_ID_PATTERN,
+    Agreement,
+    IngestScores,
+    JudgePacket,
+    RunLlmJudge,
+    ScoreFile,
+)
 from shared.errors import LeaderboardNotFound, NothingToJudge, SubmissionNotFound
-from shared.judging import JudgePacket, check_scores, packet_for_judge
-from shared.leaderboards import Agreement
+from shared.judging import check_scores, packet_for_judge
 from shared.messaging import send
 
 

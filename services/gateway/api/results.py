@@ -9,9 +9,8 @@ from services.gateway.checks import experiment_name, is_leaderboard_view
 from services.gateway.deps import deps
 from services.gateway.openapi import Query, documented
 from shared import tracking
-from shared.contracts import JUDGE_ID_PATTERN
+from shared.contracts import JUDGE_ID_PATTERN, PRIMARY, Leaderboard, to_csv
 from shared.errors import ExperimentNotFound, InvalidFormat, InvalidJudgeId, LeaderboardNotFound
-from shared.leaderboards import PRIMARY, Leaderboard, to_csv
 
 JUDGE_VIEW = Query(
     "judge",

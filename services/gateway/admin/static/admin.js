@@ -70,7 +70,7 @@ function watchJob(section) {
       if (bar) bar.value = m.done + m.failed;
       if (count) count.textContent = `${m.done + m.failed}/${m.total}, ${m.failed} failed`;
     }
-    showFailedCells(job.failures);
+    showFailedCells(job.failures || []);
     if (ended.includes(job.status)) {
       window.location.reload(); // the buttons' state follows from the server's page
       return;
@@ -125,6 +125,8 @@ function scoring(section) {
     document.getElementById("item-n").textContent = item.scenario.n_tips;
     document.getElementById("item-words").textContent = item.scenario.word_limit;
     document.getElementById("item-answer").textContent = item.answer;
+    // no tips could be parsed: the answer itself is what there is to judge
+    document.getElementById("item-answer-box").open = item.tips.length === 0;
     document.getElementById("item-tips").replaceChildren(...item.tips.map((tip) => {
       const li = document.createElement("li");
       li.textContent = tip;

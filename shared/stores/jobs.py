@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from typing import Any, Literal
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from shared.contracts import BenchRequest, CollectCell
+from shared.base import Record
+from shared.contracts.jobs import CellFailure, JobStatus, ModelProgress
+from shared.contracts.messages import CollectCell
+from shared.contracts.requests import BenchRequest
 from shared.errors import JobNotFound
 from shared.settings import Settings
-
-JobState = Literal["queued", "running", "finished", "partial", "failed", "cancelled"]
 
 # Marks a cell done or failed, at most once, and decides the job's status atomically so
 # that concurrent or redelivered marks can neither double-count nor miss the end. It also
@@ -92,59 +92,9 @@ return 0
 """
 
 
-class ModelProgress(BaseModel):
-    """One model's cells in a job."""
-
-    model_config = ConfigDict(frozen=True)
-    model: str = Field(description="Model name.")
-    total: int = Field(description="Its cells.")
-    done: int = Field(description="With a finished run.")
-    failed: int = Field(description="Failed for good (or skipped by a cancel).")
-
-
-class CellFailure(BaseModel):
-    """A failed cell, named by what it is, with why it failed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    cell_key: str = Field(description="The cell.")
-    model: str = Field(description="Its model.")
-    prompt_version: str = Field(description="Its prompt version.")
-    scenario_id: str = Field(description="Its scenario.")
-    repeat: int = Field(description="Which sample of the cell, from 0.")
-    error: str = Field(description="Why it failed.")
-
-
-class JobStatus(BaseModel):
-    """A job as the API shows it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    job_id: str = Field(description="Job id.")
-    experiment: str = Field(description="Experiment name.")
-    parent_run_id: str = Field(description="The job's MLflow parent run.")
-    status: JobState = Field(
-        description="queued, running, finished, partial (some cells failed), failed, cancelled."
-    )
-    total: int = Field(description="Cells in the job.")
-    done: int = Field(description="Cells with a finished run.")
-    failed: int = Field(description="Cells failed for good (or skipped by a cancel).")
-    current_model: str | None = Field(description="Model of the cell being generated.")
-    models_left: dict[str, int] = Field(description="Cells not yet ended, per model.")
-    models: list[ModelProgress] = Field(description="Progress per model, in run order.")
-    created_at: float = Field(description="Submission time, Unix seconds.")
-    finished_at: float | None = Field(description="When the last cell ended, Unix seconds.")
-    elapsed_s: float = Field(description="Seconds since submission (until the end).")
-    eta_s: float | None = Field(description="Estimated seconds left, from the pace so far.")
-    failed_cells: dict[str, str] = Field(description="Failed cell key -> error.")
-    failures: list[CellFailure] = Field(
-        description="The failed cells by model, prompt, scenario and repeat, with the error."
-    )
-    request: dict[str, Any] = Field(description="The bench request as submitted.")
-
-
-class CellMark(BaseModel):
+class CellMark(Record):
     """What marking a cell did to its job."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     added: bool = Field(description="False if the cell was already marked this way.")
     done: int = Field(description="Cells done after the mark.")
     failed: int = Field(description="Cells failed after the mark.")

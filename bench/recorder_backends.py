@@ -1,0 +1,108 @@
+"""Benchmark of the recorder on MLflow's two backend stores (see docs/performance.md).
+
+    .venv/bin/python -m bench.recorder_backends
+
+For SQLite (the local default) and PostgreSQL (compose's; a throwaway database on the
+server at TIPBENCH_BENCH_POSTGRES_URL, default postgres@127.0.0.1:5432), starts a real
+MLflow server on that backend, the gateway and the workers, and runs a 48-cell job
+(4 models x 3 prompts x 4 scenarios) against the fake Ollama with instant generations,
+so the recorder's MLflow writes are all that is measured. Reports per cell: the recorder
+actor's mean duration (create the run, the generation's trace, one log_batch, four
+artifacts, terminate; from the workers' actor statistics) and the job's wall time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import psycopg2
+import redis
+
+from bench import BENCH_TOKEN, bench_settings, forget
+from bench.collector_overhead import MODELS, PROMPTS, run_job, wait_jobs
+from shared.settings import Settings
+from testkit.fake_models import FAKE_MODELS
+from testkit.fake_ollama import FakeOllama
+from tipbench import stack
+
+POSTGRES_URL = os.environ.get(
+    "TIPBENCH_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+JOB = {"models": MODELS, "prompts": PROMPTS, "n_scenarios": 4}
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A throwaway database; yields MLflow's URI of it."""
+    name = f"tipbench_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(POSTGRES_URL)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql+psycopg2://{urlparse(POSTGRES_URL).netloc}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def recorder_ms(settings: Settings) -> tuple[float, int]:
+    """The record_cell actor's mean duration (ms) and count since the last reset."""
+    with redis.Redis.from_url(settings.redis_url) as client:
+        stats = client.hgetall(settings.key("actor-stats"))
+    count = float(stats.get(b"record_cell:processed", 0))
+    return float(stats.get(b"record_cell:ms", 0)) / max(count, 1), int(count)
+
+
+def measure(backend: str, backend_uri: str, fake: FakeOllama) -> dict[str, Any]:
+    """One backend: a warm-up job, then the 48-cell job; its figures."""
+    settings = bench_settings(ollama_host=fake.url, mlflow_backend_uri=backend_uri)
+    try:
+        stack.up(settings)
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{settings.gateway_port}",
+            headers={"Authorization": f"Bearer {BENCH_TOKEN}"},
+            timeout=60,
+        ) as api:
+            wait_jobs(api, [run_job(api, JOB | {"experiment": "warmup", "n_scenarios": 1})])
+            with redis.Redis.from_url(settings.redis_url) as client:
+                client.delete(settings.key("actor-stats"))
+            started = time.monotonic()
+            wait_jobs(api, [run_job(api, JOB | {"experiment": f"bench-{backend}"})])
+            wall = time.monotonic() - started
+        mean_ms, cells = recorder_ms(settings)
+        return {"backend": backend, "cells": cells, "record_ms": mean_ms, "wall_s": wall}
+    finally:
+        stack.down(settings)
+        forget(settings)
+
+
+def main() -> None:
+    fake = FakeOllama()
+    for model in FAKE_MODELS:
+        fake.add(model)
+    fake.start()
+    try:
+        results = [measure("sqlite", "", fake)]
+        with postgres_database() as uri:
+            results.append(measure("postgresql", uri, fake))
+    finally:
+        fake.stop()
+    for r in results:
+        print(
+            f"{r['backend']:>10}: {r['cells']} cells recorded, {r['record_ms']:.0f} ms per cell"
+            f" in the recorder; job {r['wall_s']:.1f} s wall,"
+            f" {1000 * r['wall_s'] / r['cells']:.0f} ms per cell"
+        )
+
+
+if __name__ == "__main__":
+    main()
