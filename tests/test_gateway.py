@@ -89,7 +89,9 @@ def test_only_the_probes_the_api_description_and_the_login_form_answer_without_c
         for arg in rule.arguments:
             path = path.replace(f"<{arg}>", ROUTE_ARGS[arg])
         method = "GET" if "GET" in (rule.methods or set()) else sorted(rule.methods or {"POST"})[0]
-        if client.open(path, method=method).status_code != 401:
+        answer = client.open(path, method=method)
+        to_login = answer.status_code in (302, 303) and "/admin/login" in answer.location
+        if answer.status_code != 401 and not to_login:
             answering.add(rule.endpoint)
     assert answering == {
         "healthz",

@@ -234,4 +234,6 @@ def test_facets_with_too_few_scenarios_have_no_winner_and_the_reason() -> None:
     rows = {"A": {"p1@morning": [15.0], "p1@evening": [14.0]}, "B": {"p1@morning": [5.0]}}
     found = facet_winners(rows, lambda s: s.split("@")[0])
     assert found["p1"].winner is None and found["p1"].leader == "A"
-    assert found["p1"].note == "no clear winner: 0 rows with at least 3 scenarios here (of 2)"
+    assert found["p1"].note == (
+        "no clear winner: 2 scenarios here; comparing rows needs at least 3"
+    )

@@ -303,15 +303,9 @@ def alpha_interval(
 
 
 def pair_agreement(
-    a: Sequence[float],
-    b: Sequence[float],
-    categories: Sequence[float],
-    *,
-    level: float = stats.CI_LEVEL,
-    rounds: int = AGREEMENT_BOOTSTRAP_ROUNDS,
-    seed: int = AGREEMENT_SEED,
+    a: Sequence[float], b: Sequence[float], categories: Sequence[float]
 ) -> PairAgreement:
     """Kappa with its interval, and exact and adjacent agreement, of two judges' scores."""
     exact, adjacent = agreement_rates(a, b, categories)
-    kappa = kappa_interval(a, b, categories, level=level, rounds=rounds, seed=seed)
+    kappa = kappa_interval(a, b, categories)
     return PairAgreement(kappa=kappa, exact=exact, adjacent=adjacent, n=len(a))

@@ -236,10 +236,6 @@ def balanced_marginals(
     group_of: Callable[[K], G],
     *,
     min_scenarios: int = MIN_SCENARIOS,
-    level: float = stats.CI_LEVEL,
-    seed: int = RANKING_SEED,
-    permutations: int = stats.PERMUTATIONS,
-    bootstrap_rounds: int = stats.RANK_BOOTSTRAP_ROUNDS,
 ) -> Marginals[G]:
     """Each group's mean of row means over the scenarios every row has, ranked like rows.
 
@@ -263,10 +259,6 @@ def balanced_marginals(
     ranked = rank_rows(
         table,
         min_scenarios=min_scenarios,
-        level=level,
-        seed=seed,
-        permutations=permutations,
-        bootstrap_rounds=bootstrap_rounds,
     )
     if len(common) < min_scenarios:
         reason = (
@@ -299,9 +291,6 @@ def facet_winners(
     facet_of: Callable[[str], F],
     *,
     min_scenarios: int = MIN_SCENARIOS,
-    level: float = stats.CI_LEVEL,
-    seed: int = RANKING_SEED,
-    permutations: int = stats.PERMUTATIONS,
 ) -> dict[F, FacetWinner[K]]:
     """Per facet of the scenarios: the row that beats every other there, if one does."""
     facets: dict[F, set[str]] = defaultdict(set)
@@ -320,9 +309,6 @@ def facet_winners(
         ranked = rank_rows(
             table,
             min_scenarios=min_scenarios,
-            level=level,
-            seed=seed,
-            permutations=permutations,
             bootstrap_rounds=1,  # bootstrap rank intervals are not shown here
         )
         means = {key: r.mean for key, r in ranked.items() if r.mean is not None}
@@ -333,11 +319,16 @@ def facet_winners(
         winner: K | None = None
         note: str | None
         if len(table) == 1:
-            winner, note = leader, "the only row scored here"
+            note = "no comparison: only one row is scored here"
+        elif n < min_scenarios:
+            note = (
+                f"no clear winner: {n} scenario{'' if n == 1 else 's'} here; comparing rows"
+                f" needs at least {min_scenarios}"
+            )
         elif len(compared) < 2:
             note = (
-                f"no clear winner: {len(compared)} row{'' if len(compared) == 1 else 's'} "
-                f"with at least {min_scenarios} scenarios here (of {n})"
+                f"no clear winner: fewer than two rows are scored on {min_scenarios} or more"
+                " of the scenarios here"
             )
         elif len(tied) == 1 and len(compared) == len(table):
             winner, note = tied[0], None
@@ -345,7 +336,7 @@ def facet_winners(
             note = f"no clear winner: {len(tied)} rows are not separated from the best"
             if len(compared) < len(table):
                 note += f"; {len(table) - len(compared)} rows have too few scenarios"
-            power = stats.power_note(n, len(compared), level=level, permutations=permutations)
+            power = stats.power_note(n, len(compared))
             if power:
                 note += f". {power}"
         found[facet] = FacetWinner(
