@@ -3,7 +3,9 @@ answers constrained by a grammar from the rubric's verdict schema."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,10 @@ def embedded_model() -> str:
     """The catalog name of the embedded model, once its package and llama.cpp are there."""
     try:
         gguf_file("smollm2-135m")
-        import llama_cpp  # noqa: F401
-    except (UnknownModel, ImportError) as exc:
+    except UnknownModel as exc:
         unavailable(f"the embedded model ({exc})")
+    if importlib.util.find_spec("llama_cpp") is None:
+        unavailable("llama-cpp-python (pip install 'tipbench[embedded]')")
     return "smollm2-135m"
 
 
@@ -40,10 +43,14 @@ def test_the_grammar_schema_enforces_what_llama_cpp_would_ignore() -> None:
     schema = builtin_suite("tip-v1").rubric.verdict_schema()
     # When it is made into the schema the grammar is compiled from
     grammar = grammar_schema(schema)
-    # Then integer ranges are enums of their values, the rationale is capped, the rest kept
+    # Then integer ranges are enums of their values, the rationale is capped text that needs
+    # no escape (no newline: strict JSON refuses a raw one), the rest is kept
     assert grammar["properties"]["relevance"] == {"type": "integer", "enum": [1, 2, 3, 4, 5]}
     assert grammar["properties"]["overlong"] == schema["properties"]["overlong"]
-    assert grammar["properties"]["rationale"]["maxLength"] == RATIONALE_CHARS
+    rationale = re.compile(grammar["properties"]["rationale"]["pattern"])
+    assert rationale.fullmatch("Fits; one tip is vague.")
+    assert not rationale.fullmatch("x" * (RATIONALE_CHARS + 1))
+    assert not any(rationale.fullmatch(t) for t in ("two\nlines", 'a "quote"', "back\\slash"))
     assert (grammar["required"], grammar["additionalProperties"]) == (schema["required"], False)
     assert schema["properties"]["rationale"]["maxLength"] == 2000  # the input is not changed
 

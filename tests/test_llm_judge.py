@@ -65,13 +65,12 @@ def test_invalid_llm_answers_are_retried_then_recorded_as_failures_never_as_zero
     by_persona = {r["params"]["facet.persona"]: r["run_id"] for r in runs}
     posted = api.post("/api/bench/judge/llm-erratic/run", json={"model": "erratic-judge:8b"})
     assert posted.status_code == 202
-    failures = wait_until(
-        lambda: (
-            (f := api.get("/api/bench/judge/llm-erratic/failures").json()) and len(f) == 3 and f
-        ),
-        timeout_s=60,
-        what="the judge failures",
-    )
+
+    def three_failures() -> Any:
+        found = api.get("/api/bench/judge/llm-erratic/failures").json()
+        return found if len(found) == 3 else None
+
+    failures = wait_until(three_failures, timeout_s=60, what="the judge failures")
     assert {f["run_id"] for f in failures} == {
         by_persona[p] for p in ("student", "retiree", "founder")
     }
@@ -155,21 +154,19 @@ def test_a_two_model_job_judged_by_a_person_and_an_llm_shows_both_and_their_agre
         timeout_s=60,
         what="the job",
     )
-    before = wait_until(
-        lambda: (r := api.get("/api/bench/leaderboard/panel")).status_code == 200 and r.json(),
-        timeout_s=30,
-        what="a first leaderboard",
-    )
+
+    def first_board() -> Any:
+        answer = api.get("/api/bench/leaderboard/panel")
+        return answer.json() if answer.status_code == 200 else None
+
+    before = wait_until(first_board, timeout_s=30, what="a first leaderboard")
+
     # When a person scores a packet of their own
-    packet = wait_until(
-        lambda: (
-            (r := api.get("/api/bench/judge/panel/packet", params={"judge": "ann"})).status_code
-            == 200
-            and r.json()
-        ),
-        timeout_s=30,
-        what="ann's packet",
-    )
+    def anns_packet() -> Any:
+        answer = api.get("/api/bench/judge/panel/packet", params={"judge": "ann"})
+        return answer.json() if answer.status_code == 200 else None
+
+    packet = wait_until(anns_packet, timeout_s=30, what="ann's packet")
     scores = [
         {
             "item_id": i["item_id"],
@@ -193,16 +190,13 @@ def test_a_two_model_job_judged_by_a_person_and_an_llm_shows_both_and_their_agre
 
     runs = wait_until(both, timeout_s=60, what="both judges' scores")
     assert len(runs) == 4
+
     # ... the agreement table pairs them on every run, and the leaderboard moved on
-    agreement = wait_until(
-        lambda: (
-            (a := api.get("/api/bench/judge/panel/agreement").json())["pairs"]
-            and a["pairs"][0]["n_shared"] == 4
-            and a
-        ),
-        timeout_s=30,
-        what="the agreement table",
-    )
+    def paired_on_every_run() -> Any:
+        found = api.get("/api/bench/judge/panel/agreement").json()
+        return found if found["pairs"] and found["pairs"][0]["n_shared"] == 4 else None
+
+    agreement = wait_until(paired_on_every_run, timeout_s=30, what="the agreement table")
     assert agreement["judges"] == ["ann", "llm:judge:8b"]
     kappa = agreement["pairs"][0]["kappa"]["relevance"]
     assert (kappa["value"], kappa["n"]) == (None, 4)  # both always say 4: undefined

@@ -141,6 +141,8 @@ def test_prompt_versions_render_distinct_prompts_with_worked_examples_in_v3() ->
         ({"scenarios": ["a", "a"]}, "scenarios"),
         ({"suite": "Bad Suite"}, "suite"),
         ({"suite": "study@123"}, "suite"),
+        ({"judge": "llm:gguf:nope"}, "judge"),
+        ({"judge": "qwen2.5:7b"}, "judge"),
         ({"n_tips": 0}, "n_tips"),
         ({"n_tips": "three"}, "n_tips"),
         ({"n_scenarios": 0}, "n_scenarios"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from functools import cache
 from typing import Any
 
@@ -125,4 +126,13 @@ def run_llm_judge(payload: dict[str, Any]) -> None:
     if judge_must_wait(deps(), judge):
         run_llm_judge.send_with_options(args=(payload,), delay=COLLECTOR_BUSY_RETRY_MS)
         return
-    judge_unscored_runs(deps(), command.experiment, judge)
+    started = time.monotonic()
+    scored, failed = judge_unscored_runs(deps(), command.experiment, judge)
+    log.info(
+        "LLM judge %s on %s: %d items scored, %d failed, in %.1f s",
+        judge.raw,
+        command.experiment,
+        scored,
+        failed,
+        time.monotonic() - started,
+    )

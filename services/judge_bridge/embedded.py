@@ -22,12 +22,21 @@ ANSWER_TOKENS = 1024
 CONTEXT_TOKENS = 4096
 
 
+def text_pattern(max_chars: int) -> str:
+    """Up to max_chars characters, none a quote, a backslash or a control character.
+
+    llama-cpp-python's own string rule lets a raw newline through, which strict JSON
+    refuses; a rationale needs no escapes.
+    """
+    return rf'^[^"\\\x00-\x1F\x7F]{{0,{max_chars}}}$'
+
+
 def grammar_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The verdict schema in the terms llama-cpp-python's grammar converter enforces.
 
     The converter ignores `minimum`/`maximum`, so an integer range becomes the `enum` of its
-    values; the rationale's length is capped at RATIONALE_CHARS. Every answer of the result
-    is valid against the original schema.
+    values, and the rationale a text_pattern of at most RATIONALE_CHARS. Every answer of the
+    result is valid against the original schema.
     """
     properties: dict[str, Any] = {}
     for name, field in schema["properties"].items():
@@ -35,7 +44,7 @@ def grammar_schema(schema: dict[str, Any]) -> dict[str, Any]:
             field = {"type": "integer", "enum": list(range(field["minimum"], field["maximum"] + 1))}
         elif field.get("type") == "string":
             limit = min(field.get("maxLength", RATIONALE_CHARS), RATIONALE_CHARS)
-            field = {"type": "string", "maxLength": limit}
+            field = {"type": "string", "pattern": text_pattern(limit)}
         properties[name] = field
     return schema | {"properties": properties}
 

@@ -30,6 +30,9 @@ from shared.strictjson import strict_loads
 
 ATTEMPTS = 3
 RATIONALE_LIMIT = 2000
+# Scores are written every BATCH_ITEMS items: the leaderboard shows a slow judge's progress,
+# and a bridge stopped mid-packet loses one batch of work, not the packet's.
+BATCH_ITEMS = 4
 
 
 def read_verdict(text: str, rubric: Rubric) -> ItemScore:
@@ -160,19 +163,27 @@ def judge_must_wait(deps: JudgeDeps, judge: ModelRef) -> bool:
     return any(m.model != judge.name for m in deps.ollama.ps().models)
 
 
-def judge_unscored_runs(deps: JudgeDeps, experiment: str, judge: ModelRef) -> None:
-    """Let the model score the runs it has not scored; invalid answers become judge failures."""
+def judge_unscored_runs(deps: JudgeDeps, experiment: str, judge: ModelRef) -> tuple[int, int]:
+    """Let the model score the runs it has not scored; invalid answers become judge failures.
+    Returns how many items it scored and how many failed."""
     judge_id = f"llm:{judge.raw}"
     chat = judge_chat(deps, judge)
     packet, item_runs = packet_for_judge(deps.packets, deps.scores, experiment, judge_id)
+    scored = failed = 0
     try:
-        scores, failures = score_packet(chat, judge.name, packet, judge_id)
+        for start in range(0, len(packet.items), BATCH_ITEMS):
+            batch = packet.model_copy(update={"items": packet.items[start : start + BATCH_ITEMS]})
+            scores, failures = score_packet(chat, judge.name, batch, judge_id)
+            for failure in failures:
+                run_id = item_runs[failure.item_id]
+                deps.scores.record_failure(experiment, judge_id, run_id, failure.error)
+            if scores is not None:
+                announce_scores(deps, experiment, scores, ingest_locked(deps, experiment, scores))
+                scored += len(scores.scores)
+            failed += len(failures)
     finally:
         if judge.provider == "gguf":
             deps.embedded.release()  # even on failure: the next job's candidate needs room
-    for failure in failures:
-        deps.scores.record_failure(experiment, judge_id, item_runs[failure.item_id], failure.error)
     if judge.provider == "ollama":
         deps.ollama.generate(model=judge.name, keep_alive=0)  # free the judge model
-    if scores is not None:
-        announce_scores(deps, experiment, scores, ingest_locked(deps, experiment, scores))
+    return scored, failed

@@ -88,7 +88,7 @@ class RunLlmJudge(Record):
 
     kind: Literal["run_llm_judge"] = Field("run_llm_judge", description="Message tag.")
     experiment: str = Field(description="Experiment name.")
-    model: str = Field(description="The judge model (an Ollama name).")
+    model: str = Field(description="The judge model: Ollama, openai:<name> or gguf:<name>.")
 
 
 class ScoresIngested(Record):

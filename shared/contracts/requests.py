@@ -102,8 +102,20 @@ class BenchRequest(Request):
     judge: str | None = Field(
         None,
         pattern=r"^llm:[A-Za-z0-9][A-Za-z0-9_.:-]{0,59}$",
-        description="`llm:<Ollama model>`: an LLM judge scores every candidate when the job ends.",
+        description="`llm:<model>`: an LLM judge scores every candidate when the job ends:"
+        " an Ollama model (`llm:qwen2.5:7b`), an OpenAI-compatible server's"
+        " (`llm:openai:<name>`) or the embedded one (`llm:gguf:smollm2-135m`).",
     )
+
+    @field_validator("judge")
+    @classmethod
+    def _judge_known(cls, judge: str | None) -> str | None:
+        if judge is not None:
+            try:
+                parse_model(judge.removeprefix("llm:"))
+            except UnknownModel as exc:
+                raise ValueError(f"judge: {exc}") from None
+        return judge
 
     @field_validator("models")
     @classmethod

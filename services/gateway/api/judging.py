@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Response, jsonify, request, url_for
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from services.gateway.api.answers import (
     JudgeFailureInfo,
@@ -26,9 +26,10 @@ from shared.contracts import (
     RunLlmJudge,
     ScoreFile,
 )
-from shared.errors import LeaderboardNotFound, NothingToJudge, SubmissionNotFound
+from shared.errors import LeaderboardNotFound, NothingToJudge, SubmissionNotFound, UnknownModel
 from shared.judging import check_scores, packet_for_judge
 from shared.messaging import send
+from shared.model_names import parse_model
 
 
 @documented(
@@ -61,8 +62,18 @@ class LlmJudgeRequest(Request):
 
     model: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,59}$",
-        description="An Ollama model name, e.g. qwen2.5:7b (not bound by max_model_b).",
+        description="The judge model: an Ollama name (qwen2.5:7b), openai:<name> or"
+        " gguf:smollm2-135m (not bound by max_model_b).",
     )
+
+    @field_validator("model")
+    @classmethod
+    def _known(cls, model: str) -> str:
+        try:
+            parse_model(model)
+        except UnknownModel as exc:
+            raise ValueError(str(exc)) from None
+        return model
 
 
 @documented(
