@@ -66,6 +66,7 @@ bench: install
 	$(PY) -m bench.collector_overhead
 	$(PY) -m bench.reporter_rebuild
 	$(PY) -m bench.gateway_load
+	$(PY) -m bench.recorder_backends
 
 clean: down
 	rm -rf $(VAR)

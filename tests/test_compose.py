@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import unavailable
+
 ROOT = Path(__file__).parents[1]
 APP_SERVICES = ("gateway", "collector", "recorder", "judge_bridge", "reporter")
 ONE_SHOT = ("ollama-pull",)
@@ -267,7 +269,7 @@ def test_the_gateway_sits_behind_a_buffering_proxy_that_times_slow_clients_out(
 def test_the_proxy_configs_are_valid_nginx(config: str, tmp_path: Path) -> None:
     nginx = shutil.which("nginx")
     if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+        unavailable("nginx (apt-get install nginx-light)")
     site = (ROOT / "deploy/nginx" / config).read_text()
     site = site.replace("gateway:8000", "127.0.0.1:1").replace(
         "http://mlflow:5000", "http://127.0.0.1:1"

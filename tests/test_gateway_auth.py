@@ -22,12 +22,6 @@ from services.gateway.auth import AUTH_MAX_FAILURES, SESSION_COOKIE, SESSION_HOU
 from shared.settings import DEV_MODE_TOKEN, Settings
 from tests.conftest import TOKEN, auth
 
-# The login form still counts its failures by itself (services/gateway/admin/login.py);
-# it passes once it calls auth.authenticate like the API does.
-LOGIN_FORM_PENDING = pytest.mark.xfail(
-    strict=True, reason="admin/login.py does not use auth.authenticate yet"
-)
-
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -134,7 +128,6 @@ def test_wrong_bearer_tokens_are_limited_per_client_and_the_right_one_still_pass
     assert other.status_code == 403
 
 
-@LOGIN_FORM_PENDING
 def test_failed_logins_are_limited_per_client_and_the_right_token_passes_a_lockout(
     app: Flask,
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 
 from flask import Flask, request
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     deps = build_deps(settings)
     app.extensions["tipbench"] = deps
+    weakref.finalize(app, deps.readiness.close)  # its kept-open connections end with the app
     add_request_hooks(app, settings)
     instrument(app)
     require_admin(app, deps)

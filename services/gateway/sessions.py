@@ -57,7 +57,7 @@ class RedisSessionInterface(SecureCookieSessionInterface):
             raw = self._redis.get(self._key(value))
             if raw is None:  # expired or revoked: an anonymous visitor again
                 return ServerSession(sid=value)
-            return ServerSession(self.serializer.loads(raw), sid=value)
+            return ServerSession(self.serializer.loads(raw.decode()), sid=value)
         found = super().open_session(app, request)
         return None if found is None else ServerSession(dict(found))
 

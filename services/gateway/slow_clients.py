@@ -19,7 +19,7 @@ from gunicorn.http.errors import NoMoreData
 from gunicorn.workers.gthread import ThreadWorker
 
 
-class RequestTooSlow(NoMoreData):
+class RequestTooSlow(NoMoreData):  # type: ignore[misc]
     """Raised when a request has not arrived in full by its deadline (a quiet disconnect)."""
 
     def __str__(self) -> str:

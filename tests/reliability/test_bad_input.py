@@ -34,7 +34,8 @@ SCORE = {
 
 
 def score_file(**changes: Any) -> dict[str, Any]:
-    return {"packet_id": "p-unknown", "judge_id": "ann", "scores": [SCORE]} | changes
+    """A score file for the experiment's packet (`{packet}`, filled in when sent)."""
+    return {"packet_id": "{packet}", "judge_id": "ann", "scores": [SCORE]} | changes
 
 
 # (case, method, path, body: JSON value | raw bytes, content type, statuses, message says)
@@ -64,7 +65,7 @@ CASES: list[tuple[str, str, str, Any, str, tuple[int, ...], str]] = [
     ("n_tips fractional", "POST", RUN, {"n_tips": 3.5}, "json", (422,), "n_tips"),
     ("n_scenarios 0", "POST", RUN, {"n_scenarios": 0}, "json", (422,), "n_scenarios"),
     ("n_scenarios 9", "POST", RUN, {"n_scenarios": 9}, "json", (422,), "n_scenarios"),
-    ("n_scenarios null", "POST", RUN, {"n_scenarios": None}, "json", (422,), "n_scenarios"),
+    ("n_scenarios a boolean", "POST", RUN, {"n_scenarios": True}, "json", (422,), "n_scenarios"),
     ("temperature below 0", "POST", RUN, {"temperature": -0.1}, "json", (422,), "temperature"),
     ("temperature over 2", "POST", RUN, {"temperature": 2.5}, "json", (422,), "temperature"),
     ("temperature a word", "POST", RUN, {"temperature": "hot"}, "json", (422,), "temperature"),
@@ -219,7 +220,16 @@ CASES: list[tuple[str, str, str, Any, str, tuple[int, ...], str]] = [
         (422,),
         "judge_id",
     ),
-    ("scores: an unknown packet", "POST", SCORES, score_file(), "json", (422,), "p-unknown"),
+    (
+        "scores: an unknown packet",
+        "POST",
+        SCORES,
+        score_file(packet_id="p-unknown"),
+        "json",
+        (422,),
+        "p-unknown",
+    ),
+    ("scores: an item not in the packet", "POST", SCORES, score_file(), "json", (422,), "'x'"),
     (
         "scores: 10,001 items",
         "POST",
@@ -369,6 +379,15 @@ def test_malformed_requests_are_refused_and_change_nothing(
             timeout_s=120,
             what="a job and its leaderboard",
         )
+        # the rubric's checks of score values need the packet the file names
+        packet = wait_until(
+            lambda: (
+                (r := client.get(SCORES.replace("/scores", "/packet"))).status_code == 200
+                and r.json()["packet_id"]
+            ),
+            timeout_s=60,
+            what="the experiment's packet",
+        )
     wait_until(lambda: quiet(rel_stack, rel_redis), timeout_s=120, what="quiet queues")
     time.sleep(1.0)  # a delayed rebuild may still be finishing
     before = state(rel_stack, rel_redis)
@@ -377,7 +396,8 @@ def test_malformed_requests_are_refused_and_change_nothing(
     with gateway_client(rel_stack, timeout_s=60) as client:
         for case, method, path, body, kind, statuses, says in CASES:
             if kind == "json" and not isinstance(body, bytes):
-                content, ctype = json.dumps(body).encode(), "application/json"
+                text = json.dumps(body).replace("{packet}", packet)
+                content, ctype = text.encode(), "application/json"
             elif kind == "json":
                 content, ctype = body, "application/json"
             elif kind == "form":

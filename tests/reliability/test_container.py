@@ -22,7 +22,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,12 @@ def container_root(image: Image) -> Iterator[dict[str, Path]]:
     top.chmod(0o755)
     code = top / "app"
     for source in image.copies:
-        shutil.copytree(ROOT / source, code / source, ignore=shutil.ignore_patterns("__pycache__"))
+        if (ROOT / source).is_dir():
+            skip = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(ROOT / source, code / source, ignore=skip)
+        else:
+            code.mkdir(exist_ok=True)
+            shutil.copy2(ROOT / source, code / source)
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(code)], check=True)
     subprocess.run(["chmod", "-R", "a-w", str(code)], check=True)
     paths = {image.workdir: code}
@@ -204,8 +210,10 @@ def test_gateway_and_workers_start_read_only_unprivileged_and_run_a_default_requ
     settings: Settings,
     mlflow_server: str,
     rel_fake: FakeOllama,
+    figures: Callable[..., None],
 ) -> None:
     uid, gid = image.ids()
+    started = time.monotonic()
     venv_bin = Path(sys.executable).parent
     gateway_port = free_port()
     hosts = {
@@ -249,6 +257,7 @@ def test_gateway_and_workers_start_read_only_unprivileged_and_run_a_default_requ
                 return False
 
         wait_until(ready, timeout_s=60, what="the gateway's /readyz")
+        ready_s = time.monotonic() - started
         for name, process in processes.items():
             status = Path(f"/proc/{process.pid}/status").read_text()
             assert re.search(rf"^Uid:\s+{uid}\s", status, re.M), name
@@ -266,6 +275,13 @@ def test_gateway_and_workers_start_read_only_unprivileged_and_run_a_default_requ
         assert (job["status"], job["done"]) == ("finished", 1), (job, logs())
         written = list(container_root[image.env["TIPBENCH_VAR_DIR"]].rglob("*"))
         assert written  # the metrics files went where the image lets them
+        figures(
+            "the image's conditions: unprivileged, code read-only",
+            uid=uid,
+            services=list(SERVICES),
+            readyz_after_s=round(ready_s, 1),
+            default_request_done_after_s=round(time.monotonic() - started, 1),
+        )
     finally:
         for process in processes.values():
             stop(process)

@@ -152,6 +152,8 @@ def test_a_storm_of_readiness_probes_does_not_slow_the_other_requests(
     base = f"http://127.0.0.1:{rel_stack.gateway_port}"
     latencies: list[float] = []
     stop = threading.Event()
+    prober = threading.local()
+    clients: list[httpx.Client] = []
 
     def watch_healthz() -> None:
         with httpx.Client(base_url=base, timeout=60) as client:
@@ -162,8 +164,10 @@ def test_a_storm_of_readiness_probes_does_not_slow_the_other_requests(
                 time.sleep(0.02)
 
     def probe(_: int) -> int:
-        with httpx.Client(base_url=base, timeout=60) as client:
-            return client.get("/readyz").status_code
+        if not hasattr(prober, "client"):  # one connection per prober, as a load tool has
+            prober.client = httpx.Client(base_url=base, timeout=60)
+            clients.append(prober.client)
+        return int(prober.client.get("/readyz").status_code)
 
     watcher = threading.Thread(target=watch_healthz, daemon=True)
     watcher.start()
@@ -171,10 +175,15 @@ def test_a_storm_of_readiness_probes_does_not_slow_the_other_requests(
     with ThreadPoolExecutor(max_workers=20) as pool:
         statuses = list(pool.map(probe, range(200)))
     storm_s = time.monotonic() - started
+    for client in clients:
+        client.close()
     stop.set()
     watcher.join(timeout=60)
     assert statuses == [200] * 200
-    assert max(latencies) < 2.0, max(latencies)  # generous: the old gateway took 4.1 s
+    # generous bounds: the old gateway took 13-16 s for the storm here, and 1.4-4.1 s to
+    # answer /healthz meanwhile
+    assert storm_s < 5.0, storm_s
+    assert max(latencies) < 2.0, max(latencies)
     figures(
         "readiness storm: 200 /readyz, 20 in parallel",
         storm_s=round(storm_s, 2),

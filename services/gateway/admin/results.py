@@ -31,7 +31,7 @@ def checked_experiment(name: str) -> str:
 
 def mlflow_link(experiment_id: str, run_id: str | None = None) -> str:
     """The MLflow UI page of an experiment or a run."""
-    base = f"{deps().settings.mlflow_uri}/#/experiments/{experiment_id}"
+    base = f"{deps().settings.mlflow_link_base()}/#/experiments/{experiment_id}"
     return f"{base}/runs/{run_id}" if run_id else base
 
 

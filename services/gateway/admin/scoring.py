@@ -7,8 +7,9 @@ from string import ascii_lowercase
 from flask import render_template, request
 
 from services.gateway.admin.results import checked_experiment
-from services.gateway.checks import JUDGE_ID
+from services.gateway.checks import judge_id
 from services.gateway.deps import deps
+from shared.errors import InvalidJudgeId
 from shared.rubric import ITEM_MAX, ITEM_MIN, Rubric
 
 # The keys that move between items; a flag never takes one of them.
@@ -42,8 +43,10 @@ def score(experiment: str) -> str:
     """Blind scoring, one item at a time, for the judge named in ?judge= (asked first)."""
     name = checked_experiment(experiment)
     judge = request.args.get("judge", "").strip()
-    if judge and not JUDGE_ID.match(judge):
-        judge = ""
+    try:
+        judge = judge_id(judge) if judge else ""
+    except InvalidJudgeId:
+        judge = ""  # asked again: not an id, or a leaderboard view's name
     rubric = deps().packets.rubric(name)
     keys = flag_keys(rubric)
     return render_template(

@@ -63,7 +63,7 @@ def registry_link(uri: str) -> str | None:
     name, _, number = uri.removeprefix(REGISTRY_URI_PREFIX).rpartition("/")
     if not uri.startswith(REGISTRY_URI_PREFIX) or not name or not number.isdigit():
         return None
-    return f"{deps().settings.mlflow_uri}/#/prompts/{name}?promptVersion={number}"
+    return f"{deps().settings.mlflow_link_base()}/#/prompts/{name}?promptVersion={number}"
 
 
 def suite_version(name: str, version: str) -> str:
