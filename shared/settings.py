@@ -112,7 +112,16 @@ class Settings(BaseSettings):
         3, ge=0, le=20, description="Retries of a failing cell before it is marked failed."
     )
     max_cells_per_job: int = Field(
-        2000, ge=1, description="Largest models x prompts x scenarios a request may ask for."
+        2000,
+        ge=1,
+        description="Largest models x prompts x scenarios x repeats one request may ask for"
+        " (16 models x 3 prompts x 24 scenarios x 3 repeats would be 3,456).",
+    )
+    max_queued_cells_per_experiment: int = Field(
+        10_000,
+        ge=1,
+        description="Cells an experiment's unfinished jobs may hold at once; a request past it"
+        " is refused until they end.",
     )
     metrics_host: str = Field(
         "127.0.0.1", description="Interface the workers' Prometheus endpoints bind to."

@@ -588,3 +588,19 @@ def stored_versions(client: FlaskClient, name: str) -> list[object]:
 def deps_total(client: FlaskClient, job_id: str) -> int:
     with client.application.app_context():
         return deps().jobs.get(job_id).total
+
+
+def test_a_cell_page_shows_a_run_only_under_its_own_experiment(
+    browser: FlaskClient, core_settings: Settings
+) -> None:
+    # Given a run of experiment A, and an experiment B
+    mlflow = tracking.make_client(core_settings)
+    own, other = f"cell-a-{uuid.uuid4().hex[:6]}", f"cell-b-{uuid.uuid4().hex[:6]}"
+    run = mlflow.create_run(tracking.ensure_experiment(mlflow, own))
+    mlflow.set_terminated(run.info.run_id, tracking.RUN_FINISHED)
+    tracking.ensure_experiment(mlflow, other)
+    # Then its page opens under A, and is not found under B's URL
+    assert browser.get(f"/admin/experiments/{own}/runs/{run.info.run_id}").status_code == 200
+    elsewhere = browser.get(f"/admin/experiments/{other}/runs/{run.info.run_id}")
+    assert elsewhere.status_code == 404
+    assert "no run" in elsewhere.get_data(as_text=True)

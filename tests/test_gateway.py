@@ -425,3 +425,24 @@ def test_readyz_names_what_is_unreachable(core_settings: Settings, mlflow_server
     assert response.status_code == 503
     assert response.json["status"] == "not ready"
     assert set(response.json["failed"]) == {"redis", "mlflow"}
+
+
+def test_an_experiment_holds_at_most_its_limit_of_queued_cells(
+    core_settings: Settings, mlflow_server: str, queue: Any
+) -> None:
+    # Given a limit of 5 cells waiting per experiment, and nothing consuming the queue
+    limited = core_settings.model_copy(update={"max_queued_cells_per_experiment": 5})
+    client = create_app(limited).test_client()
+    experiment = f"gw-queued-{uuid.uuid4().hex[:6]}"
+    body = {"models": ["tidy:1b"], "prompts": ["v1"], "n_scenarios": 3, "experiment": experiment}
+    # When two jobs of 3 cells are posted to it
+    first = client.post("/api/bench/run", json=body, headers=auth())
+    second = client.post("/api/bench/run", json=body, headers=auth())
+    # Then the second is refused, naming the cells waiting, and enqueues nothing
+    assert first.status_code == 202, first.json
+    assert second.status_code == 422
+    assert "3 cells waiting in unfinished jobs" in second.json["error"]["message"]
+    assert len(queue()) == 3
+    # And another experiment is not held up by this one
+    other = body | {"experiment": f"{experiment}-b"}
+    assert client.post("/api/bench/run", json=other, headers=auth()).status_code == 202

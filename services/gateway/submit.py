@@ -225,6 +225,17 @@ def accept_bench_request(body: dict[str, Any], deps: GatewayDeps) -> Submitted:
                 }
             ],
         )
+    waiting, most = (
+        deps.jobs.cells_left(request.experiment),
+        deps.settings.max_queued_cells_per_experiment,
+    )
+    if waiting + cell_count(request) > most:
+        raise TooManyCells(
+            f"experiment {request.experiment!r} has {waiting} cells waiting in unfinished jobs;"
+            f" {cell_count(request)} more would pass its limit of {most}: wait for them, or"
+            " name another experiment",
+            [{"field": "experiment", "message": f"{waiting} cells already waiting"}],
+        )
     problems = model_size_problems(request, deps.settings.ollama_host)
     if problems:
         summary = "; ".join(p["message"] for p in problems)

@@ -150,6 +150,7 @@ class JobStore:
             pipe.hset(self._key(job_id, "total_by_model"), mapping=left)
             pipe.hset(self._key(job_id, "cells"), mapping=specs)
             pipe.zadd(self._settings.key("jobs"), {job_id: now})
+            pipe.sadd(self._settings.key("open-jobs", request.experiment), job_id)
             pipe.execute()
 
     def mark_cell(self, cell: CollectCell, *, ok: bool, error: str = "") -> CellMark:
@@ -262,6 +263,23 @@ class JobStore:
                 )
             )
         return sorted(found, key=lambda f: (f.model, f.prompt_version, f.scenario_id, f.repeat))
+
+    def cells_left(self, experiment: str) -> int:
+        """Cells of the experiment's unfinished jobs not yet ended (ended jobs leave the set)."""
+        key = self._settings.key("open-jobs", experiment)
+        left = 0
+        for raw in self._redis.smembers(key):
+            job_id = raw.decode()
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hmget(self._key(job_id), "status", "total")
+                pipe.scard(self._key(job_id, "done"))
+                pipe.scard(self._key(job_id, "failed"))
+                (status, total), done, failed = pipe.execute()
+            if status is None or status.decode() not in ("queued", "running"):
+                self._redis.srem(key, job_id)
+                continue
+            left += int(total) - int(done) - int(failed)
+        return left
 
     def recent(self, limit: int = 50) -> list[str]:
         """Ids of the most recent jobs, newest first."""

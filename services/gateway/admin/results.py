@@ -134,10 +134,14 @@ def _artifact(run_id: str, path: str) -> Any:
 def cell(experiment: str, run_id: str) -> str:
     """One cell: its tips, the rendered prompt, every judge's scores and rationales."""
     checked_experiment(experiment)
+    found = tracking.find_experiment(deps().mlflow, experiment)
     try:
         run = deps().mlflow.get_run(run_id)
     except MlflowException:
         raise RunNotFound(f"no run {run_id!r}") from None
+    if found is None or run.info.experiment_id != str(found.experiment_id):
+        # a run of another experiment (or no cell at all) is not a page of this one
+        raise RunNotFound(f"no run {run_id!r} in experiment {experiment!r}")
     judges: dict[str, dict[str, Any]] = {}
     value: Any
     for key, value in run.data.metrics.items():
