@@ -7,6 +7,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import httpx
 import redis
 
 from shared.settings import Settings
@@ -36,3 +37,12 @@ def forget(settings: Settings) -> None:
     with redis.Redis.from_url(settings.redis_url) as connection:
         for key in connection.scan_iter(match=f"{settings.namespace}:*"):
             connection.delete(key)
+
+
+def gateway_api(settings: Settings, timeout_s: float = 60.0) -> httpx.Client:
+    """A client of the benchmark stack's gateway, with its admin token."""
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{settings.gateway_port}",
+        headers={"Authorization": f"Bearer {BENCH_TOKEN}"},
+        timeout=timeout_s,
+    )

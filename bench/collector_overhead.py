@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bench import BENCH_TOKEN, bench_settings, forget
+from bench import bench_settings, forget, gateway_api
 from testkit.fake_models import FAKE_MODELS
 from testkit.fake_ollama import FakeOllama
 from tipbench import stack
@@ -77,11 +77,7 @@ def main() -> None:
     settings = bench_settings(ollama_host=fake.url)
     try:
         stack.up(settings)
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{settings.gateway_port}",
-            headers={"Authorization": f"Bearer {BENCH_TOKEN}"},
-            timeout=60,
-        ) as api:
+        with gateway_api(settings) as api:
             job = {"models": MODELS, "prompts": PROMPTS, "n_scenarios": 4}
             measure(api, fake, [job | {"experiment": "bench-warmup", "n_scenarios": 1}])
 

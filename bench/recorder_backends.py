@@ -21,11 +21,10 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx
 import psycopg2
 import redis
 
-from bench import BENCH_TOKEN, bench_settings, forget
+from bench import bench_settings, forget, gateway_api
 from bench.collector_overhead import MODELS, PROMPTS, run_job, wait_jobs
 from shared.settings import Settings
 from testkit.fake_models import FAKE_MODELS
@@ -67,11 +66,7 @@ def measure(backend: str, backend_uri: str, fake: FakeOllama) -> dict[str, Any]:
     settings = bench_settings(ollama_host=fake.url, mlflow_backend_uri=backend_uri)
     try:
         stack.up(settings)
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{settings.gateway_port}",
-            headers={"Authorization": f"Bearer {BENCH_TOKEN}"},
-            timeout=60,
-        ) as api:
+        with gateway_api(settings) as api:
             wait_jobs(api, [run_job(api, JOB | {"experiment": "warmup", "n_scenarios": 1})])
             with redis.Redis.from_url(settings.redis_url) as client:
                 client.delete(settings.key("actor-stats"))
