@@ -195,12 +195,17 @@ def stop(settings: Settings, name: str, *, timeout_s: float = 20.0) -> bool:
     pidfile.unlink()
     if not _alive_as(pid, program):
         return False
-    os.killpg(pid, signal.SIGTERM)
+    # SIGTERM to the leader only: dramatiq's and gunicorn's main processes pass it on to
+    # their workers. Signalled twice (as a group signal would), a dramatiq worker takes the
+    # second as "kill now" and abandons the message in hand until a redelivery.
+    os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and _alive_as(pid, program):
         time.sleep(0.2)
-    if _alive_as(pid, program):
+    try:  # whatever is left of the group (a leader past its deadline, a stray fork)
         os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     child = _children.pop(pid, None)
     if child is not None:
         child.wait(timeout=timeout_s)

@@ -35,6 +35,27 @@ def prose_reply(model: str, messages: list[dict[str, str]]) -> str:
     return "Honestly, just try to have a nice day and take things as they come."
 
 
+LOG_TAIL_LINES = 40
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test's report carries the tail of every service log (access lines left
+    out): on CI that is all there is to read afterwards."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    settings = getattr(item, "funcargs", {}).get("rel_stack")
+    if report.when != "call" or not report.failed or settings is None:
+        return
+    for log in sorted((Path(settings.var_dir) / "log").glob("*.log")):
+        lines = [
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if '"GET /' not in line and '"POST /' not in line
+        ]
+        report.sections.append((f"tail of {log.name}", "\n".join(lines[-LOG_TAIL_LINES:])))
+
+
 @pytest.fixture(scope="session")
 def rel_fake() -> Iterator[FakeOllama]:
     fake = FakeOllama()

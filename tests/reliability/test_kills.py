@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -107,6 +108,46 @@ def test_a_killed_collector_loses_no_cell_and_repeats_none(
         finished_runs=len(runs),
         distinct_cell_keys=len(keys),
     )
+
+
+def test_a_stopped_collector_finishes_the_cell_in_hand_first(
+    rel_stack: Settings,
+    rel_api: httpx.Client,
+    rel_fake: FakeOllama,
+    figures: Callable[..., None],
+) -> None:
+    """`tipbench down` (SIGTERM) mid-generation: the collector ends that cell, then exits;
+    the cell is recorded while the collector is still down, none is done twice."""
+    experiment = "rel-stop-collector"
+    body = {"models": ["tidy:1b"], "prompts": ["v1"], "n_scenarios": 4, "experiment": experiment}
+    log = Path(rel_stack.var_dir) / "log" / "collector.log"
+    rel_fake.state.generation_delay_s = 3.0
+    try:
+        job_id = rel_api.post("/api/bench/run", json=body).json()["job_id"]
+        wait_until(lambda: rel_fake.state.in_flight >= 1, timeout_s=60, what="a generation")
+        done_at_stop = rel_api.get(f"/api/bench/jobs/{job_id}").json()["done"]
+        log_at_stop = log.stat().st_size
+        clock = Clock()
+        stack.stop(rel_stack, "collector")
+        stopped_at = clock()
+    finally:
+        rel_fake.state.generation_delay_s = 0.0
+    with log.open("rb") as f:
+        f.seek(log_at_stop)
+        shutdown_log = f.read().decode(errors="replace")
+    assert "Killing worker process" not in shutdown_log, shutdown_log
+    done = wait_until(
+        lambda: (d := rel_api.get(f"/api/bench/jobs/{job_id}").json()["done"]) > done_at_stop and d,
+        timeout_s=60,
+        what="the cell in hand recorded while the collector is down",
+    )
+    assert done == done_at_stop + 1
+    start_service(rel_stack, "collector")
+    job = ended_job(rel_api, job_id, timeout_s=120)
+    assert (job["status"], job["done"], job["failed"]) == ("finished", 4, 0), job
+    keys = Counter(run.data.tags[tracking.TAG_CELL_KEY] for run in cell_runs(rel_stack, experiment))
+    assert sorted(keys.values()) == [1, 1, 1, 1], keys
+    figures("collector stopped mid-generation", cells=4, stopped_after_s=stopped_at)
 
 
 def score_file(packet: dict[str, Any], judge: str) -> dict[str, Any]:
