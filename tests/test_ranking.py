@@ -14,6 +14,7 @@ from services.reporter.ranking import (
     rank_rows,
     scenario_mean,
 )
+from shared.suite_files import builtin_suite
 
 
 def scores(*values: float, prefix: str = "s") -> dict[str, list[float]]:
@@ -237,3 +238,32 @@ def test_facets_with_too_few_scenarios_have_no_winner_and_the_reason() -> None:
     assert found["p1"].note == (
         "no clear winner: 2 scenarios here; comparing rows needs at least 3"
     )
+
+
+def test_a_default_tip_v2_run_separates_rows_one_composite_point_apart() -> None:
+    # Given the default run of tip-v2: every scenario of the suite, one repeat
+    scenario_ids = [s.id for s in builtin_suite("tip-v2").scenarios]
+    assert len(scenario_ids) == 24
+    # and scenarios of very different difficulty (composite 6 to 15), on which B is one
+    # point below A on average, the per-scenario differences scattering by 1.4 points
+    # (some scenarios B wins, some it ties)
+    levels = [6 + (7 * i) % 10 for i in range(24)]
+    differences = [-1, 0, 1, 1, 2, 3] * 4
+    a = {s: [float(level)] for s, level in zip(scenario_ids, levels, strict=True)}
+    b = {
+        s: [float(level - d)]
+        for s, level, d in zip(scenario_ids, levels, differences, strict=True)
+    }
+    # When the rows are ranked with the defaults
+    result = rank_rows({"A": a, "B": b})
+    # Then B is separated from A: ranked second, its paired difference's interval below 0
+    assert (result["A"].rank, result["B"].rank) == (1, 2)
+    assert not result["B"].tied_with_best
+    difference = result["B"].diff_to_best
+    assert difference is not None and difference.mean == pytest.approx(-1.0)
+    assert difference.high < 0
+    assert result["B"].p_adjusted is not None and result["B"].p_adjusted < 0.05
+    # while the same scatter over the first 8 scenarios alone cannot separate them
+    first8 = scenario_ids[:8]
+    few = rank_rows({"A": {s: a[s] for s in first8}, "B": {s: b[s] for s in first8}})
+    assert few["B"].tied_with_best
