@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.reporter import stats
 from services.reporter.ranking import rank_rows
+from shared import stats
 
 SEED = 20260214
 SCENARIOS = (5, 8, 24)

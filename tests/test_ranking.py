@@ -7,13 +7,13 @@ import math
 import pytest
 import scipy.stats
 
-from services.reporter import stats
 from services.reporter.ranking import (
     balanced_marginals,
     facet_winners,
     rank_rows,
     scenario_mean,
 )
+from shared import stats
 from shared.suite_files import builtin_suite
 
 

@@ -8,7 +8,6 @@ import krippendorff
 import numpy as np
 import pytest
 
-from services.reporter import stats
 from services.reporter.agreement import (
     _alpha_of_coincidences,
     _kappa_of_tables,
@@ -20,6 +19,7 @@ from services.reporter.agreement import (
     weighted_kappa,
 )
 from services.reporter.leaderboard import Cell, aggregate
+from shared import stats
 from shared.charts import leaderboard_svg
 from shared.suite_files import builtin_suite
 

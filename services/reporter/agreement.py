@@ -13,7 +13,7 @@ from itertools import combinations
 
 import numpy as np
 
-from services.reporter import stats
+from shared import stats
 from shared.contracts import Agreement, Disagreement, JudgePair
 from shared.contracts import Estimate as AgreementEstimate
 from shared.rubric import ITEM_MAX, ITEM_MIN, Rubric

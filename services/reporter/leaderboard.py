@@ -12,10 +12,10 @@ from statistics import fmean
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from services.reporter import ranking, stats
+from services.reporter import ranking
 from services.reporter.agreement import agreement, judge_scores, view_of
 from services.reporter.breakdowns import item_means, marginals, scenario_values, winners
-from shared import tracking
+from shared import stats, tracking
 from shared.contracts import PANEL, PRIMARY, Leaderboard, LeaderboardRow
 from shared.rubric import ITEM_MAX, ITEM_MIN, Rubric
 from shared.stores.suites import SuiteStore

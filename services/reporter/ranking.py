@@ -3,7 +3,7 @@
 A table maps each row (a (model, prompt) pair, or any hashable key) to its scores per
 scenario, several when a scenario was repeated. Repeats are averaged within their
 scenario first, so every scenario weighs the same. The methods and their sources are in
-docs/statistics.md; the array-level work is in `services/reporter/stats.py`.
+docs/statistics.md; the array-level work is in `shared/stats.py`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from services.reporter import stats
+from shared import stats
 
 K = TypeVar("K", bound=Hashable)
 G = TypeVar("G", bound=Hashable)
