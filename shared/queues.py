@@ -21,6 +21,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from shared.broker import HEARTBEAT_TIMEOUT_MS
 from shared.contracts import CollectCell
 from shared.messaging import COLLECT_QUEUE, JUDGE_QUEUE, RECORD_QUEUE, REPORT_QUEUE, ROUTES
 from shared.settings import Settings
@@ -90,12 +91,14 @@ class QueueInspector:
         return self._settings.key("dramatiq", name)
 
     def _in_progress(self, queue: str) -> int:
-        total = 0
-        for key in self._redis.scan_iter(match=self._key("__acks__.*"), count=500):
-            name = key.decode()
-            if name.endswith((f".{queue}", f".{queue}.DQ")):
-                total += int(self._redis.scard(key))
-        return total
+        # A worker leaves __heartbeats__ only once it holds no acks, so the ack sets are
+        # those of the workers listed there: no scan of the whole keyspace.
+        workers = [w.decode() for w in self._redis.zrange(self._key("__heartbeats__"), 0, -1)]
+        with self._redis.pipeline(transaction=False) as pipe:
+            for worker in workers:
+                pipe.scard(self._key(f"__acks__.{worker}.{queue}"))
+                pipe.scard(self._key(f"__acks__.{worker}.{queue}.DQ"))
+            return sum(int(n) for n in pipe.execute())
 
     def _head(self, queue: str) -> tuple[str, bytes] | None:
         """The id and payload of the message the queue's consumer takes next."""
@@ -149,6 +152,17 @@ class QueueInspector:
             {"worker_id": w.decode(), "seen_s_ago": round(now - score / 1000, 1)}
             for w, score in beats
         ]
+
+    def workers_by_liveness(self) -> tuple[int, int]:
+        """Workers alive and workers silent past dramatiq's heartbeat timeout (not yet
+        cleared: their unacknowledged messages wait for a maintenance pass)."""
+        key = self._key("__heartbeats__")
+        cutoff_ms = time.time() * 1000 - HEARTBEAT_TIMEOUT_MS
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(key)
+            pipe.zcount(key, "-inf", cutoff_ms)
+            total, silent = pipe.execute()
+        return int(total) - int(silent), int(silent)
 
     def messages(self, queue: str, kind: str = "ready", limit: int = 50) -> list[QueuedMessage]:
         """Messages waiting (`ready`, oldest first), `delayed`, or `dead` (newest first)."""

@@ -14,6 +14,7 @@ from services.collector.parsing import format_ok, overlong, parse_tips
 from services.collector.providers import GenerationOptions
 from shared.contracts import CollectCell, RecordCell, is_registry_prompt
 from shared.messaging import send
+from shared.stores.models import ModelStatsStore
 from shared.suite import RenderedPrompt, Suite, render_prompt, render_registry_prompt
 from shared.tracking import FACET_PARAM
 
@@ -36,7 +37,13 @@ def generate_cell(cell: CollectCell, deps: CollectorDeps) -> bool:
         send(deps.broker, RecordCell(cell=cell))  # the recorder is idempotent
         return False
     deps.jobs.set_current_model(cell.job_id, cell.model)
-    deps.keep_generated(cell.cell_key, _generate(cell, deps))
+    generated = _generate(cell, deps)
+    ModelStatsStore(deps.redis, deps.settings).add_generation(
+        cell.model,
+        load_s=generated.metrics["load_s"],
+        generation_s=generated.metrics["generation_s"],
+    )
+    deps.keep_generated(cell.cell_key, generated)
     send(deps.broker, RecordCell(cell=cell))
     return True
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the gateway: requests by route and status, latency histogram.
+"""Prometheus metrics of the gateway: requests by route and status, latency histogram;
+and the stack's queue, job and model figures (services/gateway/queue_metrics.py).
 
 Under gunicorn each worker is a process: with PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py
 sets it), the counters live in files there and /metrics sums every worker's.
@@ -20,7 +21,9 @@ from prometheus_client import (
     multiprocess,
 )
 
+from services.gateway.deps import deps
 from services.gateway.openapi import documented
+from services.gateway.queue_metrics import QueueCollector
 
 REQUESTS = Counter(
     "tipbench_gateway_requests_total",
@@ -67,17 +70,19 @@ def instrument(app: Flask) -> None:
 
     @app.get("/metrics")
     @documented(
-        summary="Prometheus metrics of the gateway.",
+        summary="Prometheus metrics of the gateway, the queues, the jobs and the models.",
         response={"type": "string"},
         media_type="text/plain",
         public=True,
     )
     def metrics() -> Response:
-        """Prometheus metrics of every gateway worker process."""
+        """Prometheus metrics of every gateway worker process, and of the queues."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             body = generate_latest(registry)
         else:
             body = generate_latest(REGISTRY)
-        return Response(body, mimetype=CONTENT_TYPE_LATEST)
+        queues = CollectorRegistry()
+        queues.register(QueueCollector(deps().redis, deps().settings))
+        return Response(body + generate_latest(queues), mimetype=CONTENT_TYPE_LATEST)

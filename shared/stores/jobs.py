@@ -9,16 +9,20 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from typing import get_args
 
 import redis
 from pydantic import Field
 
 from shared.base import Record
-from shared.contracts.jobs import CellFailure, JobStatus, ModelProgress
+from shared.contracts.jobs import CellFailure, JobState, JobStatus, ModelProgress
 from shared.contracts.messages import CollectCell
 from shared.contracts.requests import BenchRequest
 from shared.errors import JobNotFound
 from shared.settings import Settings
+
+# Job records read per round trip when counting them by status.
+STATUS_BATCH = 1000
 
 # Marks a cell done or failed, at most once, and decides the job's status atomically so
 # that concurrent or redelivered marks can neither double-count nor miss the end. It also
@@ -280,6 +284,19 @@ class JobStore:
                 continue
             left += int(total) - int(done) - int(failed)
         return left
+
+    def status_counts(self) -> dict[str, int]:
+        """How many jobs are in each state (every state named, 0 if none)."""
+        counts = dict.fromkeys(get_args(JobState), 0)
+        ids = self._redis.zrange(self._settings.key("jobs"), 0, -1)
+        for start in range(0, len(ids), STATUS_BATCH):
+            with self._redis.pipeline(transaction=False) as pipe:
+                for raw in ids[start : start + STATUS_BATCH]:
+                    pipe.hget(self._key(raw.decode()), "status")
+                for status in pipe.execute():
+                    if status is not None and status.decode() in counts:
+                        counts[status.decode()] += 1
+        return counts
 
     def recent(self, limit: int = 50) -> list[str]:
         """Ids of the most recent jobs, newest first."""
