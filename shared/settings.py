@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     ollama_load_timeout_s: float = Field(
         600.0, gt=0, description="Timeout of a call that loads a model (cold), seconds."
     )
+    gguf_dir: str = Field(
+        "",
+        description="A models folder: gguf:<name> (and llm:gguf:<name>) runs <name>.gguf from"
+        " it, beside the built-in catalog; no other path is ever opened. Empty: catalog only.",
+    )
     openai_base_url: str = Field(
         "http://127.0.0.1:8080/v1",
         description="OpenAI-compatible server of `openai:` models (vLLM, llama-server...).",

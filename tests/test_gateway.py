@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -360,6 +361,36 @@ def test_the_size_guard_refuses_models_at_submission(
     assert message in response.json["error"]["message"]
     assert response.json["error"]["details"][0]["field"] == "models"
     assert queue() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"models": ["gguf:nope"]}, "models"),
+        ({"models": ["tidy:1b"], "judge": "llm:gguf:nope"}, "judge"),
+    ],
+)
+def test_an_embedded_model_neither_in_the_catalog_nor_in_the_folder_is_refused(
+    core_settings: Settings, queue: Any, tmp_path: Path, body: dict[str, Any], field: str
+) -> None:
+    # Given a models folder that holds mine.gguf only
+    (tmp_path / "mine.gguf").write_bytes(b"GGUF")
+    client = create_app(core_settings.model_copy(update={"gguf_dir": str(tmp_path)})).test_client()
+    # When a request names gguf:nope, as a candidate or as the judge
+    response = client.post("/api/bench/run", json=body | {"experiment": "gw-gguf"}, headers=auth())
+    # Then it is refused whole, saying what the folder and the catalog offer
+    assert response.status_code == 422, response.json
+    detail = response.json["error"]["details"][0]
+    assert detail["field"] == field
+    assert f"no nope.gguf in the models folder {tmp_path}" in detail["message"]
+    assert "known: gguf:smollm2-135m, gguf:mine" in detail["message"]
+    assert queue() == []
+    # and so is a judging by it, asked for apart
+    judging = client.post(
+        "/api/bench/judge/gw-gguf/run", json={"model": "gguf:nope"}, headers=auth()
+    )
+    assert judging.status_code == 422, judging.json
+    assert "no nope.gguf in the models folder" in judging.json["error"]["details"][0]["message"]
 
 
 def test_the_size_guard_admits_unknown_sizes_when_asked(client: FlaskClient, queue: Any) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from services.collector.providers import GenerationOptions
-from services.collector.providers.gguf import GgufProvider
+from services.collector.providers.gguf import GgufProvider, file_sha256, gguf_params_b
 from services.collector.providers.ollama import OllamaProvider
 from services.collector.providers.openai_compat import OpenAICompatibleProvider
 from services.collector.session import ModelSession
@@ -16,7 +18,7 @@ from shared.errors import (
     ProviderUnavailable,
     UnknownModel,
 )
-from shared.model_names import parse_parameter_size
+from shared.model_names import gguf_file, parse_parameter_size
 from shared.suite import render_prompt
 from shared.suite_files import builtin_suite
 from testkit.fake_ollama import FakeOllama
@@ -124,6 +126,30 @@ def test_embedded_smollm2_generates_for_real() -> None:
     assert generation.text.strip()
     assert generation.tokens_per_s > 0
     provider.unload("smollm2-135m")
+
+
+def test_gguf_size_comes_from_the_label_else_from_the_weights() -> None:
+    assert gguf_params_b({"general.size_label": "135M"}, 134_515_008) == pytest.approx(0.135)
+    assert gguf_params_b({}, 3_821_079_552) == pytest.approx(3.821, abs=1e-3)
+    assert gguf_params_b({"general.size_label": "big"}, 0) is None
+
+
+@pytest.mark.slow
+def test_a_gguf_file_of_the_models_folder_runs_by_its_name(tmp_path: Path) -> None:
+    # Given a models folder holding a GGUF file the catalog does not know
+    (tmp_path / "my-tiny.gguf").symlink_to(gguf_file("smollm2-135m"))
+    provider = GgufProvider(n_threads=2, gguf_dir=str(tmp_path))
+    # Then gguf:my-tiny is described from the file's own metadata and digested
+    info = provider.describe("my-tiny")
+    assert info.params_b == pytest.approx(0.135)
+    assert info.digest == f"sha256:{file_sha256(tmp_path / 'my-tiny.gguf')}"
+    assert info.details["file"] == str(tmp_path / "my-tiny.gguf")
+    prompt = render_prompt(builtin_suite("tip-v1"), "v1", "founder@morning", 3)
+    assert provider.generate("my-tiny", prompt.messages, OPTIONS).text.strip()
+    provider.unload("my-tiny")
+    # and a name the folder does not hold is refused, naming what it holds
+    with pytest.raises(UnknownModel, match=r"no other\.gguf in the models folder.*gguf:my-tiny"):
+        provider.describe("other")
 
 
 @pytest.fixture

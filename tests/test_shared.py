@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from shared.contracts import BenchRequest, cell_key
 from shared.errors import UnknownModel
-from shared.model_names import gguf_file, parse_model
+from shared.model_names import gguf_file, gguf_models, parse_model
 from shared.settings import DEV_MODE_TOKEN, Settings
 from shared.suite import render_prompt
 from shared.suite_files import builtin_suite
@@ -133,7 +133,7 @@ def test_prompt_versions_render_distinct_prompts_with_worked_examples_in_v3() ->
     [
         ({"models": []}, "models"),
         ({"models": ["qwen2.5:1.5b", "qwen2.5:1.5b"]}, "models"),
-        ({"models": ["gguf:unknown"]}, "models"),
+        ({"models": ["gguf:../models/x"]}, "models"),
         ({"models": ["bad name!"]}, "models"),
         ({"prompts": ["v 9"]}, "prompts"),
         ({"prompts": ["prompts:/x"]}, "prompts"),
@@ -141,7 +141,7 @@ def test_prompt_versions_render_distinct_prompts_with_worked_examples_in_v3() ->
         ({"scenarios": ["a", "a"]}, "scenarios"),
         ({"suite": "Bad Suite"}, "suite"),
         ({"suite": "study@123"}, "suite"),
-        ({"judge": "llm:gguf:nope"}, "judge"),
+        ({"judge": "llm:gguf:/etc/passwd"}, "judge"),
         ({"judge": "qwen2.5:7b"}, "judge"),
         ({"n_tips": 0}, "n_tips"),
         ({"n_tips": "three"}, "n_tips"),
@@ -203,10 +203,41 @@ def test_model_names_say_their_provider(name: str, provider: str, model: str) ->
     assert (ref.provider, ref.name) == (provider, model)
 
 
-@pytest.mark.parametrize("name", ["gguf:nope", "ollama:", "openai:", "", "x" * 200, "white space"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gguf:../etc/passwd",
+        "gguf:/etc/passwd",
+        "gguf:models/x",
+        "gguf:x.gguf",
+        "gguf:.hidden",
+        "ollama:",
+        "openai:",
+        "",
+        "x" * 200,
+        "white space",
+    ],
+)
 def test_model_names_refused_say_why(name: str) -> None:
     with pytest.raises(UnknownModel, match="model"):
         parse_model(name)
+
+
+def test_gguf_names_resolve_to_the_catalog_or_the_models_folder_only(tmp_path: Path) -> None:
+    # Given a models folder with one file, and a file beside the folder
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "mine.gguf").write_bytes(b"GGUF")
+    (tmp_path / "outside.gguf").write_bytes(b"GGUF")
+    # Then gguf:mine is that file, the catalog still resolves, and nothing else is opened
+    assert gguf_file("mine", str(folder)) == folder / "mine.gguf"
+    assert gguf_file("smollm2-135m", str(folder)).name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert gguf_models(str(folder)) == ["mine"]
+    with pytest.raises(UnknownModel, match=r"no outside\.gguf in the models folder") as caught:
+        gguf_file("outside", str(folder))
+    assert "gguf:smollm2-135m, gguf:mine" in str(caught.value)
+    with pytest.raises(UnknownModel, match=r"no models folder is set \(TIPBENCH_GGUF_DIR\)"):
+        gguf_file("mine", "")
 
 
 def test_embedded_model_file_is_found_in_its_package() -> None:

@@ -55,7 +55,7 @@ def deps() -> CollectorDeps:
             timeout_s=settings.ollama_timeout_s,
             load_timeout_s=settings.ollama_load_timeout_s,
         ),
-        "gguf": GgufProvider(),
+        "gguf": GgufProvider(gguf_dir=settings.gguf_dir),
         "openai": OpenAICompatibleProvider(
             settings.openai_base_url,
             api_key=settings.openai_api_key.get_secret_value(),

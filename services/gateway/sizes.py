@@ -1,4 +1,4 @@
-"""The size guard at submission: ask Ollama how large each requested model is."""
+"""Models checked at submission: embedded ones exist, Ollama's exist and are not too large."""
 
 from __future__ import annotations
 
@@ -6,21 +6,38 @@ import httpx
 import ollama
 
 from shared.contracts import BenchRequest
-from shared.errors import PermanentError
-from shared.model_names import check_size, ollama_params_b, parse_model
+from shared.errors import PermanentError, UnknownModel
+from shared.model_names import check_size, gguf_file, ollama_params_b, parse_model
+from shared.settings import Settings
 
 # Short: the check must not hold the request up; if Ollama is slow the collector decides.
 SHOW_TIMEOUT_S = 3.0
 
 
-def model_size_problems(request: BenchRequest, ollama_host: str) -> list[dict[str, str]]:
-    """Problems with the request's Ollama models: missing, over max_model_b, or of unknown size.
-
-    Embedded models and an unreachable Ollama are left to the collector, which checks
-    every model again before loading it.
-    """
-    client = ollama.Client(host=ollama_host, timeout=SHOW_TIMEOUT_S)
+def gguf_problems(names: list[str], field: str, gguf_dir: str) -> list[dict[str, str]]:
+    """Embedded models (gguf:<name>) that are neither in the catalog nor in the folder."""
     problems: list[dict[str, str]] = []
+    for name in names:
+        ref = parse_model(name)
+        if ref.provider == "gguf":
+            try:
+                gguf_file(ref.name, gguf_dir)
+            except UnknownModel as exc:
+                problems.append({"field": field, "message": str(exc)})
+    return problems
+
+
+def model_problems(request: BenchRequest, settings: Settings) -> list[dict[str, str]]:
+    """Problems with the request's models: an embedded model that does not exist; an
+    Ollama model missing, over max_model_b, or of unknown size.
+
+    The size of embedded models and an unreachable Ollama are left to the collector, which
+    checks every model again before loading it.
+    """
+    judge = [request.judge.removeprefix("llm:")] if request.judge else []
+    problems = gguf_problems(request.models, "models", settings.gguf_dir)
+    problems += gguf_problems(judge, "judge", settings.gguf_dir)
+    client = ollama.Client(host=settings.ollama_host, timeout=SHOW_TIMEOUT_S)
     for name in request.models:
         ref = parse_model(name)
         if ref.provider != "ollama":

@@ -15,7 +15,7 @@ from pydantic import Field
 from services.gateway.checks import parse
 from services.gateway.deps import GatewayDeps
 from services.gateway.prompts import register_prompts, resolve_registry_prompt
-from services.gateway.sizes import model_size_problems
+from services.gateway.sizes import model_problems
 from shared import tracking
 from shared.base import Record
 from shared.contracts import BenchRequest, CollectCell, cell_key, is_registry_prompt
@@ -236,7 +236,7 @@ def accept_bench_request(body: dict[str, Any], deps: GatewayDeps) -> Submitted:
             " name another experiment",
             [{"field": "experiment", "message": f"{waiting} cells already waiting"}],
         )
-    problems = model_size_problems(request, deps.settings.ollama_host)
+    problems = model_problems(request, deps.settings)
     if problems:
         summary = "; ".join(p["message"] for p in problems)
         raise ModelRefused(f"model refused: {summary}", problems)

@@ -53,7 +53,7 @@ def deps() -> JudgeDeps:
             else {},
             timeout=settings.openai_timeout_s,
         ),
-        embedded=EmbeddedJudge(),
+        embedded=EmbeddedJudge(gguf_dir=settings.gguf_dir),
         mlflow=mlflow,
         packets=PacketStore(client, settings),
         scores=ScoreStore(client, settings),

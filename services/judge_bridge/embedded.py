@@ -1,4 +1,5 @@
-"""The embedded LLM judge: a catalog GGUF model (`llm:gguf:<name>`) run in this process
+"""The embedded LLM judge: a GGUF model (`llm:gguf:<name>`: the catalog's or the models
+folder's) run in this process
 by llama.cpp, its answer constrained by a grammar compiled from the rubric's verdict schema.
 
 The model is loaded on the first question of a judging and dropped when the judging ends,
@@ -53,8 +54,9 @@ class EmbeddedJudge:
     """A Chat that runs catalog GGUF judges in-process: one model at a time, loaded on first
     use, dropped by `release`. Thread-safe: the bridge's threads share one model."""
 
-    def __init__(self, *, n_threads: int | None = None) -> None:
+    def __init__(self, *, n_threads: int | None = None, gguf_dir: str = "") -> None:
         self._n_threads = n_threads  # None: llama.cpp's default, half the cores
+        self._gguf_dir = gguf_dir  # the models folder beside the catalog
         self._lock = threading.Lock()
         self._loaded: tuple[str, Any] | None = None
 
@@ -87,7 +89,7 @@ class EmbeddedJudge:
         if self._loaded is not None:
             self._loaded[1].close()
             self._loaded = None
-        path = gguf_file(model)
+        path = gguf_file(model, self._gguf_dir)
         from llama_cpp import Llama  # imported here: only the embedded judge needs it
 
         try:

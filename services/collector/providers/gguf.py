@@ -44,6 +44,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def gguf_params_b(meta: dict[str, str], n_params: int) -> float | None:
+    """Billions of parameters: the size label the file declares, else the count of its
+    weights (files converted without a label still have them)."""
+    labelled = parse_parameter_size(meta.get("general.size_label", ""))
+    return labelled if labelled is not None else (n_params / 1e9 if n_params > 0 else None)
+
+
 def _llama_cpp_version() -> str:
     try:
         return metadata.version("llama-cpp-python")
@@ -52,29 +59,32 @@ def _llama_cpp_version() -> str:
 
 
 class GgufProvider:
-    """Runs catalog GGUF models with llama.cpp; holds at most one model at a time."""
+    """Runs GGUF models (the catalog's, the models folder's) with llama.cpp; holds at most
+    one model at a time."""
 
     name = "gguf"
 
-    def __init__(self, *, n_threads: int | None = None) -> None:
+    def __init__(self, *, n_threads: int | None = None, gguf_dir: str = "") -> None:
         self._n_threads = n_threads
+        self._gguf_dir = gguf_dir
         self._loaded: tuple[str, Any] | None = None
 
     def describe(self, model: str) -> ModelInfo:
         """Size and quantization from the GGUF metadata; digest = the file's sha256."""
         llm = self._llama(model)
+        path = gguf_file(model, self._gguf_dir)
         meta: dict[str, str] = dict(llm.metadata)
-        params_b = parse_parameter_size(meta.get("general.size_label", ""))
+        params_b = gguf_params_b(meta, llm._model.n_params())
         file_type = meta.get("general.file_type", "")
         quant = FILE_TYPES.get(int(file_type), file_type) if file_type.isdigit() else file_type
         return ModelInfo(
             params_b=params_b,
-            digest=f"sha256:{file_sha256(gguf_file(model))}",
+            digest=f"sha256:{file_sha256(path)}",
             quantization=quant,
             server_version=f"llama-cpp-python {_llama_cpp_version()}",
             details={
                 "architecture": meta.get("general.architecture", ""),
-                "file": str(gguf_file(model)),
+                "file": str(path),
             },
         )
 
@@ -128,7 +138,7 @@ class GgufProvider:
         from llama_cpp import Llama  # imported here: only the embedded path needs it
 
         llm = Llama(
-            model_path=str(gguf_file(model)),
+            model_path=str(gguf_file(model, self._gguf_dir)),
             n_ctx=4096,
             n_threads=self._n_threads,
             verbose=False,

@@ -17,6 +17,7 @@ from services.gateway.api.body import json_body
 from services.gateway.checks import experiment_name, judge_id, parse
 from services.gateway.deps import deps
 from services.gateway.openapi import Query, documented
+from services.gateway.sizes import gguf_problems
 from shared.base import Request
 from shared.contracts import (
     JUDGE_ID_PATTERN,
@@ -26,7 +27,13 @@ from shared.contracts import (
     RunLlmJudge,
     ScoreFile,
 )
-from shared.errors import LeaderboardNotFound, NothingToJudge, SubmissionNotFound, UnknownModel
+from shared.errors import (
+    LeaderboardNotFound,
+    ModelRefused,
+    NothingToJudge,
+    SubmissionNotFound,
+    UnknownModel,
+)
 from shared.judging import check_scores, packet_for_judge
 from shared.messaging import send
 from shared.model_names import parse_model
@@ -63,7 +70,8 @@ class LlmJudgeRequest(Request):
     model: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,59}$",
         description="The judge model: an Ollama name (qwen2.5:7b), openai:<name> or"
-        " gguf:smollm2-135m (not bound by max_model_b).",
+        " gguf:<name> (the catalog's smollm2-135m or a file of TIPBENCH_GGUF_DIR; not bound"
+        " by max_model_b).",
     )
 
     @field_validator("model")
@@ -87,6 +95,9 @@ def run_llm_judge(experiment: str) -> tuple[Response, int]:
     """Let an LLM judge score the experiment's runs it has not scored yet."""
     name = experiment_name(experiment)
     judge = parse(LlmJudgeRequest, json_body())
+    problems = gguf_problems([judge.model], "model", deps().settings.gguf_dir)
+    if problems:
+        raise ModelRefused(f"judge refused: {problems[0]['message']}", problems)
     if not deps().packets.candidates(name):
         raise NothingToJudge(name)
     send(deps().broker, RunLlmJudge(experiment=name, model=judge.model))
