@@ -14,13 +14,19 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 # The admin token: TIPBENCH_ADMIN_TOKEN if set, else a random one kept in $(VAR)/admin-token.
 WITH_TOKEN := TIPBENCH_ADMIN_TOKEN="$${TIPBENCH_ADMIN_TOKEN:-$$(cat $(VAR)/admin-token)}"
 
-.PHONY: install up down demo test test-fast test-reliability lint typecheck check bench clean
+.PHONY: install install-dev up down demo test test-fast test-reliability lint typecheck check bench clean
 
+# install: what the stack and the demo need; install-dev adds the test, lint and type tools.
 install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet -e ".[embedded,server]"
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet -e ".[embedded,server,dev]"
 	touch $@
 
@@ -38,31 +44,31 @@ demo: install $(VAR)/admin-token
 	$(WITH_TOKEN) $(TIPBENCH) demo
 	@echo "admin token: $(VAR)/admin-token (stop the stack with: make down)"
 
-test: install
+test: install-dev
 	$(PY) -m pytest --ignore=tests/reliability
 
 # Pure functions, actor wiring on dramatiq's StubBroker, the stores on Redis: every test
 # that needs no MLflow server, no worker process and no embedded model (see conftest.py).
-test-fast: install
+test-fast: install-dev
 	$(PY) -m pytest --ignore=tests/reliability -m "not full"
 
 # The fault-injection suite (workers killed, Redis restarted, MLflow down, bad input,
 # load): several minutes; figures in var/reliability-results.json, see docs/reliability.md.
-test-reliability: install
+test-reliability: install-dev
 	$(PY) -m pytest tests/reliability
 
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: install
+typecheck: install-dev
 	$(VENV)/bin/mypy shared services tipbench testkit
 
 check: lint typecheck test-fast test
 
 # The benchmarks behind docs/performance.md (several minutes; run on a quiet machine;
 # gateway_load needs wrk: apt-get install wrk).
-bench: install
+bench: install-dev
 	$(PY) -m bench.collector_overhead
 	$(PY) -m bench.reporter_rebuild
 	$(PY) -m bench.gateway_load
