@@ -25,6 +25,8 @@ ROOT = Path(__file__).parents[1]
 APP_SERVICES = ("gateway", "collector", "recorder", "judge_bridge", "reporter")
 ONE_SHOT = ("ollama-pull",)
 PROFILED = {"ollama": ["cpu"], "ollama-gpu": ["gpu"], "ollama-pull": ["cpu", "gpu"]}
+MONITORING = ("prometheus", "grafana")
+WORKERS = ("collector", "recorder", "judge_bridge", "reporter")
 SECRETS = {"admin_token": "TIPBENCH_ADMIN_TOKEN", "postgres_password": "TIPBENCH_POSTGRES_PASSWORD"}
 _VARIABLE = re.compile(
     r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:-|:\?)(?P<arg>[^}]*))?\}"
@@ -90,6 +92,7 @@ def test_compose_has_every_service_and_no_version_key(compose: dict[str, Any]) -
         "ollama-gpu",
         "ollama-pull",
         *APP_SERVICES,
+        *MONITORING,
     }
 
 
@@ -156,7 +159,7 @@ def test_ollama_runs_on_the_cpu_or_reserves_a_gpu_by_profile(compose: dict[str, 
     services = compose["services"]
     for name, profiles in PROFILED.items():
         assert services[name]["profiles"] == profiles, name
-    optional = set(PROFILED) | {"mlflow-ui"}
+    optional = set(PROFILED) | {"mlflow-ui", *MONITORING}
     assert all("profiles" not in s for n, s in services.items() if n not in optional)
     gpu = services["ollama-gpu"]
     assert gpu["networks"]["models"]["aliases"] == ["ollama"]  # the same name for its callers
@@ -170,12 +173,12 @@ def published(service: dict[str, Any]) -> list[str]:
     return [str(port) for port in service.get("ports", [])]
 
 
-def test_only_the_proxy_and_the_mlflow_ui_are_published_on_loopback_by_default(
+def test_only_the_proxy_and_the_operators_uis_are_published_on_loopback_by_default(
     compose: dict[str, Any],
 ) -> None:
     for name, service in compose["services"].items():
         ports = published(service)
-        if name not in ("proxy", "mlflow-ui"):
+        if name not in ("proxy", "mlflow-ui", "grafana"):
             assert not ports, f"{name} publishes {ports}"
             continue
         (port,) = ports
@@ -194,7 +197,14 @@ def test_mlflow_is_reachable_only_inside_the_internal_network(compose: dict[str,
     assert "backend" not in services["proxy"]["networks"]  # the exposed side cannot reach it
     for name, service in services.items():
         if "backend" in (service.get("networks") or []):
-            assert name in {"redis", "postgres", "mlflow", "mlflow-ui", *APP_SERVICES}, name
+            assert name in {
+                "redis",
+                "postgres",
+                "mlflow",
+                "mlflow-ui",
+                "prometheus",
+                *APP_SERVICES,
+            }, name
     gateway = services["gateway"]["environment"]
     assert gateway["TIPBENCH_MLFLOW_URI"] == "http://mlflow:5000"
     assert gateway["TIPBENCH_MLFLOW_PUBLIC_URL"] == "http://127.0.0.1:5000"
@@ -305,12 +315,61 @@ def test_no_app_service_holds_the_admin_token_in_its_environment(compose: dict[s
 
 
 def test_every_worker_exposes_its_metrics_port(compose: dict[str, Any]) -> None:
-    for name in ("collector", "recorder", "judge_bridge", "reporter"):
+    for name in WORKERS:
         service = compose["services"][name]
         assert service["expose"] == ["9191"], name
         assert service["environment"]["dramatiq_prom_port"] == "9191", name
         assert service["environment"]["dramatiq_prom_host"] == "0.0.0.0", name
         assert service["environment"]["MLFLOW_DISABLE_TELEMETRY"] == "true", name
+
+
+def test_the_monitoring_profile_scrapes_the_gateway_and_every_worker(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    for name in MONITORING:
+        assert services[name]["profiles"] == ["monitoring"], name
+    prometheus = services["prometheus"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    assert any(v.startswith("prometheus-data:/prometheus") for v in prometheus["volumes"])
+    # Prometheus reaches the services on the internal network; Grafana only Prometheus
+    assert set(prometheus["networks"]) == {"backend", "metrics"}
+    assert compose["networks"]["metrics"] == {"internal": True}
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job["dns_sd_configs"] for job in config["scrape_configs"]}
+    ((gateway,),) = [jobs["tipbench-gateway"]]
+    assert (gateway["names"], gateway["port"]) == (["gateway"], 8000)
+    assert services["gateway"]["expose"] == ["8000"]
+    ((workers,),) = [jobs["tipbench-workers"]]
+    assert set(workers["names"]) == set(WORKERS) and workers["port"] == 9191
+    assert config["rule_files"] == ["rules.yml"]  # beside it in the mounted folder
+
+
+def test_grafana_shows_the_provisioned_dashboard_read_only_on_loopback(
+    compose: dict[str, Any],
+) -> None:
+    grafana = compose["services"]["grafana"]
+    assert grafana["ports"] == ["127.0.0.1:3000:3000"]
+    assert set(grafana["networks"]) == {"edge", "metrics"}
+    assert grafana["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
+    env = grafana["environment"]
+    # no account to manage and no public default password: viewers only, no login at all
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert env["GF_AUTH_DISABLE_LOGIN_FORM"] == env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert env["GF_AUTH_BASIC_ENABLED"] == "false"
+    assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/tipbench.yml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    sources = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    (source,) = sources["datasources"]
+    assert source["url"] == "http://prometheus:9090"
+    assert "9090" in compose["services"]["prometheus"]["expose"]
 
 
 def dockerfile_lines() -> list[str]:
