@@ -150,3 +150,11 @@ class SuiteReserved(Conflict):
 
 class SuiteMismatch(Conflict):
     """Raised when a bench request's suite version differs from its experiment's."""
+
+
+class RowNotFound(NotFound):
+    """Raised when a `model|prompt` row reference names no row of an experiment's leaderboard."""
+
+
+class RubricMismatch(Conflict):
+    """Raised when two experiments compared score by different rubrics."""

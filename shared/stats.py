@@ -163,6 +163,14 @@ def bca_interval(
     return float(low), float(high)
 
 
+def clip(value: float | None, bounds: tuple[float, float]) -> float | None:
+    """A bound of an interval kept within what the rubric allows: the mean of composites
+    lies in the rubric's range, so cutting an interval there loses no coverage."""
+    if value is None or not math.isfinite(value):
+        return value
+    return min(max(value, bounds[0]), bounds[1])
+
+
 def monte_carlo_p(as_extreme: int, draws: int) -> float:
     """A Monte-Carlo p-value that counts the observed data as one draw: never 0."""
     return (as_extreme + 1) / (draws + 1)

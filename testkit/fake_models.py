@@ -38,6 +38,14 @@ def erratic_judge_reply(model: str, messages: list[dict[str, str]]) -> str:
     return "I think this answer is quite good {"
 
 
+def picky_judge_reply(model: str, messages: list[dict[str, str]]) -> str:
+    """An LLM judge that marks rambling answers down (composite 5) and tidy ones up (14)."""
+    if "really" in messages[-1]["content"]:  # the rambler's overlong tip
+        low = {"relevance": 2, "actionability": 1, "tone": 3, "format_ok": 0, "overlong": 1}
+        return json.dumps(VERDICT | low)
+    return json.dumps(VERDICT)
+
+
 FAKE_MODELS = (
     FakeModel("tidy:1b", parameter_size="1B", reply=tidy_reply),
     FakeModel("tidy-b:0.5b", parameter_size="500M"),
@@ -50,4 +58,5 @@ FAKE_MODELS = (
     FakeModel("mystery:latest", parameter_size=""),
     FakeModel("judge:8b", parameter_size="8B", reply=judge_reply),
     FakeModel("erratic-judge:8b", parameter_size="8B", reply=erratic_judge_reply),
+    FakeModel("picky-judge:8b", parameter_size="8B", reply=picky_judge_reply),
 )

@@ -79,6 +79,7 @@ class Query:
     name: str
     schema: dict[str, Any]
     description: str
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
             {
                 "name": q.name,
                 "in": "query",
-                "required": False,
+                "required": q.required,
                 "schema": q.schema,
                 "description": q.description,
             }

@@ -162,7 +162,7 @@ def aggregate(
     for row, group in by_row.items():
         scored = [c for c in group if c.composite is not None]
         result = found.get(row)
-        rows.append(row_of(row, group, scored, result, rubric))
+        rows.append(row_of(row, group, scored, result, rubric, values.get(row, {})))
     rows.sort(
         key=lambda r: (
             r.awaiting_judge,
@@ -205,8 +205,9 @@ def row_of(
     scored: list[Cell],
     result: ranking.RowStats[Row] | None,
     rubric: Rubric,
+    per_scenario: dict[str, list[float]],
 ) -> LeaderboardRow:
-    """One row of the board from its runs and its statistics."""
+    """One row of the board from its runs, its scores per scenario and its statistics."""
     diff = result.diff_to_best if result else None
     bounds = rubric.composite_range
     spread = (bounds[0] - bounds[1], bounds[1] - bounds[0])
@@ -225,17 +226,18 @@ def row_of(
         n_scenarios=result.n_scenarios if result else 0,
         awaiting_judge=not scored,
         mean_composite=_r(result.mean if result else None),
-        ci_low=_r(clip(result.ci_low, bounds) if result else None),
-        ci_high=_r(clip(result.ci_high, bounds) if result else None),
+        ci_low=_r(stats.clip(result.ci_low, bounds) if result else None),
+        ci_high=_r(stats.clip(result.ci_high, bounds) if result else None),
         diff_to_best=_r(diff.mean) if diff else None,
-        diff_low=_finite(clip(diff.low, spread)) if diff else None,
-        diff_high=_finite(clip(diff.high, spread)) if diff else None,
+        diff_low=_finite(stats.clip(diff.low, spread)) if diff else None,
+        diff_high=_finite(stats.clip(diff.high, spread)) if diff else None,
         n_shared_with_best=result.n_shared_with_best if result else None,
         p_adjusted=result.p_adjusted if result else None,
         p_shown=stats.format_p(result.p_adjusted if result else None),
         within_sd=_r(result.within_sd if result else None),
         between_sd=_r(result.between_sd if result else None),
         item_means=item_means(scored, rubric.score_names),
+        scenario_means={s: fmean(v) for s, v in per_scenario.items() if v},
         format_ok_rate=round(fmean(c.metrics.get("auto_format_ok", 0.0) for c in group), 4),
         overlong_rate=round(fmean(c.metrics.get("auto_overlong", 0.0) for c in group), 4),
         mean_latency_s=_mean(_values(group, "latency_s")),
@@ -254,14 +256,6 @@ def power_note(n_scenarios: int, n_ranked: int, n_scored: int, min_scenarios: in
             " them, so no row is ranked above another."
         )
     return None
-
-
-def clip(value: float | None, bounds: tuple[float, float]) -> float | None:
-    """A bound of an interval kept within what the rubric allows: the mean of composites
-    lies in the rubric's range, so cutting an interval there loses no coverage."""
-    if value is None or not math.isfinite(value):
-        return value
-    return min(max(value, bounds[0]), bounds[1])
 
 
 def _finite(value: float | None) -> float | None:

@@ -62,6 +62,11 @@ class LeaderboardRow(Record):
         description="Spread of repeats within a scenario (null without repeats)."
     )
     between_sd: float | None = Field(description="Spread of the per-scenario means.")
+    scenario_means: dict[str, float] = Field(
+        default_factory=dict,
+        description="Mean composite per scored scenario (repeats averaged): what rows of two"
+        " experiments are compared on (GET /api/bench/compare). Empty on boards built before.",
+    )
     item_means: dict[str, float | None] = Field(
         description="Mean of each rubric item and flag over the scored scenarios (each"
         " scenario weighing the same)."
@@ -183,7 +188,8 @@ class Leaderboard(Record):
 def to_csv(board: Leaderboard) -> str:
     """The leaderboard's rows as CSV, one line per (model, prompt); a `mean_<item>` column
     per rubric item and flag."""
-    plain = [name for name in LeaderboardRow.model_fields if name != "item_means"]
+    nested = {"item_means", "scenario_means"}
+    plain = [name for name in LeaderboardRow.model_fields if name not in nested]
     columns = plain + [f"mean_{name}" for name in board.score_names]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
@@ -191,7 +197,7 @@ def to_csv(board: Leaderboard) -> str:
     for row in board.rows:
         values = {
             k: "-".join(map(str, v)) if isinstance(v, list) else v
-            for k, v in row.model_dump(exclude={"item_means"}).items()
+            for k, v in row.model_dump(exclude=nested).items()
         }
         writer.writerow(values | {f"mean_{k}": row.item_means.get(k) for k in board.score_names})
     return out.getvalue()

@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.contracts import BenchRequest
 from shared.errors import SuiteInvalid
+from shared.gate import GATE_KEY, Gate, gate_problems, rows_named
 from shared.suite_files import parse_document
 from tipbench.cli.client import EXIT_USAGE, CliError
 from tipbench.cli.display import problem_lines
@@ -142,10 +143,12 @@ def request_body(flags: dict[str, Any], from_file: dict[str, Any]) -> dict[str, 
 
 @dataclass(frozen=True)
 class RunFile:
-    """A run file's fields, and the folder its relative suite path starts from."""
+    """A run file's request fields, its gate, and the folder its relative suite path starts
+    from."""
 
     path: Path
     values: dict[str, Any]
+    gate: Gate | None = None
 
     @property
     def folder(self) -> Path:
@@ -166,7 +169,7 @@ def read_run_file(path: Path) -> RunFile:
         raise CliError("", EXIT_USAGE, problem_lines(path, exc.problems)) from None
     if not isinstance(data, dict):
         raise CliError(f"{path}: a run file is a mapping of request fields", EXIT_USAGE)
-    known = ", ".join(REQUEST_FIELDS)
+    known = ", ".join([*REQUEST_FIELDS, GATE_KEY])
     problems = [
         {
             "field": str(key),
@@ -174,12 +177,39 @@ def read_run_file(path: Path) -> RunFile:
             "message": f"unknown key; known: {known}",
         }
         for key in data
-        if key not in REQUEST_FIELDS
+        if key not in REQUEST_FIELDS and key != GATE_KEY
     ]
+    raw_gate = data.pop(GATE_KEY, None)
+    gate_found = gate_problems(raw_gate, lines) if raw_gate is not None else []
+    problems += gate_found
+    gate = Gate.model_validate(raw_gate) if raw_gate is not None and not gate_found else None
+    if gate:
+        problems += _rows_outside_run(gate, data, lines)
     if "suite" in data and not isinstance(data["suite"], str):
         problems.append(
             {"field": "suite", "line": lines.get(("suite",)), "message": "must be text"}
         )
     if problems:
         raise CliError("", EXIT_USAGE, problem_lines(path, problems))
-    return RunFile(path=path, values=data)
+    return RunFile(path=path, values=data, gate=gate)
+
+
+def _rows_outside_run(
+    gate: Gate, data: dict[str, Any], lines: dict[Any, int]
+) -> list[dict[str, Any]]:
+    """The gate's rows whose model or prompt the run file's lists leave out (a list the
+    file does not give takes the gateway's default, which is not known here)."""
+    problems = []
+    for model, prompt in rows_named(gate):
+        for field, value in (("models", model), ("prompts", prompt)):
+            given = data.get(field)
+            if isinstance(given, list) and value not in given:
+                problems.append(
+                    {
+                        "field": GATE_KEY,
+                        "line": lines.get((GATE_KEY,)),
+                        "message": f"row {model}|{prompt}: {value!r} is not in {field}"
+                        f" ({', '.join(map(str, given))})",
+                    }
+                )
+    return problems

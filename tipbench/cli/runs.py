@@ -6,13 +6,16 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from shared.gate import Gate
 from shared.settings import Settings
-from tipbench.cli.client import EXIT_FAILED_CELLS, EXIT_OK, CliError, Gateway
+from tipbench.cli.client import EXIT_FAILED_CELLS, EXIT_OK, EXIT_USAGE, CliError, Gateway
 from tipbench.cli.display import print_leaderboard, print_table, progress_lines, watch, when
+from tipbench.cli.gate import EXIT_GATE_FAILED, GATE_TIMEOUT_S, hold, judge_of, wait_judged
 from tipbench.cli.request import (
     add_request_flags,
     given_flags,
@@ -40,19 +43,41 @@ def wait_leaderboard(
         time.sleep(0.5)
 
 
-def submit(gateway: Gateway, body: dict[str, Any], *, follow: bool) -> int:
-    """Submit a bench request; if `follow`, show its progress, then the leaderboard."""
+@dataclass(frozen=True)
+class GateRun:
+    """A gate to hold once the job is judged, by which judge, waiting how long at most."""
+
+    gate: Gate
+    judge_id: str
+    timeout_s: float
+
+
+def submit(
+    gateway: Gateway, body: dict[str, Any], *, follow: bool, gate: GateRun | None = None
+) -> int:
+    """Submit a bench request; if `follow`, show its progress, then the leaderboard; with a
+    gate, wait for the judge and hold the gate (its exit code)."""
     submitted = gateway.call("POST", "/api/bench/run", body)
     print(
         f"job {submitted['job_id']}: {submitted['cells']} cells in {submitted['mlflow_experiment']}"
     )
-    if not follow:
+    if not follow and gate is None:
         return EXIT_OK
     job = watch(gateway, submitted["job_id"])
-    board = wait_leaderboard(gateway, submitted["experiment"], job["finished_at"] or 0.0)
-    print_leaderboard(board)
+    experiment = submitted["experiment"]
+    if gate is None:
+        print_leaderboard(wait_leaderboard(gateway, experiment, job["finished_at"] or 0.0))
+        print_failures(job)
+        return EXIT_FAILED_CELLS if job["failed"] else EXIT_OK
     print_failures(job)
-    return EXIT_FAILED_CELLS if job["failed"] else EXIT_OK
+    if not job["done"]:
+        raise CliError(
+            "gate: no cell of the job finished; there is nothing to judge", EXIT_GATE_FAILED
+        )
+    print(f"waiting for {gate.judge_id} to score every run (at most {gate.timeout_s:.0f} s)")
+    board = wait_judged(gateway, experiment, job, gate.judge_id, gate.timeout_s)
+    print_leaderboard(board.model_dump())
+    return hold(gateway, gate.gate, experiment, board, job["failed"])
 
 
 def print_failures(job: dict[str, Any]) -> None:
@@ -70,12 +95,17 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     run_file = read_run_file(Path(args.config)) if args.config else None
     flags = given_flags(args)
     body = request_body(flags, run_file.values if run_file else {})
+    gate = None
+    if args.gate:  # checked before anything is sent
+        if run_file is None or run_file.gate is None:
+            raise CliError("--gate: the run file has no gate: key (see docs/ci.md)", EXIT_USAGE)
+        gate = GateRun(run_file.gate, judge_of(body), args.gate_timeout)
     gateway = Gateway(settings)
     if "suite" in body:
         # a relative suite path is the run file's if the file named it, else the shell's
         folder = run_file.folder if run_file and "suite" not in flags else Path()
         body["suite"] = suite_for_run(gateway, body["suite"], folder)
-    return submit(gateway, body, follow=args.watch)
+    return submit(gateway, body, follow=args.watch, gate=gate)
 
 
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
@@ -146,6 +176,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("-c", "--config", metavar="FILE", help="a run file (see below)")
     add_request_flags(run)
     run.add_argument("--watch", action="store_true", help="show progress, then the leaderboard")
+    run.add_argument(
+        "--gate",
+        action="store_true",
+        help="wait for the LLM judge, then check the run file's gate: exit 0 when every"
+        " condition holds, 1 otherwise (docs/ci.md)",
+    )
+    run.add_argument(
+        "--gate-timeout",
+        type=float,
+        default=GATE_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds to wait for the judge's scores (default {GATE_TIMEOUT_S:.0f})",
+    )
     run.set_defaults(func=cmd_run)
     jobs = sub.add_parser("jobs", help="recent jobs, newest first")
     jobs.add_argument("--json", action="store_true", help="print the raw JSON")

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from services.gateway.api import jobs, judging, results, suites
+from services.gateway.api import compare, jobs, judging, results, suites
 
 # The API's map, one line per route: method, rule under /api/bench, view.
 ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
@@ -24,6 +24,7 @@ ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("GET", "/experiments", results.list_experiments),
     ("GET", "/runs/<experiment>", results.list_runs),
     ("GET", "/leaderboard/<experiment>", results.leaderboard),
+    ("GET", "/compare", compare.compare),
     ("GET", "/judge/<experiment>/packet", judging.judge_packet),
     ("POST", "/judge/<experiment>/run", judging.run_llm_judge),
     ("GET", "/judge/<experiment>/failures", judging.judge_failures),
