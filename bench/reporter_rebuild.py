@@ -24,17 +24,26 @@ from bench import bench_settings, forget
 from services.reporter.leaderboard import read_cells, views
 from services.reporter.publish import publish
 from services.reporter.rebuild import RebuildGate
+from services.reporter.report import build_report
 from services.reporter.snapshot import CellSnapshot, current_cells
 from shared import tracking
 from shared.broker import make_broker
 from shared.contracts import CellFinished
 from shared.messaging import send
+from shared.stores.answers import AnswerStore, RunAnswer
 from shared.stores.leaderboards import LeaderboardStore
 from shared.suite_files import builtin_suite
 from tipbench import stack
 
 SIZES = (100, 1_000, 10_000)
 TIP_V1 = builtin_suite("tip-v1")
+# What a tidy model answers: three tips, about 40 words in all.
+ANSWER = (
+    "- Drink a glass of water before your first coffee.\n"
+    "- Write the three tasks that matter today on a sticky note.\n"
+    "- Take the stairs once, then stretch your shoulders for a minute."
+)
+PARAMS = {"provider": "ollama", "model_digest": "sha256:0f3c", "temperature": "0.7", "seed": "42"}
 
 
 def fill(store: SqlAlchemyStore, experiment: str, n_runs: int, rng: random.Random) -> None:
@@ -102,11 +111,16 @@ def main() -> None:
         client = tracking.make_client(settings)
         with redis.Redis.from_url(settings.redis_url) as connection:
             snapshot = CellSnapshot(connection, settings)
+            answers = AnswerStore(connection, settings)
             for size in SIZES:
                 name = f"size-{size}"
                 experiment = tracking.find_experiment(client, name)
                 assert experiment is not None
                 eid = str(experiment.experiment_id)
+                # The runs here have no artifacts: their answers are stored as a rebuild
+                # keeps them after reading each run once (that first read is not timed).
+                known = RunAnswer(answer=ANSWER, params=PARAMS)
+                answers.add(name, {c.run_id: known for c in read_cells(client, eid)})
                 for label in ("full (no snapshot)", "48 runs changed"):
                     if label.startswith("48"):
                         some = [c.run_id for c in read_cells(client, eid)][:48]
@@ -116,11 +130,14 @@ def main() -> None:
                     t1 = time.perf_counter()
                     (board, *_) = views(name, cells, 1, TIP_V1)
                     t2 = time.perf_counter()
-                    publish(client, eid, board)
+                    report = build_report(client, answers, board, cells, TIP_V1)
                     t3 = time.perf_counter()
+                    publish(client, eid, board, report)
+                    t4 = time.perf_counter()
                     print(
                         f"{size:>6} runs, {label}: read {t1 - t0:.2f} s, statistics"
-                        f" {t2 - t1:.2f} s, publish {t3 - t2:.2f} s, total {t3 - t0:.2f} s"
+                        f" {t2 - t1:.2f} s, report {t3 - t2:.2f} s ({len(report) // 1024} KiB),"
+                        f" publish {t4 - t3:.2f} s, total {t4 - t0:.2f} s"
                     )
 
         broker = make_broker(settings)

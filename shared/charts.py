@@ -13,6 +13,7 @@ from html import escape
 from shared.contracts import Leaderboard
 
 WIDTH, LEFT, RIGHT, ROW, TOP = 720, 260, 24, 28, 14
+SVG_NAMESPACE = ' xmlns="http://www.w3.org/2000/svg"'
 
 
 def _ticks(low: float, high: float) -> list[float]:
@@ -27,8 +28,12 @@ def _ticks(low: float, high: float) -> list[float]:
     return [round(first + i * step, 6) for i in range(int((high - first) / step + 1e-9) + 1)]
 
 
-def leaderboard_svg(board: Leaderboard) -> str:
-    """The board's scored rows, best first: a dot at the mean, whiskers at the interval."""
+def leaderboard_svg(board: Leaderboard, *, standalone: bool = True) -> str:
+    """The board's scored rows, best first: a dot at the mean, whiskers at the interval.
+
+    `standalone` for an .svg file; inside an HTML page the namespace is implied, and left
+    out the page holds no URL at all.
+    """
     rows = [r for r in board.rows if r.mean_composite is not None]
     low, high = board.composite_min, board.composite_max
     scale = (WIDTH - LEFT - RIGHT) / max(high - low, 1e-9)
@@ -38,7 +43,7 @@ def leaderboard_svg(board: Leaderboard) -> str:
         return f"{LEFT + (value - low) * scale:.1f}"
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {height}"'
+        f'<svg{SVG_NAMESPACE if standalone else ""} class="chart" viewBox="0 0 {WIDTH} {height}"'
         ' role="img" aria-label="Mean composite by model and prompt with 95% intervals">',
         "<style>.grid{stroke:#ddd}.tick,.label{font:12px sans-serif;fill:#333}"
         ".whisker{stroke:#1f5f8b;stroke-width:2}.point{fill:#1f5f8b}"

@@ -61,6 +61,10 @@ class LeaderboardNotFound(NotFound):
     """Raised when an experiment has no stored leaderboard (for that view) yet."""
 
 
+class ReportNotFound(NotFound):
+    """Raised when an experiment has no report yet (the reporter writes one per rebuild)."""
+
+
 class SubmissionNotFound(NotFound):
     """Raised when a score submission id is unknown in the experiment named."""
 

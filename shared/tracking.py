@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Final
 
 import mlflow
@@ -14,6 +16,7 @@ from shared.settings import Settings
 
 EXPERIMENT_PREFIX: Final = "tip-bench-"
 TAG_KIND: Final = "run_kind"  # job | cell | summary
+SUMMARY: Final = "summary"  # the run holding an experiment's leaderboard and report
 TAG_JOB_ID: Final = "job_id"
 TAG_CELL_KEY: Final = "cell_key"
 TAG_JUDGE_PENDING: Final = "judge_pending"
@@ -108,6 +111,17 @@ def search_runs(client: MlflowClient, experiment_id: str, filter_string: str) ->
         token = page.token
         if not token:
             return
+
+
+def find_summary_run(client: MlflowClient, experiment_id: str) -> Run | None:
+    """The experiment's summary run (its leaderboard's and report's artifacts), if any."""
+    return next(search_runs(client, experiment_id, f"tags.{TAG_KIND} = '{SUMMARY}'"), None)
+
+
+def read_artifact(client: MlflowClient, run_id: str, path: str) -> str:
+    """A run's artifact as text; MlflowException or OSError if it cannot be read."""
+    with tempfile.TemporaryDirectory(prefix="tipbench-artifact-") as folder:
+        return Path(client.download_artifacts(run_id, path, folder)).read_text("utf-8")
 
 
 def quote(value: str) -> str:

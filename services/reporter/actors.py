@@ -15,11 +15,13 @@ from services.reporter.events import changed_runs, parse_event
 from services.reporter.leaderboard import suite_of_cells, views
 from services.reporter.publish import publish
 from services.reporter.rebuild import REBUILD_DELAY_MS, RebuildGate
+from services.reporter.report import build_report
 from services.reporter.snapshot import CellSnapshot, current_cells
 from shared import faults, tracking
 from shared.broker import worker_broker
 from shared.messaging import REPORT_QUEUE
 from shared.settings import Settings
+from shared.stores.answers import AnswerStore
 from shared.stores.leaderboards import LeaderboardStore
 from shared.stores.suites import SuiteStore
 
@@ -38,6 +40,7 @@ class ReporterDeps:
     gate: RebuildGate
     snapshot: CellSnapshot
     suites: SuiteStore
+    answers: AnswerStore
 
 
 @cache
@@ -51,6 +54,7 @@ def deps() -> ReporterDeps:
         gate=RebuildGate(client, settings),
         snapshot=CellSnapshot(client, settings),
         suites=SuiteStore(client, mlflow, settings),
+        answers=AnswerStore(client, settings),
     )
 
 
@@ -85,5 +89,6 @@ def run_rebuild(experiment: str) -> None:
         if deps().leaderboards.save(primary):
             for board in others:
                 deps().leaderboards.save(board)
-            publish(deps().mlflow, str(found.experiment_id), primary)
+            report = build_report(deps().mlflow, deps().answers, primary, cells, suite)
+            publish(deps().mlflow, str(found.experiment_id), primary, report)
             log.info("leaderboard %s v%d rebuilt from %d runs", experiment, version, primary.n_runs)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from tipbench import stack
-from tipbench.cli import compare, judging, local, runs, suites
+from tipbench.cli import compare, judging, local, report, runs, suites
 from tipbench.cli.client import EXIT_UNREACHABLE, CliError, load_settings
 
 
@@ -18,6 +18,7 @@ def parser() -> argparse.ArgumentParser:
     runs.register(sub)
     suites.register(sub)
     judging.register(sub)
+    report.register(sub)
     compare.register(sub)
     return top
 

@@ -33,6 +33,15 @@ def load_settings() -> Settings:
         raise CliError(f"{name}: {first['msg']}", EXIT_USAGE) from None
 
 
+def write_output(path: str, text: str) -> None:
+    """Write a command's output file; CliError (exit 2) naming the file if it cannot be."""
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from exc
+
+
 class Gateway:
     """A small client of the gateway's HTTP API."""
 

@@ -24,6 +24,7 @@ ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("GET", "/experiments", results.list_experiments),
     ("GET", "/runs/<experiment>", results.list_runs),
     ("GET", "/leaderboard/<experiment>", results.leaderboard),
+    ("GET", "/report/<experiment>", results.report),
     ("GET", "/compare", compare.compare),
     ("GET", "/judge/<experiment>/packet", judging.judge_packet),
     ("POST", "/judge/<experiment>/run", judging.run_llm_judge),

@@ -10,7 +10,14 @@ from services.gateway.deps import deps
 from services.gateway.openapi import Query, documented
 from shared import tracking
 from shared.contracts import JUDGE_ID_PATTERN, PRIMARY, Leaderboard, to_csv
-from shared.errors import ExperimentNotFound, InvalidFormat, InvalidJudgeId, LeaderboardNotFound
+from shared.errors import (
+    ExperimentNotFound,
+    InvalidFormat,
+    InvalidJudgeId,
+    LeaderboardNotFound,
+    ReportNotFound,
+)
+from shared.report import REPORT_CSP, REPORT_FILE
 
 JUDGE_VIEW = Query(
     "judge",
@@ -89,3 +96,24 @@ def leaderboard(experiment: str) -> Response:
     if wanted != "json":
         raise InvalidFormat(f"format must be json or csv, not {wanted!r}")
     return jsonify(board.model_dump())
+
+
+@documented(
+    summary="An experiment's report to share: one self-contained HTML file.",
+    response={"type": "string"},
+    media_type="text/html",
+    errors=(404,),
+)
+def report(experiment: str) -> Response:
+    """The report the reporter wrote with the experiment's latest leaderboard."""
+    experiment_id = existing_experiment_id(experiment)
+    summary = tracking.find_summary_run(deps().mlflow, experiment_id)
+    stored = () if summary is None else deps().mlflow.list_artifacts(summary.info.run_id)
+    if summary is None or REPORT_FILE not in {artifact.path for artifact in stored}:
+        raise ReportNotFound(
+            f"no report for {experiment!r} yet: the reporter writes one with each leaderboard"
+        )
+    html = tracking.read_artifact(deps().mlflow, summary.info.run_id, REPORT_FILE)
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = REPORT_CSP  # inline styles, nothing else
+    return response

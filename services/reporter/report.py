@@ -1,0 +1,72 @@
+"""The shared report of a rebuild: the board, the suite and every run's answer, as HTML.
+
+A run's answer and params are read from MLflow the first time a rebuild sees the run and
+kept in Redis (AnswerStore); later rebuilds read them all in one call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from services.reporter.leaderboard import Cell, with_composite
+from shared import tracking
+from shared.contracts import Leaderboard
+from shared.report import RUN_PARAMS, ReportAnswer, render_report
+from shared.stores.answers import AnswerStore, RunAnswer
+from shared.suite import Suite
+
+CANDIDATES_ARTIFACT = "candidates.json"  # the collector's record of a run's answer
+log = logging.getLogger("tipbench.reporter")
+
+
+def read_run(client: MlflowClient, run_id: str) -> RunAnswer | None:
+    """A run's answer and reproducibility params from MLflow; None if its answer cannot be
+    read now (it is tried again at the next rebuild)."""
+    params = client.get_run(run_id).data.params
+    try:
+        answer = json.loads(tracking.read_artifact(client, run_id, CANDIDATES_ARTIFACT))["answer"]
+    except (MlflowException, OSError, ValueError, KeyError) as exc:
+        log.warning("run %s: its answer cannot be read (%s)", run_id, exc)
+        return None
+    return RunAnswer(answer=str(answer), params={k: params[k] for k in RUN_PARAMS if k in params})
+
+
+def run_answers(
+    client: MlflowClient, store: AnswerStore, experiment: str, cells: list[Cell]
+) -> dict[str, RunAnswer]:
+    """Every cell's answer: those read before from Redis, the new ones from MLflow."""
+    known = store.get(experiment)
+    new = {c.run_id: read_run(client, c.run_id) for c in cells if c.run_id not in known}
+    fresh = {run_id: answer for run_id, answer in new.items() if answer is not None}
+    store.add(experiment, fresh)
+    return known | fresh
+
+
+def build_report(
+    client: MlflowClient,
+    store: AnswerStore,
+    board: Leaderboard,
+    cells: list[Cell],
+    suite: Suite,
+) -> str:
+    """The report of the primary board, each answer with the composite the board used."""
+    answers = run_answers(client, store, board.experiment, cells)
+    shown = []
+    for cell in cells:
+        found = answers.get(cell.run_id)
+        shown.append(
+            ReportAnswer(
+                run_id=cell.run_id,
+                model=cell.row[0],
+                prompt_version=cell.row[1],
+                scenario_id=cell.scenario,
+                composite=with_composite(cell.metrics, suite.rubric).get("composite"),
+                answer=found.answer if found else None,
+                params=found.params if found else {},
+            )
+        )
+    return render_report(board, suite, shown)

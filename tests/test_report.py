@@ -1,0 +1,250 @@
+"""Specs of the report to share: one self-contained HTML file, written by the reporter with
+each leaderboard, served by the gateway, saved by `tipbench report`."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.reporter.leaderboard import Cell, aggregate
+from shared import tracking
+from shared.report import REPORT_CSP, REPORT_FILE, ReportAnswer, render_report
+from shared.settings import Settings
+from shared.suite import Scenario, Suite
+from shared.suite_files import builtin_suite
+from testkit.fake_ollama import FakeModel, FakeOllama
+from tests.conftest import gateway_client, wait_until
+from tests.test_cli import tipbench
+from tests.test_e2e import finished_job
+
+TIP_V1 = builtin_suite("tip-v1")
+# What a hostile model (or suite author) could write: each must stay text.
+HOSTILE = (
+    "<script>alert('x')</script>\n- </style><img src=https://evil.example/x.png>\n"
+    '- <a href="javascript:alert(1)">tap</a> and url(https://evil.example/f)'
+)
+REFERENCE_ATTRIBUTES = {"src", "href", "action", "formaction", "xlink:href", "srcset", "poster"}
+FETCHING_TAGS = {"script", "link", "img", "iframe", "object", "embed", "audio", "video", "base"}
+
+
+class Page(HTMLParser):
+    """What a browser would act on in a document: its elements, attributes, styles, text."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attributes: list[tuple[str, str, str]] = []  # (tag, name, value)
+        self.styles: list[str] = []  # <style> bodies and style="" values
+        self.text: list[str] = []
+        self._in_style = False
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self._in_style = tag == "style"
+        for name, value in attrs:
+            self.attributes.append((tag, name, value or ""))
+            if name == "style":
+                self.styles.append(value or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        (self.styles if self._in_style else self.text).append(data)
+
+    def external_references(self) -> list[str]:
+        """Every element, attribute or style that could make a request or run code."""
+        found = [f"<{t}>" for t in self.tags if t in FETCHING_TAGS]
+        found += [
+            f"{t} {n}={v!r}"
+            for t, n, v in self.attributes
+            if (n in REFERENCE_ATTRIBUTES and not v.startswith("#"))
+            or n.startswith("on")
+            or re.search(r"(https?:|javascript:|//)", v)
+        ]
+        found += [s for s in self.styles if re.search(r"url\(|@import|https?:", s)]
+        return found
+
+
+def cell(model: str, prompt: str, scenario: str, composite: float | None) -> Cell:
+    persona, slot = scenario.split("@")
+    metrics = {} if composite is None else {"composite": composite}
+    return Cell(f"{model}|{scenario}", (model, prompt), scenario, {"persona": persona}, "", metrics)
+
+
+def answer(c: Cell, text: str | None, **params: str) -> ReportAnswer:
+    return ReportAnswer(
+        c.run_id, c.row[0], c.row[1], c.scenario, c.composite, text, {"seed": "42", **params}
+    )
+
+
+SCENARIOS = [s.id for s in TIP_V1.scenarios[:3]]
+
+
+def a_report(
+    suite: Suite = TIP_V1, model: str = "m<b>1</b>", text: str = HOSTILE
+) -> tuple[str, list[Cell]]:
+    cells = [
+        cell(m, "v1", s, c)
+        for m, base in ((model, 14.0), ("m2", 6.0))
+        for s, c in zip(SCENARIOS, (base, base + 1, base - 1), strict=True)
+    ] + [cell("m3", "v1", SCENARIOS[0], None)]
+    board = aggregate("shared", cells, version=2, suite=suite)
+    answers = [answer(c, text, model_digest=f"sha256:{c.row[0]}") for c in cells]
+    return render_report(board, suite, answers), cells
+
+
+def test_the_report_makes_no_request_and_runs_no_code() -> None:
+    html, _ = a_report(text="- Drink water.\n- Walk.")
+    page = Page(html)
+    assert page.external_references() == []
+    assert page.tags.count("svg") == 1 and "table" in page.tags  # the chart, inline
+    assert ("meta", "content", REPORT_CSP) in page.attributes
+    assert "http" not in html.replace("http-equiv", "")  # no URL, not even the SVG namespace
+
+
+def test_text_users_and_models_wrote_stays_text() -> None:
+    # Given a suite whose description and scenario carry markup, and a model named with it
+    scenario = TIP_V1.scenarios[0]
+    hostile_scenario = Scenario(
+        id=scenario.id, facets=scenario.facets, vars={**scenario.vars, "note": "</style>" + HOSTILE}
+    )
+    suite = TIP_V1.model_copy(
+        update={"description": HOSTILE, "scenarios": [hostile_scenario, *TIP_V1.scenarios[1:]]}
+    )
+    # When the report is rendered
+    html, _ = a_report(suite, model="<script>m1</script>")
+    page = Page(html)
+    # Then nothing a browser would act on came out of that text, and the text is all there
+    assert page.external_references() == []
+    assert page.tags.count("style") == 2  # the page's and the chart's, nothing more
+    text = "".join(page.text)
+    assert text.count(HOSTILE) >= 6 + 1  # every answer, the suite's description
+    assert "</style>" + HOSTILE in text and "<script>m1</script>" in text
+
+
+def test_each_scenarios_answers_sit_side_by_side_coloured_by_composite() -> None:
+    html, cells = a_report(text="- Drink water.\n- Walk.")
+    first = html[html.index(f"<code>{SCENARIOS[0]}</code>") :]
+    first = first[: first.index("</section>")]
+    # columns in the leaderboard's order, best first, the unscored row last
+    heads = re.findall(r"<th><code>([^<]+)</code><br>v1</th>", first)
+    assert heads == ["m&lt;b&gt;1&lt;/b&gt;", "m2", "m3"]
+    hues = [re.search(r"hsl\((\d+), (\d+)%", run) for run in first.split('class="run"')[1:]]
+    assert [(int(h[1]), int(h[2])) for h in hues if h] == [(96, 65), (32, 65), (0, 0)]
+    assert "not scored" in first and "- Drink water.\n- Walk." in first
+
+
+def test_the_reproducibility_record_names_what_made_each_answer() -> None:
+    html, _ = a_report()
+    record = html[html.index('id="reproducibility"') :]
+    assert f"<code>{TIP_V1.suite}@{TIP_V1.content_version()}</code>" in record
+    for digest in ("sha256:m&lt;b&gt;1&lt;/b&gt;", "sha256:m2", "sha256:m3"):
+        assert f"<code>{digest}</code>" in record
+    assert "<th>seeds</th><td>42</td>" in record
+
+
+# --- with the stack: the reporter writes it, the gateway serves it, the CLI saves it ---
+
+
+def hostile_reply(model: str, messages: list[dict[str, str]]) -> str:
+    return HOSTILE
+
+
+@pytest.fixture(scope="module")
+def reported(running_stack: Settings, fake_ollama: FakeOllama) -> str:
+    """An experiment of a tidy and a hostile model, judged, with its report written."""
+    fake_ollama.add(FakeModel("hostile:1b", parameter_size="1B", reply=hostile_reply))
+    name = "report-share"
+    with gateway_client(running_stack) as api:
+        request = {"models": ["tidy:1b", "hostile:1b"], "prompts": ["v1"], "n_scenarios": 3}
+        posted = api.post("/api/bench/run", json=request | {"experiment": name})
+        assert posted.status_code == 202, posted.text
+        finished_job(api, running_stack, posted.json()["job_id"], timeout_s=120)
+        packet = wait_until(
+            lambda: (
+                (r := api.get(f"/api/bench/judge/{name}/packet")).status_code == 200 and r.json()
+            ),
+            timeout_s=30,
+            what="the judge packet",
+        )
+        tidy = {"relevance": 5, "actionability": 4, "tone": 4, "format_ok": 1, "overlong": 0}
+        rude = {"relevance": 1, "actionability": 1, "tone": 1, "format_ok": 0, "overlong": 1}
+        scores = [
+            {"item_id": i["item_id"], **(rude if "<script>" in i["answer"] else tidy)}
+            for i in packet["items"]
+        ]
+        body = {"packet_id": packet["packet_id"], "judge_id": "report-judge", "scores": scores}
+        assert api.post(f"/api/bench/judge/{name}/scores", json=body).status_code == 202
+
+        def judged_report() -> str:
+            got = api.get(f"/api/bench/report/{name}")
+            judged = got.status_code == 200 and "composite not scored" not in got.text
+            return got.text if judged else ""
+
+        wait_until(judged_report, timeout_s=60, what="the report of the judged runs")
+    return name
+
+
+def test_the_reporter_writes_the_report_and_the_gateway_serves_that_file(
+    api: httpx.Client, running_stack: Settings, reported: str
+) -> None:
+    served = api.get(f"/api/bench/report/{reported}")
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith("text/html")
+    assert served.headers["content-security-policy"] == REPORT_CSP
+    page = Page(served.text)
+    assert page.external_references() == []
+    assert "".join(page.text).count(HOSTILE) == 3  # the hostile model's three answers, as text
+    runs = api.get(f"/api/bench/runs/{reported}").json()
+    assert all(r["run_id"] in served.text for r in runs) and len(runs) == 6
+    assert served.text.count("composite 15.0") == served.text.count("composite 2.0") == 3
+    # the same file is the summary run's artifact in MLflow
+    client = tracking.make_client(running_stack)
+    found = tracking.find_experiment(client, reported)
+    assert found is not None
+    summary = tracking.find_summary_run(client, str(found.experiment_id))
+    assert summary is not None
+    stored = tracking.read_artifact(client, summary.info.run_id, REPORT_FILE)
+    assert stored == served.text
+
+
+def test_an_experiment_without_a_report_gets_404_naming_it(
+    api: httpx.Client, running_stack: Settings
+) -> None:
+    tracking.ensure_experiment(tracking.make_client(running_stack), "report-none")
+    missing = api.get("/api/bench/report/report-none")
+    unknown = api.get("/api/bench/report/report-nowhere")
+    bad = api.get("/api/bench/report/Bad%20Name")
+    assert missing.status_code == 404 and "no report for 'report-none'" in missing.text
+    assert unknown.status_code == 404 and "no experiment 'report-nowhere'" in unknown.text
+    assert bad.status_code == 422
+
+
+def test_tipbench_report_saves_the_served_file(
+    api: httpx.Client, running_stack: Settings, reported: str, tmp_path: Path
+) -> None:
+    saved = tipbench(running_stack, "report", reported, "-o", str(tmp_path / "r.html"))
+    assert saved.returncode == 0, saved.stderr
+    assert saved.stdout.strip().endswith(f"-> {tmp_path / 'r.html'}")
+    assert (tmp_path / "r.html").read_text() == api.get(f"/api/bench/report/{reported}").text
+    default = tipbench(running_stack, "report", reported, cwd=tmp_path)
+    assert default.returncode == 0 and (tmp_path / f"{reported}-report.html").exists()
+
+
+def test_tipbench_report_refusals_exit_2_with_one_line(
+    running_stack: Settings, reported: str
+) -> None:
+    unknown = tipbench(running_stack, "report", "report-nowhere", "-o", "/tmp/never.html")
+    unwritable = tipbench(running_stack, "report", reported, "-o", "/nonexistent/dir/r.html")
+    assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1
+    assert "404 no experiment 'report-nowhere'" in unknown.stderr
+    assert not Path("/tmp/never.html").exists()
+    assert unwritable.returncode == 2
+    assert "cannot write /nonexistent/dir/r.html" in unwritable.stderr
