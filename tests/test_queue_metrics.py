@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import get_args
 
 import pytest
 import redis
@@ -16,7 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.gateway.queue_metrics import OTHER_MODELS, QueueCollector, capped
-from shared.contracts import BenchRequest
+from shared.contracts import BenchRequest, JobState
 from shared.messaging import COLLECT_QUEUE, JUDGE_QUEUE, send
 from shared.queues import QUEUES
 from shared.settings import Settings
@@ -26,6 +27,7 @@ from tests.cells import a_collect_cell
 from tests.test_queue_adapter import a_message, broker, settings_of_test  # noqa: F401
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+STATES = dict.fromkeys(get_args(JobState), 0)
 
 
 @pytest.fixture
@@ -64,29 +66,51 @@ def test_model_totals_sum_every_generation_per_model(
     ]
 
 
-def test_job_status_counts_name_every_state(
+def test_job_status_counts_follow_every_change_of_state(
     client: redis.Redis[bytes],
     settings_of_test: Settings,  # noqa: F811
 ) -> None:
-    # Given a job that ended, one still queued and one cancelled
+    # Given two jobs of two cells and one of a cell, counted once before they change
     jobs = JobStore(client, settings_of_test)
-    ids = [uuid.uuid4().hex for _ in range(3)]
-    cells = {job_id: [a_collect_cell(job_id=job_id)] for job_id in ids}
-    for job_id in ids:
+    cells = {}
+    for n in (2, 2, 1):
+        job_id = uuid.uuid4().hex
+        cells[job_id] = [a_collect_cell(job_id=job_id, key=f"c{i}") for i in range(n)]
         jobs.create(job_id, BenchRequest(models=["tidy:1b"]), "parent", cells[job_id])
-    jobs.mark_cell(cells[ids[0]][0], ok=True)
-    jobs.cancel(ids[2])
-    # When they are counted by state
-    counts = jobs.status_counts()
-    # Then every state is named, with how many jobs are in it
-    assert counts == {
-        "queued": 1,
-        "running": 0,
-        "finished": 1,
-        "partial": 0,
-        "failed": 0,
-        "cancelled": 1,
-    }
+    first, second, third = cells
+    assert jobs.status_counts() == dict(STATES, queued=3)
+    # When one runs, one ends partial and one is cancelled
+    jobs.mark_cell(cells[first][0], ok=True)
+    jobs.mark_cell(cells[second][0], ok=True)
+    jobs.mark_cell(cells[second][1], ok=False, error="boom")
+    jobs.cancel(third)
+    # Then each state counts its jobs
+    assert jobs.status_counts() == dict(STATES, running=1, partial=1, cancelled=1)
+    # When the partial one's failed cell is retried and succeeds, and the first one ends
+    jobs.reopen_failed(second)
+    assert jobs.status_counts() == dict(STATES, running=2, cancelled=1)
+    jobs.mark_cell(cells[second][1], ok=True)
+    jobs.mark_cell(cells[first][1], ok=True)
+    # Then both count as finished, and a cell marked again changes nothing
+    jobs.mark_cell(cells[first][1], ok=True)
+    assert jobs.status_counts() == dict(STATES, finished=2, cancelled=1)
+
+
+def test_job_status_counts_start_from_the_records_of_a_stack_that_never_counted(
+    client: redis.Redis[bytes],
+    settings_of_test: Settings,  # noqa: F811
+) -> None:
+    # Given jobs written before the counts were kept (their hash is missing)
+    jobs = JobStore(client, settings_of_test)
+    for _ in range(2):
+        cell = a_collect_cell()
+        jobs.create(cell.job_id, BenchRequest(models=["tidy:1b"]), "parent", [cell])
+    jobs.mark_cell(cell, ok=True)
+    client.delete(settings_of_test.key("job-states"))
+    # When they are counted, Then every job record counts, and the counts are kept after
+    assert jobs.status_counts() == dict(STATES, queued=1, finished=1)
+    jobs.cancel(jobs.recent()[1])  # the older one, still queued
+    assert jobs.status_counts() == dict(STATES, finished=1, cancelled=1)
 
 
 def test_the_collector_publishes_queue_job_and_model_figures(

@@ -21,13 +21,42 @@ from shared.contracts.requests import BenchRequest
 from shared.errors import JobNotFound
 from shared.settings import Settings
 
-# Job records read per round trip when counting them by status.
-STATUS_BATCH = 1000
+# Every change of a job's status goes through set_status, which keeps the count of jobs per
+# status (KEYS[states], a hash) in step, so counting them never reads every job. The hash is
+# kept only once _COUNT_STATES has built it from the job records (a stack older than it
+# has jobs it never counted).
+_SET_STATUS_FN = """
+local function set_status(job, states, new)
+  local old = redis.call('HGET', job, 'status')
+  redis.call('HSET', job, 'status', new)
+  if old ~= new and redis.call('EXISTS', states) == 1 then
+    if old then redis.call('HINCRBY', states, old, -1) end
+    redis.call('HINCRBY', states, new, 1)
+  end
+end
+"""
+
+_SET_STATUS = _SET_STATUS_FN + "set_status(KEYS[1], KEYS[2], ARGV[1])"
+
+# Jobs per status: built once from every job record (atomically, so no change is missed
+# or counted twice), then read as kept by set_status.
+_COUNT_STATES = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('HSET', KEYS[2], 'queued', 0)
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    local status = redis.call('HGET', ARGV[1] .. id, 'status')
+    if status then redis.call('HINCRBY', KEYS[2], status, 1) end
+  end
+end
+return redis.call('HGETALL', KEYS[2])
+"""
 
 # Marks a cell done or failed, at most once, and decides the job's status atomically so
 # that concurrent or redelivered marks can neither double-count nor miss the end. It also
 # counts down the cells left per model, which tells the collector when to unload a model.
-_MARK_CELL = """
+_MARK_CELL = (
+    _SET_STATUS_FN
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0, 0, 0} end
 local added = 0
 if ARGV[2] == '1' then
@@ -59,16 +88,22 @@ if done + failed >= total then
       if done == 0 then status = 'failed' else status = 'partial' end
     end
   end
-  if added == 1 then redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[4]) end
+  if added == 1 then
+    set_status(KEYS[1], KEYS[8], status)
+    redis.call('HSET', KEYS[1], 'finished_at', ARGV[4])
+  end
 elseif added == 1 and status == 'queued' then
-  redis.call('HSET', KEYS[1], 'status', 'running')
+  set_status(KEYS[1], KEYS[8], 'running')
 end
 return {added, done, failed, complete, left}
 """
+)
 
 # Puts a job's failed cells back in play: they leave the failed set, count again as left
 # for their model, and the job runs again. Returns the reopened cell keys.
-_REOPEN_FAILED = """
+_REOPEN_FAILED = (
+    _SET_STATUS_FN
+    + """
 local keys = redis.call('SMEMBERS', KEYS[2])
 for _, key in ipairs(keys) do
   local spec = redis.call('HGET', KEYS[4], key)
@@ -78,22 +113,26 @@ for _, key in ipairs(keys) do
 end
 if #keys > 0 then
   redis.call('DEL', KEYS[2], KEYS[5])
-  redis.call('HSET', KEYS[1], 'status', 'running')
+  set_status(KEYS[1], KEYS[7], 'running')
   redis.call('HDEL', KEYS[1], 'finished_at')
 end
 return keys
 """
+)
 
 # Cancels a job that has not ended: the collector then skips its remaining cells.
-_CANCEL = """
+_CANCEL = (
+    _SET_STATUS_FN
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
 if status == 'queued' or status == 'running' then
-  redis.call('HSET', KEYS[1], 'status', 'cancelled')
+  set_status(KEYS[1], KEYS[2], 'cancelled')
   return 1
 end
 return 0
 """
+)
 
 
 class CellMark(Record):
@@ -121,6 +160,9 @@ class JobStore:
         self._mark = client.register_script(_MARK_CELL)
         self._reopen = client.register_script(_REOPEN_FAILED)
         self._cancel = client.register_script(_CANCEL)
+        self._set_status = client.register_script(_SET_STATUS)
+        self._count_states = client.register_script(_COUNT_STATES)
+        self._states = settings.key("job-states")
 
     def _key(self, job_id: str, part: str = "") -> str:
         base = self._settings.key("job", job_id)
@@ -144,12 +186,12 @@ class JobStore:
                     "job_id": job_id,
                     "experiment": request.experiment,
                     "parent_run_id": parent_run_id,
-                    "status": "queued",
                     "total": len(cells),
                     "created_at": now,
                     "request": request.model_dump_json(),
                 },
             )
+            self._set_status(keys=[self._key(job_id), self._states], args=["queued"], client=pipe)
             pipe.hset(self._key(job_id, "left"), mapping=left)
             pipe.hset(self._key(job_id, "total_by_model"), mapping=left)
             pipe.hset(self._key(job_id, "cells"), mapping=specs)
@@ -160,7 +202,7 @@ class JobStore:
     def mark_cell(self, cell: CollectCell, *, ok: bool, error: str = "") -> CellMark:
         """Mark a cell done (ok) or failed; idempotent per cell and outcome."""
         parts = ("", "done", "failed", "errors", "left", "done_by_model", "failed_by_model")
-        keys = [self._key(cell.job_id, p) for p in parts]
+        keys = [self._key(cell.job_id, p) for p in parts] + [self._states]
         added, done, failed, complete, left = self._mark(
             keys=keys, args=[cell.cell_key, "1" if ok else "0", error, time.time(), cell.model]
         )
@@ -174,7 +216,7 @@ class JobStore:
         """Put the failed cells back in play and return them, to be enqueued again."""
         self.get(job_id)
         parts = ("", "failed", "left", "cells", "errors", "failed_by_model")
-        keys = [self._key(job_id, p) for p in parts]
+        keys = [self._key(job_id, p) for p in parts] + [self._states]
         cell_keys = [k.decode() for k in self._reopen(keys=keys)]
         if not cell_keys:
             return []
@@ -183,7 +225,7 @@ class JobStore:
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a job that has not ended; False if it had already ended."""
-        result = self._cancel(keys=[self._key(job_id)])
+        result = self._cancel(keys=[self._key(job_id), self._states])
         if result == -1:
             raise JobNotFound(f"no job {job_id!r}")
         return bool(result)
@@ -288,14 +330,12 @@ class JobStore:
     def status_counts(self) -> dict[str, int]:
         """How many jobs are in each state (every state named, 0 if none)."""
         counts = dict.fromkeys(get_args(JobState), 0)
-        ids = self._redis.zrange(self._settings.key("jobs"), 0, -1)
-        for start in range(0, len(ids), STATUS_BATCH):
-            with self._redis.pipeline(transaction=False) as pipe:
-                for raw in ids[start : start + STATUS_BATCH]:
-                    pipe.hget(self._key(raw.decode()), "status")
-                for status in pipe.execute():
-                    if status is not None and status.decode() in counts:
-                        counts[status.decode()] += 1
+        flat = self._count_states(
+            keys=[self._settings.key("jobs"), self._states], args=[self._key("")]
+        )
+        for status, count in zip(flat[::2], flat[1::2], strict=True):
+            if status.decode() in counts:
+                counts[status.decode()] = int(count)
         return counts
 
     def recent(self, limit: int = 50) -> list[str]:
