@@ -71,6 +71,7 @@ check: lint typecheck test-fast test
 bench: install-dev
 	$(PY) -m bench.collector_overhead
 	$(PY) -m bench.reporter_rebuild
+	$(PY) -m bench.report_build
 	$(PY) -m bench.gateway_load
 	$(PY) -m bench.recorder_backends
 
