@@ -14,6 +14,7 @@ from dramatiq.middleware import Middleware
 
 from shared.logs import configure_logging, request_id_var
 from shared.settings import Settings
+from shared.wakeup import WakingConsumer, push_wake
 
 # dramatiq puts back the messages of a dead worker (SIGKILL, OOM, power loss) only during
 # a "maintenance" pass, run with probability maintenance_chance/1e6 per fetch, and only
@@ -105,7 +106,8 @@ ENQUEUE_RETRY_S = 60.0
 
 
 class ResilientRedisBroker(RedisBroker):
-    """A RedisBroker whose enqueue waits out a Redis restart instead of failing.
+    """A RedisBroker whose enqueue waits out a Redis restart instead of failing, and whose
+    idle consumers block until a message is enqueued (`shared/wakeup.py`).
 
     dramatiq's Retries middleware enqueues a failed message's retry from a hook whose
     errors are only logged, and the original message is then acknowledged: during a Redis
@@ -113,17 +115,34 @@ class ResilientRedisBroker(RedisBroker):
     connection error for up to ENQUEUE_RETRY_S seconds, then raises.
     """
 
+    def __init__(self, *, wake_prefix: str, **options: Any) -> None:
+        super().__init__(**options)  # type: ignore[no-untyped-call]
+        self.wake_prefix = wake_prefix
+
+    def wake_key(self, queue_name: str) -> str:
+        """The wake-up list of a queue (outside dramatiq's own namespace)."""
+        return f"{self.wake_prefix}:{queue_name}"
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> WakingConsumer:
+        return WakingConsumer(self, queue_name, prefetch, timeout, self.wake_key(queue_name))
+
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         deadline = time.monotonic() + ENQUEUE_RETRY_S
         pause = 0.2
         while True:
             try:
-                return super().enqueue(message, delay=delay)
+                sent: Message[Any] = super().enqueue(message, delay=delay)
+                break
             except (redis.ConnectionError, redis.TimeoutError):
                 if time.monotonic() + pause > deadline:
                     raise
                 time.sleep(pause)
                 pause = min(pause * 2, 2.0)
+        try:
+            push_wake(self.client, self.wake_key(sent.queue_name))
+        except redis.RedisError:
+            pass  # the message is queued; an idle consumer finds it at its next fetch
+        return sent
 
 
 def worker_broker(settings: Settings, service: str) -> RedisBroker:
@@ -145,7 +164,8 @@ def make_broker(settings: Settings, *, worker: bool = False) -> RedisBroker:
     outcome, in progress, durations) from a process the dramatiq CLI forks; where it
     listens comes from dramatiq_prom_host / dramatiq_prom_port / dramatiq_prom_db.
     """
-    broker: RedisBroker = ResilientRedisBroker(  # type: ignore[no-untyped-call]
+    broker: RedisBroker = ResilientRedisBroker(
+        wake_prefix=settings.key("wake"),
         url=settings.redis_url,
         namespace=settings.key("dramatiq"),
         maintenance_chance=MAINTENANCE_CHANCE,

@@ -23,7 +23,6 @@ from shared.settings import Settings
 
 BIN = Path(sys.executable).parent
 MLFLOW_READY_TIMEOUT_S = 90.0
-POLL_MS = "20"
 # Processes started by this Python process, kept so that they are reaped when stopped.
 _children: dict[int, subprocess.Popen[bytes]] = {}
 GATEWAY_READY_TIMEOUT_S = 30.0
@@ -65,11 +64,11 @@ def worker_argv(module: str, queue: str, *, threads: int) -> list[str]:
 
 def services(settings: Settings, reporters: int = 1) -> list[Service]:
     """The application processes, in start order (MLflow and Redis are handled apart)."""
-    # The collector takes one message at a time (no second one prefetched), and polls for
-    # the next every 20 ms instead of backing off up to 1 s: the model never waits.
-    single = {"dramatiq_queue_prefetch": "1", "dramatiq_worker_timeout": POLL_MS}
+    # The collector takes one message at a time (no second one prefetched); like every
+    # worker it is woken by the enqueue itself (shared/wakeup.py), so the model never waits.
+    single = {"dramatiq_queue_prefetch": "1"}
     # Traces are written before a run counts as recorded: export them synchronously.
-    prompt = {"dramatiq_worker_timeout": POLL_MS, "MLFLOW_ENABLE_ASYNC_TRACE_LOGGING": "false"}
+    prompt = {"MLFLOW_ENABLE_ASYNC_TRACE_LOGGING": "false"}
     found = [
         Service(
             "gateway",
