@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from services.reporter.leaderboard import Cell, aggregate
 from shared import tracking
@@ -18,6 +20,7 @@ from shared.suite import Scenario, Suite
 from shared.suite_files import builtin_suite
 from testkit.fake_ollama import FakeModel, FakeOllama
 from tests.conftest import gateway_client, wait_until
+from tests.test_browser import chrome, shots  # noqa: F401 - fixtures
 from tests.test_cli import tipbench
 from tests.test_e2e import finished_job
 
@@ -148,6 +151,31 @@ def test_the_reproducibility_record_names_what_made_each_answer() -> None:
     for digest in ("sha256:m&lt;b&gt;1&lt;/b&gt;", "sha256:m2", "sha256:m3"):
         assert f"<code>{digest}</code>" in record
     assert "<th>seeds</th><td>42</td>" in record
+
+
+def test_a_browser_opens_the_report_with_no_request_and_no_script_run(
+    chrome: WebDriver,  # noqa: F811 - the fixture
+    shots: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # Given a report whose answers try to run code if they ever became markup
+    attack = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
+    html, _ = a_report(text=attack + "\n- Stretch.")
+    path = tmp_path / "report.html"
+    path.write_text(html, "utf-8")
+    # When Chromium opens the file
+    chrome.get(path.as_uri())
+    # Then nothing ran, nothing was fetched, and the answers read as written
+    assert chrome.title == "tipbench report: shared"
+    assert chrome.execute_script("return performance.getEntriesByType('resource').length") == 0
+    answers = chrome.find_elements(By.CSS_SELECTOR, "pre.answer")
+    assert len(answers) == 7 and all(attack in a.text for a in answers)
+    best, worst = (
+        chrome.execute_script("return getComputedStyle(arguments[0]).backgroundColor", run)
+        for run in chrome.find_elements(By.CSS_SELECTOR, ".run")[:2]
+    )
+    assert best != worst  # coloured by composite
+    chrome.save_screenshot(str(shots / "report.png"))
 
 
 # --- with the stack: the reporter writes it, the gateway serves it, the CLI saves it ---
