@@ -74,6 +74,7 @@ bench: install-dev
 	$(PY) -m bench.report_build
 	$(PY) -m bench.gateway_load
 	$(PY) -m bench.recorder_backends
+	$(PY) -m bench.queue_metrics
 
 clean: down
 	rm -rf $(VAR)

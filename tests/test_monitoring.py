@@ -26,6 +26,7 @@ from shared.settings import Settings
 from testkit.fake_ollama import FakeOllama
 from testkit.processes import free_port
 from tests.conftest import unavailable, wait_until
+from tests.test_scheduling import ended_job
 from tipbench import stack
 
 ROOT = Path(__file__).parents[1]
@@ -225,11 +226,7 @@ def test_prometheus_reads_a_running_jobs_queue_through_the_gateway(
         # (a job is `queued` until its first cell ends)
         unended = value(prometheus, 'sum(tipbench_jobs{status=~"queued|running"})')
         assert unended is not None and unended >= 1
-        wait_until(
-            lambda: api.get(f"/api/bench/jobs/{job_id}").json()["status"] == "finished",
-            timeout_s=60,
-            what="the job",
-        )
+        assert ended_job(api, job_id)["status"] == "finished"
     finally:
         fake_ollama.state.generation_delay_s = 0.0
     # And once it has ended, the model's generated cells and their timings are there
@@ -275,11 +272,7 @@ def test_the_dashboard_and_the_alerts_name_only_metrics_the_stack_exports(
             "experiment": "mon-names",
         }
         job_id = api.post("/api/bench/run", json=body).json()["job_id"]
-        wait_until(
-            lambda: api.get(f"/api/bench/jobs/{job_id}").json()["status"] == "partial",
-            timeout_s=60,
-            what="the job to end partial",
-        )
+        assert ended_job(api, job_id)["status"] == "partial"
     finally:
         fake_ollama.state.failing.clear()
     # When every endpoint of the stack is scraped
