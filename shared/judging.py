@@ -12,7 +12,8 @@ from collections import Counter
 from typing import Any
 
 from shared.contracts.packets import PACKET_SCHEMA, Candidate, JudgePacket, PacketItem
-from shared.contracts.requests import ScoreFile
+from shared.contracts.pairs import PairPacket
+from shared.contracts.requests import JudgeFile, ScoreFile
 from shared.errors import InvalidScores, PacketNotFound
 from shared.rubric import Rubric
 from shared.stores.packets import PacketStore
@@ -88,6 +89,30 @@ def packet_for_judge(
     return packet, item_runs
 
 
+def packet_problems(
+    packet: JudgePacket | PairPacket, answer: JudgeFile, experiment: str, what: str
+) -> list[dict[str, str]]:
+    """What is wrong in answering this packet: another judge's, or another experiment's."""
+    problems = []
+    if packet.judge_id is not None and packet.judge_id != answer.judge_id:
+        problems.append(
+            {
+                "field": "judge_id",
+                "message": f"{what} {packet.packet_id} was made for judge {packet.judge_id!r},"
+                f" not {answer.judge_id!r}",
+            }
+        )
+    if packet.experiment != experiment:
+        problems.append(
+            {
+                "field": "packet_id",
+                "message": f"{what} {packet.packet_id} belongs to experiment"
+                f" {packet.experiment!r}, not {experiment!r}",
+            }
+        )
+    return problems
+
+
 def check_scores(
     experiment: str, scores: ScoreFile, store: PacketStore
 ) -> tuple[dict[str, str], Rubric]:
@@ -99,23 +124,7 @@ def check_scores(
         packet = store.get(scores.packet_id)
     except PacketNotFound as exc:
         raise InvalidScores([{"field": "packet_id", "message": str(exc)}]) from None
-    problems: list[dict[str, str]] = []
-    if packet.judge_id is not None and packet.judge_id != scores.judge_id:
-        problems.append(
-            {
-                "field": "judge_id",
-                "message": f"packet {packet.packet_id} was made for judge {packet.judge_id!r},"
-                f" not {scores.judge_id!r}",
-            }
-        )
-    if packet.experiment != experiment:
-        problems.append(
-            {
-                "field": "packet_id",
-                "message": f"packet {packet.packet_id} belongs to experiment"
-                f" {packet.experiment!r}, not {experiment!r}",
-            }
-        )
+    problems = packet_problems(packet, scores, experiment, "packet")
     runs = store.item_runs(packet.packet_id)
     counts = Counter(score.item_id for score in scores.scores)
     rubric = Rubric.from_dict(packet.rubric)

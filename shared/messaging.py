@@ -15,6 +15,7 @@ from shared.broker import REQUEST_ID_OPTION
 from shared.contracts import (
     CellFinished,
     CollectCell,
+    IngestPairScores,
     IngestScores,
     JobFinished,
     Message,
@@ -36,6 +37,7 @@ ROUTES: Final[dict[type[Message], tuple[tuple[str, str], ...]]] = {
     CellFinished: ((REPORT_QUEUE, "rebuild_leaderboard"),),
     JobFinished: ((JUDGE_QUEUE, "build_packet"), (REPORT_QUEUE, "rebuild_leaderboard")),
     IngestScores: ((JUDGE_QUEUE, "ingest_scores"),),
+    IngestPairScores: ((JUDGE_QUEUE, "ingest_pair_scores"),),
     RunLlmJudge: ((JUDGE_QUEUE, "run_llm_judge"),),
     ScoresIngested: ((REPORT_QUEUE, "rebuild_leaderboard"),),
 }

@@ -17,6 +17,7 @@ from shared.settings import Settings
 from shared.stores.jobs import JobStore
 from shared.stores.leaderboards import LeaderboardStore
 from shared.stores.packets import PacketStore
+from shared.stores.pairs import PairStore
 from shared.stores.scores import ScoreStore
 from shared.stores.suites import SuiteStore
 
@@ -31,6 +32,7 @@ class GatewayDeps:
     mlflow: MlflowClient
     jobs: JobStore
     packets: PacketStore
+    pairs: PairStore
     leaderboards: LeaderboardStore
     scores: ScoreStore
     suites: SuiteStore
@@ -50,6 +52,7 @@ def build_deps(settings: Settings) -> GatewayDeps:
         mlflow=mlflow,
         jobs=JobStore(client, settings),
         packets=PacketStore(client, settings),
+        pairs=PairStore(client, settings),
         leaderboards=LeaderboardStore(client, settings),
         scores=ScoreStore(client, settings),
         suites=SuiteStore(client, mlflow, settings),

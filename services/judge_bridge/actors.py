@@ -15,18 +15,27 @@ import redis
 from services.judge_bridge.deps import JudgeDeps
 from services.judge_bridge.embedded import EmbeddedJudge
 from services.judge_bridge.ingest import announce_scores, ingest_locked
+from services.judge_bridge.ingest_pairs import ingest_pair_verdicts
 from services.judge_bridge.llm_judge import judge_must_wait, judge_unscored_runs
 from services.judge_bridge.packets import build_packet as build
 from services.judge_bridge.packets import record_packet
 from shared import tracking
 from shared.broker import worker_broker
-from shared.contracts import IngestScores, JobFinished, RunLlmJudge, ScoreFile
+from shared.contracts import (
+    IngestPairScores,
+    IngestScores,
+    JobFinished,
+    PairScoreFile,
+    RunLlmJudge,
+    ScoreFile,
+)
 from shared.errors import InvalidScores, UnknownModel
 from shared.messaging import JUDGE_QUEUE, send
 from shared.model_names import parse_model
 from shared.queues import QueueInspector
 from shared.settings import Settings
 from shared.stores.packets import PacketStore
+from shared.stores.pairs import PairStore
 from shared.stores.scores import ScoreStore
 from shared.stores.suites import SuiteStore
 
@@ -56,6 +65,7 @@ def deps() -> JudgeDeps:
         embedded=EmbeddedJudge(gguf_dir=settings.gguf_dir),
         mlflow=mlflow,
         packets=PacketStore(client, settings),
+        pairs=PairStore(client, settings),
         scores=ScoreStore(client, settings),
         queues=QueueInspector(client, settings),
         suites=SuiteStore(client, mlflow, settings),
@@ -109,6 +119,32 @@ def ingest_scores(payload: dict[str, Any]) -> None:
         command.experiment,
     )
     announce_scores(deps(), command.experiment, scores, run_ids)
+
+
+@dramatiq.actor(
+    actor_name="ingest_pair_scores",
+    queue_name=JUDGE_QUEUE,
+    max_retries=5,
+    min_backoff=1_000,
+    throws=(InvalidScores,),
+)
+def ingest_pair_scores(payload: dict[str, Any]) -> None:
+    """Record a stored pairwise verdict submission and tell the reporter."""
+    command = IngestPairScores.model_validate(payload)
+    store = deps().packets
+    verdicts = PairScoreFile.model_validate_json(store.submission(command.submission_id)["scores"])
+    try:
+        ingest_pair_verdicts(deps(), command.experiment, verdicts)
+    except InvalidScores as exc:
+        store.set_submission_status(command.submission_id, "failed", str(exc.problems))
+        raise
+    store.set_submission_status(command.submission_id, "ingested")
+    log.info(
+        "ingested %d pairwise verdicts of judge %s in %s",
+        len(verdicts.judgments),
+        verdicts.judge_id,
+        command.experiment,
+    )
 
 
 @dramatiq.actor(

@@ -14,6 +14,7 @@ from services.judge_bridge.embedded import EmbeddedJudge
 from shared.queues import QueueInspector
 from shared.settings import Settings
 from shared.stores.packets import PacketStore
+from shared.stores.pairs import PairStore
 from shared.stores.scores import ScoreStore
 from shared.stores.suites import SuiteStore
 
@@ -30,6 +31,7 @@ class JudgeDeps:
     embedded: EmbeddedJudge
     mlflow: MlflowClient
     packets: PacketStore
+    pairs: PairStore
     scores: ScoreStore
     queues: QueueInspector
     suites: SuiteStore

@@ -72,6 +72,17 @@ def build_packet(
         if run.info.run_id not in pool
     }
     store.add_candidates(experiment, new, suite.rubric)
+    store.add_rows(
+        experiment,
+        {
+            run.info.run_id: (
+                run.data.params["model"],
+                run.data.params["prompt_version"],
+                run.data.params["scenario_id"],
+            )
+            for run in runs
+        },
+    )
     pool |= new
     pending = {
         run.info.run_id: pool[run.info.run_id]

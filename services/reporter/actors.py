@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from services.reporter.events import changed_runs, parse_event
 from services.reporter.leaderboard import suite_of_cells, views
+from services.reporter.pairwise import with_pairwise
 from services.reporter.publish import publish
 from services.reporter.rebuild import REBUILD_DELAY_MS, RebuildGate
 from services.reporter.report import build_report
@@ -23,6 +24,7 @@ from shared.messaging import REPORT_QUEUE
 from shared.settings import Settings
 from shared.stores.answers import AnswerStore
 from shared.stores.leaderboards import LeaderboardStore
+from shared.stores.pairs import PairStore
 from shared.stores.suites import SuiteStore
 
 settings = Settings()  # read from the environment
@@ -41,6 +43,7 @@ class ReporterDeps:
     snapshot: CellSnapshot
     suites: SuiteStore
     answers: AnswerStore
+    pairs: PairStore
 
 
 @cache
@@ -55,6 +58,7 @@ def deps() -> ReporterDeps:
         snapshot=CellSnapshot(client, settings),
         suites=SuiteStore(client, mlflow, settings),
         answers=AnswerStore(client, settings),
+        pairs=PairStore(client, settings),
     )
 
 
@@ -86,6 +90,8 @@ def run_rebuild(experiment: str) -> None:
         cells = current_cells(deps().mlflow, deps().snapshot, experiment, str(found.experiment_id))
         suite = suite_of_cells(cells, deps().suites)
         primary, *others = views(experiment, cells, version, suite, settings.min_scenarios)
+        run_rows = {cell.run_id: cell.row for cell in cells}
+        primary = with_pairwise(primary, run_rows, deps().pairs.verdicts(experiment))
         if deps().leaderboards.save(primary):
             for board in others:
                 deps().leaderboards.save(board)

@@ -153,6 +153,37 @@ class Agreement(Record):
 PRIMARY, PANEL = "primary", "panel"
 
 
+class PairwiseRow(Record):
+    """One row's Bradley-Terry strength from pairwise verdicts (see docs/statistics.md)."""
+
+    model: str = Field(description="Model name.")
+    prompt_version: str = Field(description="Prompt version (or a fixed registry prompt URI).")
+    strength: float = Field(
+        description="Log Bradley-Terry strength, the rows' mean set to 0; a difference d means"
+        " odds of exp(d) to 1 of being preferred."
+    )
+    ci_low: float = Field(description="95% bootstrap interval of the strength (pairs resampled).")
+    ci_high: float = Field(description="Upper bound of that interval.")
+    wins: int = Field(description="Pairs this row won.")
+    losses: int = Field(description="Pairs this row lost.")
+    ties: int = Field(description="Pairs judged a tie.")
+    n_pairs: int = Field(description="Verdicts on pairs with this row.")
+
+
+class Pairwise(Record):
+    """The second ranking: Bradley-Terry on pairwise verdicts, beside the rubric's."""
+
+    rows: list[PairwiseRow] = Field(description="Strongest first.")
+    n_judgments: int = Field(description="Verdicts the fit used (every judge's).")
+    judges: list[str] = Field(description="Who gave them.")
+    kendall_tau: float | None = Field(
+        description="Kendall's tau-b between this order and the rubric's mean composites, over"
+        " rows in both; null with fewer than two such rows."
+    )
+    tau_n: int = Field(description="Rows the tau compares.")
+    method: str = Field(description="How the strengths and intervals were computed.")
+
+
 class Leaderboard(Record):
     """An experiment's ranking of (model, prompt) pairs."""
 
@@ -183,6 +214,9 @@ class Leaderboard(Record):
         " for each of its values."
     )
     agreement: Agreement = Field(description="How far the judges agree.")
+    pairwise: Pairwise | None = Field(
+        None, description="The pairwise protocol's ranking; null without pairwise verdicts."
+    )
 
 
 def to_csv(board: Leaderboard) -> str:

@@ -83,6 +83,14 @@ class IngestScores(Record):
     experiment: str = Field(description="Experiment name.")
 
 
+class IngestPairScores(Record):
+    """Command to the judge bridge: record a validated pairwise verdict submission."""
+
+    kind: Literal["ingest_pair_scores"] = Field("ingest_pair_scores", description="Message tag.")
+    submission_id: str = Field(description="Id of the stored verdict submission.")
+    experiment: str = Field(description="Experiment name.")
+
+
 class RunLlmJudge(Record):
     """Command to the judge bridge: let a model score the experiment's unscored runs."""
 
@@ -110,6 +118,7 @@ Message = (
     | CellFinished
     | JobFinished
     | IngestScores
+    | IngestPairScores
     | RunLlmJudge
     | ScoresIngested
 )

@@ -165,25 +165,30 @@ class ItemScore(Request):
         return dict(self.__pydantic_extra__ or {})
 
 
-class ScoreFile(Request):
-    """A judge's scores for one packet."""
+class JudgeFile(Request):
+    """What every judge's answer carries: the packet it answers and who answered."""
 
-    packet_id: str = Field(min_length=1, max_length=64, description="The packet scored.")
+    packet_id: str = Field(min_length=1, max_length=64, description="The packet answered.")
     judge_id: str = Field(
         pattern=JUDGE_ID_PATTERN,
-        description="Who scored (letters, digits, _ . : -); part of MLflow metric names.",
+        description="Who judged (letters, digits, _ . : -); part of MLflow metric names.",
     )
     judge_kind: Literal["human", "agent", "llm"] = Field(
         "human", description="A person, a coding agent reading the packet, or an LLM judge."
-    )
-    scores: list[ItemScore] = Field(
-        min_length=1, max_length=10000, description="One score per item."
     )
 
     @field_validator("judge_id")
     @classmethod
     def _not_reserved(cls, judge_id: str) -> str:
         return check_judge_id(judge_id)
+
+
+class ScoreFile(JudgeFile):
+    """A judge's scores for one packet."""
+
+    scores: list[ItemScore] = Field(
+        min_length=1, max_length=10000, description="One score per item."
+    )
 
 
 def check_judge_id(judge_id: str) -> str:

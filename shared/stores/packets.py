@@ -3,11 +3,13 @@ submissions, in Redis."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import redis
 
 from shared.contracts.packets import Candidate, JudgePacket
+from shared.contracts.pairs import PairScoreFile
 from shared.contracts.requests import ScoreFile
 from shared.errors import PacketNotFound
 from shared.rubric import Rubric
@@ -54,6 +56,23 @@ class PacketStore:
                 mapping={run: c.model_dump_json() for run, c in candidates.items()},
             )
 
+    def add_rows(self, experiment: str, rows: dict[str, tuple[str, str, str]]) -> None:
+        """Note which (model, prompt, scenario) each pooled run is: pairs are drawn by row."""
+        if rows:
+            self._redis.hset(
+                self._settings.key("candidate-rows", experiment),
+                mapping={run: json.dumps(row) for run, row in rows.items()},
+            )
+
+    def rows(self, experiment: str) -> dict[str, tuple[str, str, str]]:
+        """The pool's run id -> (model, prompt version, scenario id)."""
+        raw = self._redis.hgetall(self._settings.key("candidate-rows", experiment))
+        found = {}
+        for run_id, value in raw.items():
+            model, prompt, scenario = json.loads(value)
+            found[run_id.decode()] = (str(model), str(prompt), str(scenario))
+        return found
+
     def rubric(self, experiment: str) -> Rubric:
         """The rubric the experiment's candidates are judged by (its suite's)."""
         raw = self._redis.get(self._settings.key("rubric", experiment))
@@ -95,8 +114,10 @@ class PacketStore:
             raise PacketNotFound(f"no judge packet {packet_id!r}")
         return self._settings.key("packet", packet_id)
 
-    def save_submission(self, submission_id: str, experiment: str, scores: ScoreFile) -> None:
-        """Keep a validated score file until the judge bridge ingests it."""
+    def save_submission(
+        self, submission_id: str, experiment: str, scores: ScoreFile | PairScoreFile
+    ) -> None:
+        """Keep a validated score (or pairwise verdict) file until the judge bridge ingests it."""
         self._redis.hset(
             self._settings.key("submission", submission_id),
             mapping={

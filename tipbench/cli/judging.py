@@ -20,9 +20,20 @@ from tipbench.cli.client import (
 
 
 def cmd_judge_export(settings: Settings, args: argparse.Namespace) -> int:
-    """Write an experiment's blind judge packet to a file or standard output."""
-    query = f"?{urlencode({'judge': args.judge})}" if args.judge else ""
-    packet = Gateway(settings).call("GET", f"/api/bench/judge/{args.experiment}/packet{query}")
+    """Write an experiment's blind judge packet (or a judge's pair packet) to a file or
+    standard output."""
+    if args.pairwise:
+        if not args.judge:
+            raise CliError(
+                "--pairwise needs --judge: a pair packet is made for one judge", EXIT_USAGE
+            )
+        query = {"judge": args.judge} | ({"n_pairs": args.n_pairs} if args.n_pairs else {})
+        path, what = f"/api/bench/judge/{args.experiment}/pairs?{urlencode(query)}", "pairs"
+    else:
+        query = {"judge": args.judge} if args.judge else {}
+        path = f"/api/bench/judge/{args.experiment}/packet"
+        path, what = f"{path}?{urlencode(query)}" if query else path, "items"
+    packet = Gateway(settings).call("GET", path)
     text = json.dumps(packet, indent=2, ensure_ascii=False)
     if args.output in (None, "-"):
         print(text)
@@ -32,7 +43,7 @@ def cmd_judge_export(settings: Settings, args: argparse.Namespace) -> int:
             handle.write(text + "\n")
     except OSError as exc:
         raise CliError(f"cannot write {args.output}: {exc.strerror or exc}", EXIT_USAGE) from exc
-    print(f"packet {packet['packet_id']}: {len(packet['items'])} items -> {args.output}")
+    print(f"packet {packet['packet_id']}: {len(packet[what])} {what} -> {args.output}")
     return EXIT_OK
 
 
@@ -44,8 +55,12 @@ def cmd_judge_import(settings: Settings, args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot read {args.file}: {exc}", EXIT_USAGE) from exc
     gateway = Gateway(settings)
-    answer = gateway.call("POST", f"/api/bench/judge/{args.experiment}/scores", body)
-    print(f"accepted {answer['n_scores']} scores (submission {answer['submission_id']})")
+    # A pairwise verdict file has `judgments`; a rubric score file has `scores`.
+    pairwise = isinstance(body, dict) and "judgments" in body
+    route = "pair-scores" if pairwise else "scores"
+    answer = gateway.call("POST", f"/api/bench/judge/{args.experiment}/{route}", body)
+    what = "pairwise verdicts" if pairwise else "scores"
+    print(f"accepted {answer['n_scores']} {what} (submission {answer['submission_id']})")
     if args.no_wait:
         return EXIT_OK
     deadline = time.monotonic() + args.timeout
@@ -70,8 +85,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export.add_argument("experiment")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
     export.add_argument("--judge", help="a packet of this judge's unscored runs")
+    export.add_argument(
+        "--pairwise",
+        action="store_true",
+        help="a pair packet for --judge: two answers per scenario, answer a, b or tie",
+    )
+    export.add_argument("--n-pairs", type=int, help="pairs in a new pair packet")
     export.set_defaults(func=cmd_judge_export)
-    ingest = judge_sub.add_parser("import", help="submit a judge's score file")
+    ingest = judge_sub.add_parser(
+        "import", help="submit a judge's score file or pairwise verdict file"
+    )
     ingest.add_argument("experiment")
     ingest.add_argument("file")
     ingest.add_argument("--no-wait", action="store_true", help="do not wait for ingestion")

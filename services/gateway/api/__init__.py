@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from services.gateway.api import compare, jobs, judging, results, suites
+from services.gateway.api import compare, jobs, judging, pairs, results, suites
 
 # The API's map, one line per route: method, rule under /api/bench, view.
 ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
@@ -31,6 +31,8 @@ ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("GET", "/judge/<experiment>/failures", judging.judge_failures),
     ("GET", "/judge/<experiment>/agreement", judging.judge_agreement),
     ("POST", "/judge/<experiment>/scores", judging.post_scores),
+    ("GET", "/judge/<experiment>/pairs", pairs.pair_packet),
+    ("POST", "/judge/<experiment>/pair-scores", pairs.post_pair_scores),
     ("GET", "/judge/<experiment>/submissions/<submission_id>", judging.submission_status),
 )
 

@@ -22,8 +22,10 @@ from shared.base import Request
 from shared.contracts import (
     JUDGE_ID_PATTERN,
     Agreement,
+    IngestPairScores,
     IngestScores,
     JudgePacket,
+    PairScoreFile,
     RunLlmJudge,
     ScoreFile,
 )
@@ -127,9 +129,20 @@ def post_scores(experiment: str) -> tuple[Response, int]:
     name = experiment_name(experiment)
     scores = parse(ScoreFile, json_body())
     check_scores(name, scores, deps().packets)
+    return queue_submission(name, scores, IngestScores, len(scores.scores))
+
+
+def queue_submission(
+    name: str,
+    answer: ScoreFile | PairScoreFile,
+    command: type[IngestScores | IngestPairScores],
+    n_scores: int,
+) -> tuple[Response, int]:
+    """Keep a checked answer file and ask the judge bridge to ingest it; 202 with where to
+    follow it."""
     submission_id = uuid.uuid4().hex
-    deps().packets.save_submission(submission_id, name, scores)
-    send(deps().broker, IngestScores(submission_id=submission_id, experiment=name))
+    deps().packets.save_submission(submission_id, name, answer)
+    send(deps().broker, command(submission_id=submission_id, experiment=name))
     return (
         jsonify(
             {
@@ -137,7 +150,7 @@ def post_scores(experiment: str) -> tuple[Response, int]:
                 "status_url": url_for(
                     "bench.submission_status", experiment=name, submission_id=submission_id
                 ),
-                "n_scores": len(scores.scores),
+                "n_scores": n_scores,
             }
         ),
         202,
