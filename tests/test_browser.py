@@ -240,3 +240,60 @@ def test_a_whole_session_in_the_browser(
         "suite.png",
         "suites.png",
     }
+
+
+def test_the_compare_page_pairs_two_experiments_rows(
+    chrome: WebDriver, running_stack: Settings, shots: Path
+) -> None:
+    # Given two experiments judged by an LLM judge that marks rambling down (14 vs 5)
+    base = f"http://127.0.0.1:{running_stack.gateway_port}"
+    with gateway_client(running_stack) as api:
+        for name, model in (("browser-tidy", "tidy:1b"), ("browser-ramble", "rambler:2b")):
+            body = {"models": [model], "prompts": ["v1"], "n_scenarios": 3, "experiment": name}
+            assert api.post(
+                "/api/bench/run", json=body | {"judge": "llm:picky-judge:8b"}
+            ).is_success
+
+            def judged(name: str = name) -> bool:
+                board = api.get(f"/api/bench/leaderboard/{name}")
+                return board.is_success and board.json()["rows"][0]["n_scored"] == 3
+
+            wait_until(judged, timeout_s=120, what=f"the judged leaderboard of {name}")
+
+    # When the compare form names both experiments and one row of each
+    driver = chrome
+    driver.get(f"{base}/admin/compare")
+    if driver.find_elements(By.CSS_SELECTOR, "#token"):  # this test alone: log in first
+        driver.find_element(By.CSS_SELECTOR, "#token").send_keys(TOKEN, Keys.ENTER)
+    wait_for(driver, "#compare-form")
+    for field, value in (
+        ("a", "browser-tidy"),
+        ("b", "browser-ramble"),
+        ("row_a", "tidy:1b|v1"),
+        ("row_b", "rambler:2b|v1"),
+    ):
+        driver.find_element(By.ID, field).send_keys(value)
+    driver.find_element(By.CSS_SELECTOR, "#compare-form button[type=submit]").send_keys(Keys.ENTER)
+
+    # Then the table shows the paired difference on the 3 shared scenarios
+    wait_for(driver, "#comparison")
+    cells = [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#comparison tbody td")]
+    assert cells[:7] == [
+        "tidy:1b|v1",
+        "rambler:2b|v1",
+        "3",
+        "14.00",
+        "5.00",
+        "+9.00",
+        "9.00 to 9.00",
+    ]
+    assert cells[7] == "0.25" and "smallest possible p is 0.25" in cells[8]
+    driver.save_screenshot(str(shots / "compare.png"))
+
+    # And a row that is not there is said on the form, with the rows there are
+    driver.find_element(By.ID, "row_b").clear()
+    driver.find_element(By.ID, "row_b").send_keys("tidy:1b|v1", Keys.ENTER)
+    wait_for(driver, "#compare-error")
+    assert text_of(driver, "#compare-error") == (
+        "row_b: no row 'tidy:1b|v1' in experiment 'browser-ramble'; its rows: rambler:2b|v1"
+    )

@@ -6,7 +6,6 @@ they need (the job, the judged leaderboard, the comparisons with must_beat's row
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +14,7 @@ from shared.contracts import Leaderboard
 from shared.contracts.comparisons import RowDifference
 from shared.gate import Gate, evaluate
 from tipbench.cli.client import EXIT_OK, EXIT_USAGE, CliError, Gateway
+from tipbench.cli.judged import wait_judged
 
 EXIT_GATE_FAILED = 1
 GATE_TIMEOUT_S = 1800.0  # an LLM judge on CPU takes seconds per item
@@ -33,53 +33,25 @@ def judge_of(body: dict[str, Any]) -> str:
     return "llm:" + str(judge).removeprefix("llm:")  # the gateway accepts it either way
 
 
-def _unscored(board: dict[str, Any], failures: int) -> int:
-    """Runs neither scored nor given up on by the judge."""
-    return sum(int(r["n"]) - int(r["n_scored"]) for r in board["rows"]) - failures
-
-
-def wait_judged(
-    gateway: Gateway, experiment: str, job: dict[str, Any], judge_id: str, timeout_s: float
+def judged_board(
+    gateway: Gateway, experiment: str, judge_id: str, n_runs: int, timeout_s: float
 ) -> Leaderboard:
-    """The leaderboard once every run of the job is scored (or failed by the judge); a
-    CliError (exit 1) naming what is missing after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    ended_at = job["finished_at"] or 0.0
-    while True:
-        board = _board(gateway, experiment)
-        failed = [
-            f
-            for f in gateway.call("GET", f"/api/bench/judge/{experiment}/failures")
-            if f["judge_id"] == judge_id
+    """The experiment's leaderboard once the judge has scored (or given up on) all n_runs
+    runs; CliError (exit 1) naming what is unscored after `timeout_s`."""
+    board, complete = wait_judged(gateway, experiment, judge_id, n_runs, timeout_s)
+    if not complete:
+        waiting = [
+            f"  {row_name(r['model'], r['prompt_version'])}: {r['n_scored']}/{r['n']} scored"
+            for r in (board["rows"] if board else [])
         ]
-        if board and board["built_at"] >= ended_at and board["n_runs"] >= job["done"]:
-            if _unscored(board, len(failed)) <= 0:
-                if failed:
-                    print(f"the judge could not score {len(failed)} run(s): see its failures")
-                return Leaderboard.model_validate(board)
-        if time.monotonic() > deadline:
-            rows = board["rows"] if board else []
-            waiting = [
-                f"{row_name(r['model'], r['prompt_version'])}: {r['n_scored']}/{r['n']} scored"
-                for r in rows
-            ] or ["no leaderboard yet"]
-            raise CliError(
-                f"gate: the judge has not scored every run after {timeout_s:.0f} s"
-                " (raise --gate-timeout)",
-                EXIT_GATE_FAILED,
-                [f"  {line}" for line in waiting],
-            )
-        time.sleep(1.0)
-
-
-def _board(gateway: Gateway, experiment: str) -> dict[str, Any] | None:
-    try:
-        found: dict[str, Any] = gateway.call("GET", f"/api/bench/leaderboard/{experiment}")
-    except CliError as exc:
-        if " 404 " in str(exc):
-            return None  # no rebuild stored one yet
-        raise
-    return found
+        raise CliError(
+            f"gate: {judge_id} has not scored every run after {timeout_s:.0f} s; the gate"
+            " does not hold (a slow judge: raise --gate-timeout)",
+            EXIT_GATE_FAILED,
+            waiting or ["  no leaderboard yet"],
+        )
+    # the primary view, as GET /api/bench/compare reads it: built by the same rebuild
+    return Leaderboard.model_validate(gateway.call("GET", f"/api/bench/leaderboard/{experiment}"))
 
 
 def hold(gateway: Gateway, gate: Gate, experiment: str, board: Leaderboard, failed: int) -> int:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
-from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 from shared.model_names import DEFAULT_GGUF_MODEL, parse_parameter_size
 from shared.settings import Settings
 from tipbench import stack
-from tipbench.cli.client import EXIT_FAILED_CELLS, EXIT_OK, CliError, Gateway
+from tipbench.cli.client import EXIT_FAILED_CELLS, EXIT_OK, Gateway
 from tipbench.cli.display import print_leaderboard, watch
+from tipbench.cli.judged import judge_view, wait_judged
 from tipbench.cli.request import add_request_flags, given_flags
 from tipbench.cli.runs import print_failures
 
@@ -62,53 +59,6 @@ def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _judge_view(gateway: Gateway, experiment: str, judge_id: str) -> dict[str, Any] | None:
-    """The experiment's leaderboard as one judge sees it; None until it exists."""
-    try:
-        board: dict[str, Any] = gateway.call(
-            "GET", f"/api/bench/leaderboard/{experiment}?judge={quote(judge_id, safe='')}"
-        )
-    except CliError:
-        return None
-    return board
-
-
-def wait_judged(
-    gateway: Gateway, experiment: str, judge_id: str, n_runs: int, timeout_s: float
-) -> dict[str, Any] | None:
-    """The judge's leaderboard once it covers n_runs runs and the judge has scored (or given
-    up on) every one, showing progress meanwhile; after timeout_s, the latest one."""
-    tty = sys.stdout.isatty()
-    started = time.monotonic()
-    board, shown = None, ""
-    while True:
-        board = _judge_view(gateway, experiment, judge_id) or board
-        failures = gateway.call("GET", f"/api/bench/judge/{experiment}/failures")
-        failed = sum(1 for f in failures if f["judge_id"] == judge_id)
-        rows = board["rows"] if board else []
-        total = sum(r["n"] for r in rows)
-        scored = sum(r["n_scored"] for r in rows)
-        elapsed = time.monotonic() - started
-        line = f"judge {judge_id}: {scored}/{max(total, n_runs)} runs scored"
-        line += f", {failed} failed" if failed else ""
-        if tty:
-            sys.stdout.write(f"\r{line}, {elapsed:.0f}s\x1b[K")
-        elif line != shown:
-            sys.stdout.write(f"{line}, {elapsed:.0f}s\n")
-        sys.stdout.flush()
-        shown = line
-        covered = board is not None and board["n_runs"] >= n_runs
-        if covered and scored + failed >= total:
-            break
-        if elapsed > timeout_s:
-            print(f"\nthe judge is still at work after {elapsed:.0f}s; this is the latest board")
-            break
-        time.sleep(1.0)
-    if tty:
-        sys.stdout.write("\n")
-    return board
-
-
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     """Start the stack, run every prompt version of the default suite on small models, wait
     for the judge, then show the leaderboard."""
@@ -118,7 +68,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     body = given_flags(args) | {"models": models}
     experiment, judge_id = body["experiment"], body["judge"]
     gateway = Gateway(settings)
-    before = _judge_view(gateway, experiment, judge_id)  # a demo run again adds to its runs
+    before = judge_view(gateway, experiment, judge_id)  # a demo run again adds to its runs
     submitted = gateway.call("POST", "/api/bench/run", body)
     print(
         f"job {submitted['job_id']}: {submitted['cells']} cells in {submitted['mlflow_experiment']}"
@@ -126,7 +76,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     job = watch(gateway, submitted["job_id"])
     n_runs = (before["n_runs"] if before else 0) + job["done"]
     timeout_s = max(JUDGE_WAIT_MIN_S, JUDGE_WAIT_S_PER_RUN * job["done"])
-    board = wait_judged(gateway, experiment, judge_id, n_runs, timeout_s) if job["done"] else None
+    board = None
+    if job["done"]:
+        board, complete = wait_judged(gateway, experiment, judge_id, n_runs, timeout_s)
+        if not complete:
+            print(f"the judge is still at work after {timeout_s:.0f}s; this is the latest board")
     if board is not None:
         print_leaderboard(board)
     print_failures(job)

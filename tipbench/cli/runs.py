@@ -15,9 +15,11 @@ from shared.gate import Gate
 from shared.settings import Settings
 from tipbench.cli.client import EXIT_FAILED_CELLS, EXIT_OK, EXIT_USAGE, CliError, Gateway
 from tipbench.cli.display import print_leaderboard, print_table, progress_lines, watch, when
-from tipbench.cli.gate import EXIT_GATE_FAILED, GATE_TIMEOUT_S, hold, judge_of, wait_judged
+from tipbench.cli.gate import EXIT_GATE_FAILED, GATE_TIMEOUT_S, hold, judge_of, judged_board
+from tipbench.cli.judged import judge_view
 from tipbench.cli.request import (
     add_request_flags,
+    contract_default,
     given_flags,
     read_run_file,
     request_body,
@@ -57,6 +59,11 @@ def submit(
 ) -> int:
     """Submit a bench request; if `follow`, show its progress, then the leaderboard; with a
     gate, wait for the judge and hold the gate (its exit code)."""
+    before = None
+    if gate is not None:  # the experiment's runs so far: the judge must score this job's too
+        before = judge_view(
+            gateway, body.get("experiment") or contract_default("experiment"), gate.judge_id
+        )
     submitted = gateway.call("POST", "/api/bench/run", body)
     print(
         f"job {submitted['job_id']}: {submitted['cells']} cells in {submitted['mlflow_experiment']}"
@@ -75,7 +82,8 @@ def submit(
             "gate: no cell of the job finished; there is nothing to judge", EXIT_GATE_FAILED
         )
     print(f"waiting for {gate.judge_id} to score every run (at most {gate.timeout_s:.0f} s)")
-    board = wait_judged(gateway, experiment, job, gate.judge_id, gate.timeout_s)
+    n_runs = (before["n_runs"] if before else 0) + job["done"]
+    board = judged_board(gateway, experiment, gate.judge_id, n_runs, gate.timeout_s)
     print_leaderboard(board.model_dump())
     return hold(gateway, gate.gate, experiment, board, job["failed"])
 

@@ -12,7 +12,16 @@ from typing import Any
 
 from flask import Blueprint
 
-from services.gateway.admin import bench_form, jobs, login, queues, results, scoring, suites
+from services.gateway.admin import (
+    bench_form,
+    compare,
+    jobs,
+    login,
+    queues,
+    results,
+    scoring,
+    suites,
+)
 from services.gateway.auth import CSRF_FIELD, csrf_token
 
 # The pages' map, one line per page: methods, rule under /admin, view.
@@ -27,6 +36,7 @@ PAGES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("GET", "/experiments/<experiment>", results.leaderboard),
     ("GET", "/experiments/<experiment>/runs/<run_id>", results.cell),
     ("GET", "/experiments/<experiment>/score", scoring.score),
+    ("GET", "/compare", compare.compare),
     ("GET POST", "/suites", suites.suites),
     ("GET", "/suites/<name>", suites.suite_versions),
     ("GET", "/suites/<name>/<version>", suites.suite_version),
