@@ -13,8 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from shared import stats
-from shared.contracts.comparisons import Comparison, RowDifference
-from shared.contracts.leaderboards import Leaderboard, LeaderboardRow
+from shared.contracts import Comparison, Leaderboard, LeaderboardRow, RowDifference
 from shared.errors import InvalidRequest, RowNotFound, RubricMismatch
 
 ROW_SEPARATOR = "|"  # model|prompt: neither a model name nor a prompt reference has one

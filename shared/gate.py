@@ -15,8 +15,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from shared.base import Request
 from shared.compare import parse_row, row_name
-from shared.contracts.comparisons import RowDifference
-from shared.contracts.leaderboards import Leaderboard, LeaderboardRow
+from shared.contracts import Leaderboard, LeaderboardRow, RowDifference
 from shared.errors import InvalidRequest
 from shared.suite_files import Path, place
 

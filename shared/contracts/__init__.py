@@ -4,6 +4,7 @@ other (messages), and what the API answers (jobs, packets, leaderboards).
 Every name is importable from here; each is defined once, in the module named below.
 """
 
+from shared.contracts.comparisons import Comparison, RowDifference
 from shared.contracts.jobs import CellFailure, JobState, JobStatus, ModelProgress
 from shared.contracts.leaderboards import (
     PANEL,
@@ -82,6 +83,7 @@ __all__ = [
     "CellFailure",
     "CellFinished",
     "CollectCell",
+    "Comparison",
     "Disagreement",
     "Estimate",
     "ExperimentName",
@@ -111,6 +113,7 @@ __all__ = [
     "PromptRef",
     "RecordCell",
     "ReporterEvent",
+    "RowDifference",
     "RunLlmJudge",
     "ScenarioId",
     "ScoreFile",

@@ -10,8 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from shared.compare import row_name
-from shared.contracts import Leaderboard
-from shared.contracts.comparisons import RowDifference
+from shared.contracts import Leaderboard, RowDifference
 from shared.gate import Gate, evaluate
 from tipbench.cli.client import EXIT_OK, EXIT_USAGE, CliError, Gateway
 from tipbench.cli.judged import wait_judged

@@ -8,7 +8,7 @@ from services.gateway.api.compare import comparison
 from services.gateway.deps import deps
 from services.gateway.errors import answer_for
 from shared import tracking
-from shared.contracts.comparisons import Comparison
+from shared.contracts import Comparison
 from shared.errors import Conflict, InvalidRequest, NotFound
 
 

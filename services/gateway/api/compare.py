@@ -8,8 +8,7 @@ from services.gateway.checks import experiment_name
 from services.gateway.deps import deps
 from services.gateway.openapi import Query, documented
 from shared.compare import compare_boards, parse_row
-from shared.contracts import EXPERIMENT_PATTERN, Leaderboard
-from shared.contracts.comparisons import Comparison
+from shared.contracts import EXPERIMENT_PATTERN, Comparison, Leaderboard
 from shared.errors import InvalidRequest, LeaderboardNotFound
 
 ROW = {"type": "string", "minLength": 3, "maxLength": 400}
