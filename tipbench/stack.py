@@ -29,6 +29,9 @@ GATEWAY_READY_TIMEOUT_S = 30.0
 # Defaults for every process, overridable from the environment: no usage reports to
 # MLflow's telemetry service from a benchmark stack (it often runs offline).
 QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true"}
+# MLflow 3's server runs a job runner and huey consumers (for server-side jobs tipbench
+# never submits) that poll their queue: a quarter of a core at rest. Off.
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 class StackError(Exception):
@@ -146,7 +149,7 @@ def mlflow_service(settings: Settings) -> Service:
             "--workers",
             "2",
         ],
-        {},
+        MLFLOW_SERVER_ENV,
     )
 
 
