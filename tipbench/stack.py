@@ -27,11 +27,10 @@ MLFLOW_READY_TIMEOUT_S = 90.0
 _children: dict[int, subprocess.Popen[bytes]] = {}
 GATEWAY_READY_TIMEOUT_S = 30.0
 # Defaults for every process, overridable from the environment: no usage reports to
-# MLflow's telemetry service from a benchmark stack (it often runs offline).
-QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true"}
-# MLflow 3's server runs a job runner and huey consumers (for server-side jobs tipbench
-# never submits) that poll their queue: a quarter of a core at rest. Off.
-MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+# MLflow's telemetry service from a benchmark stack (it often runs offline); no job
+# runner in the MLflow server: its huey consumers, for server-side jobs tipbench never
+# submits, poll their queue (a quarter of a core at rest).
+QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 class StackError(Exception):
@@ -149,7 +148,7 @@ def mlflow_service(settings: Settings) -> Service:
             "--workers",
             "2",
         ],
-        MLFLOW_SERVER_ENV,
+        {},
     )
 
 
