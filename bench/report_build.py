@@ -61,7 +61,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 read = answers.get(name)
                 t1 = time.perf_counter()
-                html = build_report(NOWHERE, answers, board, cells, TIP_V1)
+                html, _ = build_report(NOWHERE, answers, board, cells, TIP_V1)
                 t2 = time.perf_counter()
                 assert len(read) == size
                 print(

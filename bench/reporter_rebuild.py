@@ -130,7 +130,7 @@ def main() -> None:
                     t1 = time.perf_counter()
                     (board, *_) = views(name, cells, 1, TIP_V1)
                     t2 = time.perf_counter()
-                    report = build_report(client, answers, board, cells, TIP_V1)
+                    report, _ = build_report(client, answers, board, cells, TIP_V1)
                     t3 = time.perf_counter()
                     publish(client, eid, board, report)
                     t4 = time.perf_counter()

@@ -44,7 +44,7 @@ class ReportAnswer:
     prompt_version: str
     scenario_id: str
     composite: float | None  # None while unscored
-    answer: str | None  # None when the run's answer could not be read
+    answer: str | None  # None while the run's answer is not read from MLflow
     params: Mapping[str, str] = field(default_factory=dict)  # its RUN_PARAMS
 
 

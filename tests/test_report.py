@@ -3,19 +3,24 @@ each leaderboard, served by the gateway, saved by `tipbench report`."""
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from services.reporter.leaderboard import Cell, aggregate
+from services.reporter.report import run_answers
 from shared import tracking
 from shared.report import REPORT_CSP, REPORT_FILE, ReportAnswer, render_report
 from shared.settings import Settings
+from shared.stores.answers import AnswerStore
 from shared.suite import Scenario, Suite
 from shared.suite_files import builtin_suite
 from testkit.fake_ollama import FakeModel, FakeOllama
@@ -176,6 +181,39 @@ def test_a_browser_opens_the_report_with_no_request_and_no_script_run(
     )
     assert best != worst  # coloured by composite
     chrome.save_screenshot(str(shots / "report.png"))
+
+
+def test_answers_are_read_from_mlflow_once_a_bounded_number_per_rebuild(
+    core_settings: Settings, mlflow_server: str
+) -> None:
+    # Given five finished runs in MLflow, one of them without its answer artifact
+    client = tracking.make_client(core_settings)
+    name = f"report-{uuid.uuid4().hex[:8]}"
+    experiment_id = tracking.ensure_experiment(client, name)
+    params = {"seed": "42", "model_digest": "sha256:abc", "model": "tidy:1b"}
+    order = []
+    for i in range(5):
+        run_id = client.create_run(experiment_id).info.run_id
+        for key, value in params.items():
+            client.log_param(run_id, key, value)
+        if i != 2:
+            client.log_text(run_id, json.dumps({"answer": f"- tip {i}"}), "candidates.json")
+        client.set_terminated(run_id)
+        order.append(run_id)
+    cells = [Cell(r, ("tidy:1b", "v1"), SCENARIOS[0], {}, "", {}) for r in order]
+    store = AnswerStore(redis.Redis.from_url(core_settings.redis_url), core_settings)
+    # When rebuilds read at most three new runs each
+    first, left = run_answers(client, store, name, cells, limit=3)
+    second, left_after = run_answers(client, store, name, cells, limit=3)
+    # Then the first reads three and leaves two; the second reads the rest
+    assert (sorted(first), left) == (sorted([order[0], order[1]]), 2)
+    assert (set(second), left_after) == ({*order[:2], *order[3:]}, 0)
+    assert second[order[4]].answer == "- tip 4"
+    assert second[order[4]].params == {"seed": "42", "model_digest": "sha256:abc"}
+    # and what was read comes back from Redis with no MLflow read at all; the run whose
+    # answer could not be read stays to be read
+    again, still = run_answers(client, store, name, cells, limit=0)
+    assert (again, still) == (second, 1)
 
 
 # --- with the stack: the reporter writes it, the gateway serves it, the CLI saves it ---

@@ -95,6 +95,8 @@ def run_rebuild(experiment: str) -> None:
         if deps().leaderboards.save(primary):
             for board in others:
                 deps().leaderboards.save(board)
-            report = build_report(deps().mlflow, deps().answers, primary, cells, suite)
+            report, unread = build_report(deps().mlflow, deps().answers, primary, cells, suite)
             publish(deps().mlflow, str(found.experiment_id), primary, report)
+            if unread and deps().gate.mark_pending(experiment):  # the rest, with the next one
+                run_rebuild.send_with_options(args=(experiment,), delay=REBUILD_DELAY_MS)
             log.info("leaderboard %s v%d rebuilt from %d runs", experiment, version, primary.n_runs)

@@ -1,7 +1,10 @@
 """The shared report of a rebuild: the board, the suite and every run's answer, as HTML.
 
 A run's answer and params are read from MLflow the first time a rebuild sees the run and
-kept in Redis (AnswerStore); later rebuilds read them all in one call.
+kept in Redis (AnswerStore); later rebuilds read them all in one call. A rebuild reads at
+most NEW_ANSWERS_PER_REBUILD runs from MLflow (two calls each), so the first rebuild of
+a large experiment stays well inside the rebuild lock's expiry; the next rebuilds read
+the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from shared.stores.answers import AnswerStore, RunAnswer
 from shared.suite import Suite
 
 CANDIDATES_ARTIFACT = "candidates.json"  # the collector's record of a run's answer
+NEW_ANSWERS_PER_REBUILD = 200
 log = logging.getLogger("tipbench.reporter")
 
 
@@ -36,14 +40,20 @@ def read_run(client: MlflowClient, run_id: str) -> RunAnswer | None:
 
 
 def run_answers(
-    client: MlflowClient, store: AnswerStore, experiment: str, cells: list[Cell]
-) -> dict[str, RunAnswer]:
-    """Every cell's answer: those read before from Redis, the new ones from MLflow."""
+    client: MlflowClient,
+    store: AnswerStore,
+    experiment: str,
+    cells: list[Cell],
+    limit: int = NEW_ANSWERS_PER_REBUILD,
+) -> tuple[dict[str, RunAnswer], int]:
+    """The cells' answers: those read before from Redis, up to `limit` new ones from
+    MLflow; and how many new ones were left for a later rebuild."""
     known = store.get(experiment)
-    new = {c.run_id: read_run(client, c.run_id) for c in cells if c.run_id not in known}
-    fresh = {run_id: answer for run_id, answer in new.items() if answer is not None}
+    new = [c.run_id for c in cells if c.run_id not in known]
+    read = {run_id: read_run(client, run_id) for run_id in new[:limit]}
+    fresh = {run_id: answer for run_id, answer in read.items() if answer is not None}
     store.add(experiment, fresh)
-    return known | fresh
+    return known | fresh, len(new[limit:])
 
 
 def build_report(
@@ -52,9 +62,10 @@ def build_report(
     board: Leaderboard,
     cells: list[Cell],
     suite: Suite,
-) -> str:
-    """The report of the primary board, each answer with the composite the board used."""
-    answers = run_answers(client, store, board.experiment, cells)
+) -> tuple[str, int]:
+    """The report of the primary board, each answer with the composite the board used; and
+    how many answers are still to be read (the report says so where they go)."""
+    answers, unread = run_answers(client, store, board.experiment, cells)
     shown = []
     for cell in cells:
         found = answers.get(cell.run_id)
@@ -69,4 +80,4 @@ def build_report(
                 params=found.params if found else {},
             )
         )
-    return render_report(board, suite, shown)
+    return render_report(board, suite, shown), unread
