@@ -25,6 +25,11 @@ class ProviderBadResponse(TransientError):
     """Raised when the provider answers with an error status or a malformed body."""
 
 
+class InvalidVerdict(PermanentError):
+    """Raised when an LLM judge's answers stay outside the rubric's verdict schema after
+    every attempt; the item is a judge failure, never a zero."""
+
+
 class UnknownModel(PermanentError):
     """Raised when a model name names no provider or the provider does not have it."""
 

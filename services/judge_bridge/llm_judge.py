@@ -1,53 +1,34 @@
 """An LLM judge: a model scores every candidate of a packet, answering in the rubric's JSON.
 
-The model answers in the rubric's verdict schema: Ollama's structured outputs (`format`),
-an OpenAI-compatible `response_format`, or, for an embedded GGUF judge, a llama.cpp grammar
-(embedded.py). An answer that is not valid JSON of that schema is asked again, a bounded
-number of times; after that the item is recorded as a judge failure, never scored as zero.
+The prompt, the schema, the retries and the reading of answers are the shared core
+(shared/llm_judging.py), which `tipbench.mlflow_scorer` uses too; here is the packet side.
 The judge is loaded only once the collector is idle, so it never shares memory with a
 candidate model.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
-import ollama
-from pydantic import ValidationError
 
 from services.judge_bridge.deps import JudgeDeps
 from services.judge_bridge.ingest import announce_scores, ingest_locked
-from shared.contracts import ItemScore, JudgePacket, PacketItem, ScoreFile
-from shared.errors import ProviderUnavailable
+from shared.contracts import ItemScore, JudgePacket, PacketItem, PacketScenario, ScoreFile
+from shared.errors import InvalidVerdict
 from shared.judging import packet_for_judge
+from shared.llm_judging import (
+    Chat,
+    ask_verdict,
+    llm_judge_id,
+    ollama_chat,
+    openai_chat,
+    verdict_messages,
+)
 from shared.model_names import ModelRef
 from shared.rubric import Rubric
-from shared.strictjson import strict_loads
 
-ATTEMPTS = 3
-RATIONALE_LIMIT = 2000
 # Scores are written every BATCH_ITEMS items: the leaderboard shows a slow judge's progress,
 # and a bridge stopped mid-packet loses one batch of work, not the packet's.
 BATCH_ITEMS = 4
-
-
-def read_verdict(text: str, rubric: Rubric) -> ItemScore:
-    """The judge's JSON answer as an item score (item_id left empty); ValueError if it is
-    not JSON of the rubric's verdict schema."""
-    answer = strict_loads(text)
-    if not isinstance(answer, dict):
-        raise ValueError("the answer is not a JSON object")
-    rationale = answer.pop("rationale", None)
-    if not isinstance(rationale, str) or len(rationale) > RATIONALE_LIMIT:
-        raise ValueError(f"rationale must be text of at most {RATIONALE_LIMIT} characters")
-    problems = rubric.check_scores(answer, "verdict")
-    if problems:
-        raise ValueError("; ".join(f"{p['field']}: {p['message']}" for p in problems))
-    return ItemScore(item_id="-", rationale=rationale, **answer)
 
 
 @dataclass(frozen=True)
@@ -58,58 +39,15 @@ class JudgeFailure:
     error: str
 
 
+def scenario_context(scenario: PacketScenario) -> str:
+    """What the judge is told of the scenario a candidate was written for."""
+    context = "\n".join(f"{name}: {value}" for name, value in scenario.vars.items())
+    return f"{context}\nTips requested: {scenario.n_tips}, each under {scenario.word_limit} words"
+
+
 def judge_messages(packet: JudgePacket, item: PacketItem) -> list[dict[str, str]]:
     """The chat asking the model to score one item against the rubric."""
-    system = (
-        "You are a strict, fair judge of short practical tips. Score the answer against "
-        "this rubric and reply with JSON only.\n" + json.dumps(packet.rubric, indent=1)
-    )
-    context = "\n".join(f"{name}: {value}" for name, value in item.scenario.vars.items())
-    user = (
-        f"{context}\nTips requested: {item.scenario.n_tips}, each under"
-        f" {item.scenario.word_limit} words\n\nAnswer to judge:\n{item.answer}"
-    )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-# (model, messages, JSON schema) -> the model's text answer
-Chat = Callable[[str, list[dict[str, str]], dict[str, Any]], str]
-
-
-def ollama_chat(client: ollama.Client) -> Chat:
-    """Ask through Ollama, with the schema as its structured-output `format`."""
-
-    def chat(model: str, messages: list[dict[str, str]], schema: dict[str, Any]) -> str:
-        answer = client.chat(
-            model=model, messages=messages, format=schema, options={"temperature": 0}
-        )
-        return answer.message.content or ""
-
-    return chat
-
-
-def openai_chat(http: httpx.Client) -> Chat:
-    """Ask an OpenAI-compatible server, with the schema as its `response_format`."""
-
-    def chat(model: str, messages: list[dict[str, str]], schema: dict[str, Any]) -> str:
-        response = http.post(
-            "/chat/completions",
-            json={
-                "model": model,
-                "messages": messages,
-                "temperature": 0,
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": "verdict", "schema": schema, "strict": True},
-                },
-            },
-        )
-        if response.status_code >= 500:
-            raise ConnectionError(f"{response.status_code} {response.text[:200]}")
-        response.raise_for_status()
-        return str(response.json()["choices"][0]["message"]["content"] or "")
-
-    return chat
+    return verdict_messages(packet.rubric, scenario_context(item.scenario), item.answer)
 
 
 def score_packet(
@@ -119,22 +57,13 @@ def score_packet(
     scores: list[ItemScore] = []
     failures: list[JudgeFailure] = []
     rubric = Rubric.from_dict(packet.rubric)
-    schema = rubric.verdict_schema()
     for item in packet.items:
-        error = ""
-        for _ in range(ATTEMPTS):
-            try:
-                text = chat(model, judge_messages(packet, item), schema)
-                verdict = read_verdict(text, rubric)
-            except (ValidationError, ValueError, KeyError, httpx.HTTPStatusError) as exc:
-                error = f"invalid answer: {str(exc).splitlines()[0]}"
-                continue
-            except (ConnectionError, httpx.TransportError, ollama.ResponseError) as exc:
-                raise ProviderUnavailable(f"LLM judge {model} unreachable: {exc}") from exc
-            scores.append(verdict.model_copy(update={"item_id": item.item_id}))
-            break
-        else:
-            failures.append(JudgeFailure(item_id=item.item_id, error=error))
+        try:
+            verdict = ask_verdict(chat, model, judge_messages(packet, item), rubric)
+        except InvalidVerdict as exc:
+            failures.append(JudgeFailure(item_id=item.item_id, error=str(exc)))
+            continue
+        scores.append(verdict.model_copy(update={"item_id": item.item_id}))
     if not scores:
         return None, failures
     score_file = ScoreFile(
@@ -166,7 +95,7 @@ def judge_must_wait(deps: JudgeDeps, judge: ModelRef) -> bool:
 def judge_unscored_runs(deps: JudgeDeps, experiment: str, judge: ModelRef) -> tuple[int, int]:
     """Let the model score the runs it has not scored; invalid answers become judge failures.
     Returns how many items it scored and how many failed."""
-    judge_id = f"llm:{judge.raw}"
+    judge_id = llm_judge_id(judge)
     chat = judge_chat(deps, judge)
     packet, item_runs = packet_for_judge(deps.packets, deps.scores, experiment, judge_id)
     scored = failed = 0

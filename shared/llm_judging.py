@@ -1,0 +1,116 @@
+"""An LLM judge's core: the prompt, how to ask a model for a verdict, how to read its answer.
+
+The judge bridge (scoring packets) and `tipbench.mlflow_scorer` (scoring a user's traces in
+`mlflow.genai.evaluate`) both judge through these functions, so a model scores by the same
+prompt and schema wherever it judges. The model answers in the rubric's verdict schema:
+Ollama's structured outputs (`format`), an OpenAI-compatible `response_format`, or, for an
+embedded GGUF judge, a llama.cpp grammar. An answer that is not valid JSON of that schema is
+asked again, a bounded number of times; then the verdict fails, it is never a zero.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+import ollama
+from pydantic import ValidationError
+
+from shared.contracts import ItemScore
+from shared.errors import InvalidVerdict, ProviderUnavailable
+from shared.model_names import ModelRef
+from shared.rubric import Rubric
+from shared.strictjson import strict_loads
+
+ATTEMPTS = 3
+RATIONALE_LIMIT = 2000
+LLM_JUDGE_PREFIX = "llm:"
+
+# (model, messages, JSON schema) -> the model's text answer
+Chat = Callable[[str, list[dict[str, str]], dict[str, Any]], str]
+
+
+def llm_judge_id(model: ModelRef) -> str:
+    """The judge id an LLM judge scores under, e.g. `llm:qwen2.5:7b`."""
+    return f"{LLM_JUDGE_PREFIX}{model.raw}"
+
+
+def verdict_messages(rubric: Mapping[str, Any], context: str, answer: str) -> list[dict[str, str]]:
+    """The chat asking the model to score one answer, written for `context`, against the
+    rubric (as `Rubric.as_dict()` gives it)."""
+    system = (
+        "You are a strict, fair judge of short practical tips. Score the answer against "
+        "this rubric and reply with JSON only.\n" + json.dumps(rubric, indent=1)
+    )
+    user = f"{context}\n\nAnswer to judge:\n{answer}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def read_verdict(text: str, rubric: Rubric) -> ItemScore:
+    """The judge's JSON answer as an item score (item_id left empty); ValueError if it is
+    not JSON of the rubric's verdict schema."""
+    answer = strict_loads(text)
+    if not isinstance(answer, dict):
+        raise ValueError("the answer is not a JSON object")
+    rationale = answer.pop("rationale", None)
+    if not isinstance(rationale, str) or len(rationale) > RATIONALE_LIMIT:
+        raise ValueError(f"rationale must be text of at most {RATIONALE_LIMIT} characters")
+    problems = rubric.check_scores(answer, "verdict")
+    if problems:
+        raise ValueError("; ".join(f"{p['field']}: {p['message']}" for p in problems))
+    return ItemScore(item_id="-", rationale=rationale, **answer)
+
+
+def ask_verdict(
+    chat: Chat, model: str, messages: list[dict[str, str]], rubric: Rubric
+) -> ItemScore:
+    """The model's verdict, asked up to ATTEMPTS times; InvalidVerdict with the last
+    problem if no answer was valid, ProviderUnavailable if the model cannot be reached."""
+    schema = rubric.verdict_schema()
+    error = ""
+    for _ in range(ATTEMPTS):
+        try:
+            return read_verdict(chat(model, messages, schema), rubric)
+        except (ValidationError, ValueError, KeyError, httpx.HTTPStatusError) as exc:
+            error = f"invalid answer: {str(exc).splitlines()[0]}"
+        except (ConnectionError, httpx.TransportError, ollama.ResponseError) as exc:
+            raise ProviderUnavailable(f"LLM judge {model} unreachable: {exc}") from exc
+    raise InvalidVerdict(error)
+
+
+def ollama_chat(client: ollama.Client) -> Chat:
+    """Ask through Ollama, with the schema as its structured-output `format`."""
+
+    def chat(model: str, messages: list[dict[str, str]], schema: dict[str, Any]) -> str:
+        answer = client.chat(
+            model=model, messages=messages, format=schema, options={"temperature": 0}
+        )
+        return answer.message.content or ""
+
+    return chat
+
+
+def openai_chat(http: httpx.Client) -> Chat:
+    """Ask an OpenAI-compatible server, with the schema as its `response_format`."""
+
+    def chat(model: str, messages: list[dict[str, str]], schema: dict[str, Any]) -> str:
+        response = http.post(
+            "/chat/completions",
+            json={
+                "model": model,
+                "messages": messages,
+                "temperature": 0,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "verdict", "schema": schema, "strict": True},
+                },
+            },
+        )
+        if response.status_code >= 500:
+            raise ConnectionError(f"{response.status_code} {response.text[:200]}")
+        response.raise_for_status()
+        return str(response.json()["choices"][0]["message"]["content"] or "")
+
+    return chat
