@@ -20,8 +20,9 @@ from shared.base import Record
 ITEM_MIN, ITEM_MAX = 1, 5
 MAX_ITEMS, MAX_FLAGS = 12, 8
 TEXT_LIMIT = 64 * 1024
+COMPOSITE = "composite"  # the composite's name as a metric and as MLflow feedback
 # Names a score file, a metric or a packet already uses for something else.
-RESERVED_SCORE_NAMES = frozenset({"composite", "rationale", "item_id"})
+RESERVED_SCORE_NAMES = frozenset({COMPOSITE, "rationale", "item_id"})
 SCORE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 RUBRIC_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 

@@ -9,10 +9,12 @@ import pytest
 
 from shared import tracking
 from shared.settings import Settings
+from shared.suite_files import builtin_suite
 from testkit.fake_ollama import FakeOllama
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow
+RUBRIC = builtin_suite("tip-v1").rubric
 
 
 def judged_job(api: httpx.Client, experiment: str) -> list[Any]:
@@ -50,12 +52,12 @@ def test_an_llm_judge_scores_every_run_with_the_rubric_schema(
     assert api.get("/api/bench/judge/llm-ok/failures").json() == []
     mlflow = tracking.make_client(running_stack)
     trace_id = mlflow.get_run(runs[0]["run_id"]).data.tags[tracking.TAG_TRACE_ID]
-    (assessment,) = mlflow.get_trace(trace_id).info.assessments
-    assert (assessment.source.source_type, assessment.source.source_id) == (
-        "LLM_JUDGE",
-        "llm:judge:8b",
-    )
-    assert assessment.rationale == "Clear and doable."
+    feedback = {a.name: a for a in mlflow.get_trace(trace_id).info.assessments}
+    assert set(feedback) == {*RUBRIC.score_names, "composite"}
+    assert {(a.source.source_type, a.source.source_id) for a in feedback.values()} == {
+        ("LLM_JUDGE", "llm:judge:8b")
+    }
+    assert (feedback["tone"].value, feedback["tone"].rationale) == (5, "Clear and doable.")
 
 
 def test_invalid_llm_answers_are_retried_then_recorded_as_failures_never_as_zeros(

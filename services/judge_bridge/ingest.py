@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-import mlflow
-from mlflow.entities import AssessmentSource, Metric, RunTag
+from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
 from services.judge_bridge.deps import JudgeDeps
 from shared import tracking
-from shared.contracts import ScoreFile, ScoresIngested
+from shared.contracts import ItemScore, ScoreFile, ScoresIngested
 from shared.faults import fault_point
+from shared.feedback import criterion_feedback, judge_source, log_verdict
 from shared.judging import check_scores
 from shared.messaging import send
 from shared.rubric import Rubric
@@ -27,29 +27,21 @@ INGEST_LOCK_WAIT_S = 600.0
 
 
 def log_assessment(
-    client: MlflowClient,
-    run_id: str,
-    scores: ScoreFile,
-    values: dict[str, float],
-    rationale: str,
-    rubric: Rubric,
+    client: MlflowClient, run_id: str, scores: ScoreFile, score: ItemScore, rubric: Rubric
 ) -> None:
-    """The judge's score as an MLflow assessment on the run's generation trace, if it has one.
-
-    People are HUMAN sources; coding agents and LLM judges are LLM_JUDGE sources.
-    """
+    """The judge's score as MLflow feedback on the run's generation trace, if it has one:
+    one per rubric item and flag plus the composite, overriding the judge's earlier ones."""
     trace_id = client.get_run(run_id).data.tags.get(tracking.TAG_TRACE_ID)
     if not trace_id:
         return  # runs recorded before traces existed
-    source_type = "HUMAN" if scores.judge_kind == "human" else "LLM_JUDGE"
-    mlflow.log_feedback(
-        trace_id=trace_id,
-        name=rubric.id,
-        value=dict(values),
-        source=AssessmentSource(source_type=source_type, source_id=scores.judge_id),
-        rationale=rationale or None,
-        metadata={"packet_id": scores.packet_id, "judge_kind": scores.judge_kind},
+    feedback = criterion_feedback(
+        rubric,
+        score.values(),
+        score.rationale,
+        judge_source(scores.judge_id, scores.judge_kind),
+        {"packet_id": scores.packet_id, "judge_kind": scores.judge_kind},
     )
+    log_verdict(client, trace_id, feedback)
 
 
 def _same_score(old: Mapping[str, object], new: Mapping[str, object]) -> bool:
@@ -104,7 +96,7 @@ def ingest_scores(
             ]
         # MLflow first: if it fails, the Redis copy still differs and the retry rewrites.
         client.log_batch(run_id, metrics=metrics, tags=tags)
-        log_assessment(client, run_id, scores, values, score.rationale, rubric)
+        log_assessment(client, run_id, scores, score, rubric)
         scores_store.record(experiment, run_id, judge, new, old)
         fault_point("ingest.partial")  # reliability suite: a crash between two runs
         progress()

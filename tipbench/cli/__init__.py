@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from tipbench import stack
-from tipbench.cli import compare, judging, local, report, runs, suites
+from tipbench.cli import compare, judging, local, migrate, report, runs, suites
 from tipbench.cli.client import EXIT_UNREACHABLE, CliError, load_settings
 
 
@@ -20,6 +20,7 @@ def parser() -> argparse.ArgumentParser:
     judging.register(sub)
     report.register(sub)
     compare.register(sub)
+    migrate.register(sub)
     return top
 
 
