@@ -1,0 +1,112 @@
+"""tipbench's rubric as an MLflow scorer, for `mlflow.genai.evaluate` on a user's own traces.
+
+MLflow's `make_judge` gives one feedback per judge, with its own prompt, and routes models
+through litellm (not installed here); tipbench's scorer is a custom `@scorer` that asks the
+model through tipbench's own LLM-judge core (the same prompt, verdict schema, retries and
+reading as the judge bridge) and returns one feedback per rubric item and flag, plus the
+composite: the feedback the judge bridge writes on tipbench's own traces.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import ollama
+from mlflow.entities import AssessmentError, Feedback
+from mlflow.genai.scorers import Scorer, scorer
+
+from shared.errors import InvalidVerdict, UnknownModel
+from shared.feedback import criterion_feedback, judge_source
+from shared.llm_judging import (
+    Chat,
+    ask_verdict,
+    llm_judge_id,
+    ollama_chat,
+    openai_chat,
+    verdict_messages,
+)
+from shared.model_names import ModelRef, parse_model
+from shared.rubric import COMPOSITE, Rubric
+from shared.settings import Settings
+from shared.suite_files import BUILTIN_SUITES, builtin_suite
+
+INVALID_VERDICT = "INVALID_VERDICT"  # the error code of a criterion the judge left unscored
+
+
+def load_rubric(rubric: Rubric | Mapping[str, Any] | str) -> Rubric:
+    """A rubric given as itself, as data (`Rubric.as_dict()`, a suite file's `rubric`), or
+    by the name of a built-in suite (tip-v1, tip-v2)."""
+    if isinstance(rubric, Rubric):
+        return rubric
+    if isinstance(rubric, str):
+        if rubric not in BUILTIN_SUITES:
+            raise ValueError(
+                f"rubric {rubric!r}: name a built-in suite ({', '.join(BUILTIN_SUITES)})"
+                " or pass the rubric itself"
+            )
+        return builtin_suite(rubric).rubric
+    return Rubric.from_dict(rubric)
+
+
+def _chat(model: ModelRef, settings: Settings) -> Chat:
+    if model.provider == "ollama":
+        client = ollama.Client(host=settings.ollama_host, timeout=settings.ollama_load_timeout_s)
+        return ollama_chat(client)
+    if model.provider == "openai":
+        key = settings.openai_api_key.get_secret_value()
+        http = httpx.Client(
+            base_url=settings.openai_base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            timeout=settings.openai_timeout_s,
+        )
+        return openai_chat(http)
+    raise UnknownModel(
+        f"judge model {model.raw!r}: the MLflow scorer asks Ollama (`<name>`) or an"
+        " OpenAI-compatible server (`openai:<name>`); embedded gguf: judges run in the"
+        " judge bridge only"
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return "\n".join(f"{key}: {_text(item)}" for key, item in value.items())
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def mlflow_scorer(
+    rubric: Rubric | Mapping[str, Any] | str,
+    model: str,
+    *,
+    name: str | None = None,
+    settings: Settings | None = None,
+) -> Scorer:
+    """A scorer judging `outputs` for `inputs` by the rubric with an LLM judge (`qwen2.5:7b`
+    through Ollama, `openai:<name>` through an OpenAI-compatible server): one feedback per
+    item and flag, and the composite. Addresses come from `settings` (TIPBENCH_*)."""
+    judged_by = load_rubric(rubric)
+    judge = parse_model(model)
+    chat = _chat(judge, settings or Settings())
+    source = judge_source(llm_judge_id(judge), "llm")
+    shown = judged_by.as_dict()
+
+    def judge_answer(inputs: Any, outputs: Any) -> list[Feedback]:
+        messages = verdict_messages(shown, _text(inputs), _text(outputs))
+        try:
+            verdict = ask_verdict(chat, judge.name, messages, judged_by)
+        except InvalidVerdict as exc:
+            # MLflow's way to say "not scored": an error, never a value that looks like one
+            error = AssessmentError(error_code=INVALID_VERDICT, error_message=str(exc))
+            return [
+                Feedback(name=criterion, error=error, source=source)
+                for criterion in (*judged_by.score_names, COMPOSITE)
+            ]
+        return criterion_feedback(
+            judged_by, verdict.values(), verdict.rationale, source, {"judge_kind": "llm"}
+        )
+
+    return scorer(judge_answer, name=name or judged_by.id)
