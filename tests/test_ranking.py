@@ -251,8 +251,7 @@ def test_a_default_tip_v2_run_separates_rows_one_composite_point_apart() -> None
     differences = [-1, 0, 1, 1, 2, 3] * 4
     a = {s: [float(level)] for s, level in zip(scenario_ids, levels, strict=True)}
     b = {
-        s: [float(level - d)]
-        for s, level, d in zip(scenario_ids, levels, differences, strict=True)
+        s: [float(level - d)] for s, level, d in zip(scenario_ids, levels, differences, strict=True)
     }
     # When the rows are ranked with the defaults
     result = rank_rows({"A": a, "B": b})
