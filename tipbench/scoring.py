@@ -1,10 +1,10 @@
 """tipbench's rubric as an MLflow scorer, for `mlflow.genai.evaluate` on a user's own traces.
 
-MLflow's `make_judge` gives one feedback per judge, with its own prompt, and routes models
-through litellm (not installed here); tipbench's scorer is a custom `@scorer` that asks the
-model through tipbench's own LLM-judge core (the same prompt, verdict schema, retries and
-reading as the judge bridge) and returns one feedback per rubric item and flag, plus the
-composite: the feedback the judge bridge writes on tipbench's own traces.
+A judge from MLflow's `make_judge` returns one feedback from instructions of its own: a
+second judge prompt, and a call per criterion. tipbench's scorer is a custom `@scorer` that
+asks the model once through tipbench's own LLM-judge core (the same prompt, verdict schema,
+retries and reading as the judge bridge) and returns one feedback per rubric item and flag,
+plus the composite: the feedback the judge bridge writes on tipbench's own traces.
 """
 
 from __future__ import annotations
