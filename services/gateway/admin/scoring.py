@@ -40,7 +40,8 @@ def key_help(rubric: Rubric, keys: dict[str, str]) -> str:
 
 
 def score(experiment: str) -> str:
-    """Blind scoring, one item at a time, for the judge named in ?judge= (asked first)."""
+    """Blind scoring, one item at a time, for the judge named in ?judge= (asked first);
+    with ?mode=pairs, blind pairwise verdicts, one pair at a time."""
     name = checked_experiment(experiment)
     judge = request.args.get("judge", "").strip()
     try:
@@ -53,6 +54,7 @@ def score(experiment: str) -> str:
         "admin/score.html",
         experiment=name,
         judge=judge,
+        mode="pairs" if request.args.get("mode") == "pairs" else "rubric",
         rubric=rubric,
         composite=rubric.as_dict()["composite"],
         levels=range(ITEM_MIN, ITEM_MAX + 1),

@@ -82,6 +82,28 @@ function watchJob(section) {
   }
 }
 
+// --- what a judge reads: the scenario (ids `<prefix>-scenario`, -vars, -n, -words) and tips
+function showScenario(prefix, scenario) {
+  document.getElementById(`${prefix}-scenario`).textContent = scenario.id;
+  document.getElementById(`${prefix}-vars`).replaceChildren(...Object.entries(scenario.vars).flatMap(([name, text]) => {
+    const dt = document.createElement("dt");
+    const dd = document.createElement("dd");
+    dt.textContent = name;
+    dd.textContent = text;
+    return [dt, dd];
+  }));
+  document.getElementById(`${prefix}-n`).textContent = scenario.n_tips;
+  document.getElementById(`${prefix}-words`).textContent = scenario.word_limit;
+}
+
+function listItems(texts) {
+  return texts.map((text) => {
+    const li = document.createElement("li");
+    li.textContent = text;
+    return li;
+  });
+}
+
 // --- the scoring page: one blind item at a time -----------------------------------
 // The form is the experiment's rubric, rendered by the server: a fieldset per item
 // (data-item), a checkbox per flag (data-flag), and the key of each flag and button
@@ -114,24 +136,11 @@ function scoring(section) {
     const item = packet.items[index];
     document.getElementById("item").hidden = false;
     progress.textContent = `Item ${index + 1} of ${packet.items.length} (${saved.size} saved in this session)`;
-    document.getElementById("item-scenario").textContent = item.scenario.id;
-    document.getElementById("item-vars").replaceChildren(...Object.entries(item.scenario.vars).flatMap(([name, text]) => {
-      const dt = document.createElement("dt");
-      const dd = document.createElement("dd");
-      dt.textContent = name;
-      dd.textContent = text;
-      return [dt, dd];
-    }));
-    document.getElementById("item-n").textContent = item.scenario.n_tips;
-    document.getElementById("item-words").textContent = item.scenario.word_limit;
+    showScenario("item", item.scenario);
     document.getElementById("item-answer").textContent = item.answer;
     // no tips could be parsed: the answer itself is what there is to judge
     document.getElementById("item-answer-box").open = item.tips.length === 0;
-    document.getElementById("item-tips").replaceChildren(...item.tips.map((tip) => {
-      const li = document.createElement("li");
-      li.textContent = tip;
-      return li;
-    }));
+    document.getElementById("item-tips").replaceChildren(...listItems(item.tips));
     form.reset();
     const before = saved.get(item.item_id);
     if (before) {
@@ -225,6 +234,81 @@ function scoring(section) {
   load();
 }
 
+// --- the scoring page in pairs: one blind pair at a time --------------------------
+// Each verdict is posted on its own as a verdict file of one judgment, like the rubric
+// scores above; the packet stays the judge's open one until every pair has a verdict.
+function pairScoring(section) {
+  const experiment = section.dataset.experiment;
+  const judge = section.dataset.judge;
+  const form = document.getElementById("pair-form");
+  const progress = document.getElementById("pair-progress");
+  const errorBox = document.getElementById("pair-error");
+  const buttons = [...form.querySelectorAll("button[data-winner]")];
+  let packet = null;
+  let index = 0;
+
+  function show() {
+    if (index >= packet.pairs.length) {
+      document.getElementById("pair").hidden = true;
+      progress.textContent = `All ${packet.pairs.length} pair(s) of this packet are judged. Reload for new pairs.`;
+      return;
+    }
+    const pair = packet.pairs[index];
+    document.getElementById("pair").hidden = false;
+    progress.textContent = `Pair ${index + 1} of ${packet.pairs.length}`;
+    showScenario("pair", pair.scenario);
+    for (const side of ["a", "b"]) {
+      const box = document.getElementById(`side-${side}`);
+      box.querySelector(".side-answer").textContent = pair[side].answer;
+      box.querySelector("details").open = pair[side].tips.length === 0;
+      box.querySelector(".side-tips").replaceChildren(...listItems(pair[side].tips));
+    }
+    form.reset();
+    errorBox.hidden = true;
+  }
+
+  async function judgeAs(winner) {
+    const pair = packet.pairs[index];
+    const judgment = { pair_id: pair.pair_id, winner, rationale: form.elements.rationale.value };
+    try {
+      await api("POST", `/api/bench/judge/${experiment}/pair-scores`, {
+        packet_id: packet.packet_id, judge_id: judge, judge_kind: "human", judgments: [judgment],
+      });
+    } catch (error) {
+      errorBox.textContent = `Not saved: ${error.message}`;
+      errorBox.hidden = false;
+      return;
+    }
+    index += 1;
+    show();
+  }
+
+  for (const button of buttons) button.addEventListener("click", () => judgeAs(button.dataset.winner));
+  form.addEventListener("submit", (event) => event.preventDefault());
+  document.addEventListener("keydown", (event) => {
+    if (!packet || event.target.tagName === "TEXTAREA" || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (index >= packet.pairs.length) return;
+    const button = buttons.find((b) => b.dataset.key === event.key);
+    if (button) {
+      event.preventDefault();
+      button.click();
+    }
+  });
+
+  function load() {
+    api("GET", `/api/bench/judge/${experiment}/pairs?judge=${encodeURIComponent(judge)}`)
+      .then((data) => {
+        packet = data;
+        show();
+      })
+      .catch((error) => {
+        progress.textContent = `Nothing to judge yet (${error.message}); looking again in 5 s.`;
+        setTimeout(load, 5000);
+      });
+  }
+  load();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   localTimes();
   for (const select of document.querySelectorAll("select[data-autosubmit]")) {
@@ -234,4 +318,6 @@ document.addEventListener("DOMContentLoaded", () => {
   if (job) watchJob(job);
   const section = document.getElementById("scoring");
   if (section) scoring(section);
+  const pairs = document.getElementById("pair-scoring");
+  if (pairs) pairScoring(pairs);
 });
