@@ -61,6 +61,20 @@ class Settings(BaseSettings):
         description="A models folder: gguf:<name> (and llm:gguf:<name>) runs <name>.gguf from"
         " it, beside the built-in catalog; no other path is ever opened. Empty: catalog only.",
     )
+    ollama_parallel: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="Requests the collector keeps in flight to Ollama for the loaded model"
+        " (match OLLAMA_NUM_PARALLEL); 1: one at a time.",
+    )
+    openai_parallel: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="Requests the collector keeps in flight to the OpenAI-compatible server"
+        " for one model (its parallel slots: vLLM, llama-server -np); 1: one at a time.",
+    )
     openai_base_url: str = Field(
         "http://127.0.0.1:8080/v1",
         description="OpenAI-compatible server of `openai:` models (vLLM, llama-server...).",
@@ -199,6 +213,11 @@ class Settings(BaseSettings):
     def mlflow_link_base(self) -> str:
         """The MLflow address for links people follow: the public URL, else the tracking URI."""
         return (self.mlflow_public_url or self.mlflow_uri).rstrip("/")
+
+    @property
+    def collector_threads(self) -> int:
+        """The collector's threads: one per request it may keep in flight."""
+        return max(self.ollama_parallel, self.openai_parallel)
 
     def key(self, *parts: str) -> str:
         """A Redis key under this stack's namespace."""

@@ -62,7 +62,13 @@ class FakeOllamaState:
     hanging: dict[str, float] = field(default_factory=dict)  # model -> seconds before answering
     empty: set[str] = field(default_factory=set)  # models whose chat answer has no content
     in_flight: int = 0  # chat calls being answered right now
+    max_in_flight: int = 0  # the most chat calls answered at once
     chat_spans: list[tuple[float, float]] = field(default_factory=list)  # monotonic start, end
+    model_spans: list[tuple[str, float, float]] = field(default_factory=list)  # per chat
+    # Parallel slots, as OLLAMA_NUM_PARALLEL: chats beyond them wait; 0 = no limit.
+    slots: int = 0
+    generating: int = 0
+    slot_free: threading.Condition = field(default_factory=threading.Condition)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
@@ -79,6 +85,9 @@ class FakeOllamaState:
             self.hanging.clear()
             self.empty.clear()
             self.chat_spans.clear()
+            self.model_spans.clear()
+            self.max_in_flight = 0
+            self.slots = 0
 
     def calls_to(self, path: str) -> list[dict[str, Any]]:
         """Bodies of the calls to one endpoint."""
@@ -231,10 +240,15 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _chat(self, model: FakeModel, body: dict[str, Any]) -> None:
-        started = time.monotonic()
         state = self.server.state
-        with state.lock:
+        with state.lock:  # counted on arrival: what the client asks at once
             state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        with state.slot_free:
+            while state.slots and state.generating >= state.slots:
+                state.slot_free.wait()
+            state.generating += 1
+        started = time.monotonic()
         try:
             self._answer_chat(model, body)
         except (BrokenPipeError, ConnectionResetError):
@@ -243,6 +257,10 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.in_flight -= 1
                 state.chat_spans.append((started, time.monotonic()))
+                state.model_spans.append((model.name, started, time.monotonic()))
+            with state.slot_free:
+                state.generating -= 1
+                state.slot_free.notify_all()
 
     def _answer_chat(self, model: FakeModel, body: dict[str, Any]) -> None:
         state = self.server.state

@@ -66,9 +66,11 @@ def worker_argv(module: str, queue: str, *, threads: int) -> list[str]:
 
 def services(settings: Settings, reporters: int = 1) -> list[Service]:
     """The application processes, in start order (MLflow and Redis are handled apart)."""
-    # The collector takes one message at a time (no second one prefetched); like every
-    # worker it is woken by the enqueue itself (shared/wakeup.py), so the model never waits.
-    single = {"dramatiq_queue_prefetch": "1"}
+    # The collector holds one message per request it may keep in flight (one, unless a
+    # provider serves parallel requests), none prefetched beyond; like every worker it is
+    # woken by the enqueue itself (shared/wakeup.py), so the model never waits.
+    threads = settings.collector_threads
+    single = {"dramatiq_queue_prefetch": str(threads)}
     # Traces are written before a run counts as recorded: export them synchronously.
     prompt = {"MLFLOW_ENABLE_ASYNC_TRACE_LOGGING": "false"}
     found = [
@@ -83,7 +85,9 @@ def services(settings: Settings, reporters: int = 1) -> list[Service]:
             {},
         ),
         Service(
-            "collector", worker_argv("services.collector.actors", "collect", threads=1), single
+            "collector",
+            worker_argv("services.collector.actors", "collect", threads=threads),
+            single,
         ),
         Service("recorder", worker_argv("services.collector.actors", "record", threads=2), prompt),
         Service(

@@ -71,7 +71,10 @@ def deps() -> CollectorDeps:
         jobs=JobStore(client, settings),
         broker=broker,
         queues=QueueInspector(client, settings),
-        session=ModelSession(providers),
+        # the embedded provider runs one generation at a time (one llama.cpp context)
+        session=ModelSession(
+            providers, {"ollama": settings.ollama_parallel, "openai": settings.openai_parallel}
+        ),
         suites=SuiteStore(client, mlflow, settings),
     )
 

@@ -52,7 +52,7 @@ def release_unless_next(deps: CollectorDeps) -> None:
     """Unload the resident model unless the next queued cell uses it too."""
     resident = deps.session.resident_model()
     if resident is not None and deps.queues.next_queued_model() != resident:
-        deps.session.release()
+        deps.session.release_if_idle()
 
 
 def render_cell(cell: CollectCell, suite: Suite, deps: CollectorDeps) -> RenderedPrompt:
@@ -67,20 +67,20 @@ def _generate(cell: CollectCell, deps: CollectorDeps) -> GeneratedCell:
     suite = deps.suites.get(cell.suite, cell.suite_version)
     target = suite.scenario(cell.scenario_id)
     prompt = render_cell(cell, suite, deps)
-    resident = deps.session.use(
-        cell.model, max_model_b=cell.max_model_b, allow_unknown_size=cell.allow_unknown_size
-    )
     options = GenerationOptions(
         temperature=cell.temperature,
         seed=cell.seed,
         num_predict=TOKENS_PER_TIP * cell.n_tips + 64,
         num_ctx=NUM_CTX,
     )
-    started = time.perf_counter()
-    generation = deps.session.provider(resident.ref).generate(
-        resident.ref.name, prompt.messages, options
-    )
-    latency_s = time.perf_counter() - started
+    with deps.session.generating(
+        cell.model, max_model_b=cell.max_model_b, allow_unknown_size=cell.allow_unknown_size
+    ) as resident:
+        started = time.perf_counter()
+        generation = deps.session.provider(resident.ref).generate(
+            resident.ref.name, prompt.messages, options
+        )
+        latency_s = time.perf_counter() - started
     rubric = suite.rubric
     parsed = parse_tips(generation.text)
     info = resident.info

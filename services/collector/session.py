@@ -1,7 +1,17 @@
-"""The model session: at most one candidate model resident, and the size guard."""
+"""The model session: at most one candidate model resident, and the size guard.
+
+A provider that serves parallel requests for one model (Ollama with OLLAMA_NUM_PARALLEL,
+vLLM, llama-server's slots) may get up to its `slots` generations at once, all of the
+resident model; a generation of another model waits until they are done, then replaces
+the model. With one slot (the default, and always for the embedded provider) generations
+run one at a time, as they always did.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from services.collector.providers import ModelInfo, ModelProvider
@@ -20,10 +30,45 @@ class Resident:
 class ModelSession:
     """Loads models one at a time: the previous model is unloaded before the next loads."""
 
-    def __init__(self, providers: dict[str, ModelProvider]) -> None:
+    def __init__(
+        self, providers: dict[str, ModelProvider], slots: dict[str, int] | None = None
+    ) -> None:
         self._providers = providers
+        self._slots = slots or {}  # provider -> generations at once (default 1)
         self._resident: Resident | None = None
+        self._busy = 0  # generations of the resident model under way
+        self._changed = threading.Condition()
         self.loads = 0
+
+    @contextmanager
+    def generating(
+        self, model: str, *, max_model_b: float, allow_unknown_size: bool
+    ) -> Iterator[Resident]:
+        """Hold `model` resident for one generation, beside at most slots - 1 others of the
+        same model; another model's generation waits for them to end."""
+        ref = parse_model(model)
+        slots = self._slots.get(ref.provider, 1)
+        with self._changed:
+            while self._busy and (self._resident is None or self._resident.ref != ref):
+                self._changed.wait()
+            while self._busy >= slots:
+                self._changed.wait()
+            resident = self.use(
+                model, max_model_b=max_model_b, allow_unknown_size=allow_unknown_size
+            )
+            self._busy += 1
+        try:
+            yield resident
+        finally:
+            with self._changed:
+                self._busy -= 1
+                self._changed.notify_all()
+
+    def release_if_idle(self) -> None:
+        """Unload the resident model unless a generation is using it."""
+        with self._changed:
+            if not self._busy:
+                self.release()
 
     def provider(self, ref: ModelRef) -> ModelProvider:
         """The provider of a parsed model name."""
