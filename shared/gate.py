@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from shared.base import Request
-from shared.compare import parse_row, row_name
+from shared.compare import find_row, parse_row, row_name
 from shared.contracts import Leaderboard, LeaderboardRow, RowDifference
 from shared.errors import InvalidRequest
 from shared.suite_files import Path, place
@@ -25,10 +25,9 @@ GATE_KEY = "gate"  # the run file's key; not a field of the bench request
 def checked_row(value: str) -> str:
     """A `model|prompt` reference; ValueError (for pydantic) saying how to write one."""
     try:
-        parse_row(value, "row")
+        return row_name(*parse_row(value, "row"))  # spaces around `|` dropped
     except InvalidRequest as exc:
         raise ValueError(str(exc).removeprefix("row: ")) from None
-    return value
 
 
 class MinComposite(Request):
@@ -77,12 +76,20 @@ class Gate(Request):
     def _is_row(cls, value: str | None) -> str | None:
         return value if value is None else checked_row(value)
 
+    @model_validator(mode="after")
+    def _not_itself(self) -> Gate:
+        if self.row and self.must_beat and self.must_beat.row == self.row:
+            raise ValueError(
+                f"must_beat.row is the gate's own row {self.row}: a row cannot beat itself"
+            )
+        return self
+
     def gated_rows(self, board: Leaderboard) -> list[LeaderboardRow]:
-        """The rows the conditions are about (every row when `row` is not set)."""
+        """The rows the conditions are about (every row when `row` is not set); RowNotFound
+        when the board lacks the gate's row (a run file leaving `prompts` to the suite)."""
         if self.row is None:
             return list(board.rows)
-        wanted = parse_row(self.row, "gate.row")
-        return [r for r in board.rows if (r.model, r.prompt_version) == wanted]
+        return [find_row(board, parse_row(self.row, "gate.row"), "gate.row")]
 
 
 def gate_problems(raw: Any, lines: Mapping[Path, int], key: str = GATE_KEY) -> list[dict[str, Any]]:
@@ -153,11 +160,7 @@ def evaluate(
     """Every condition of the gate checked; `beats` holds each gated row's comparison with
     must_beat's row (row a = the gated row), from `shared.compare`."""
     checks: list[Check] = []
-    rows = gate.gated_rows(board)
-    if gate.row and not rows:
-        known = ", ".join(row_name(r.model, r.prompt_version) for r in board.rows)
-        raise InvalidRequest(f"gate.row: no row {gate.row!r} in the leaderboard; its rows: {known}")
-    for row in rows:
+    for row in gate.gated_rows(board):
         name = row_name(row.model, row.prompt_version)
         if gate.min_composite:
             on = gate.min_composite.on

@@ -180,3 +180,13 @@ def test_a_gate_row_outside_the_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CliError) as refused:
         read_run_file(path)
     assert refused.value.lines == [f"{path}:4: gate: row tidy:1b|v2: 'v2' is not in prompts (v1)"]
+
+
+def test_a_gate_names_rows_once_and_never_asks_a_row_to_beat_itself() -> None:
+    gate = Gate.model_validate({"row": " m | v2 ", "must_beat": {"row": "m|v1"}})
+    assert gate.row == "m|v2"  # written as the leaderboard and the compare API write it
+    with pytest.raises(ValueError, match="a row cannot beat itself"):
+        Gate.model_validate({"row": "m|v1", "must_beat": {"row": "m | v1"}})
+    a = board("a", {("m", "v1"): {s: [10.0] for s in SCENARIOS}})
+    with pytest.raises(RowNotFound, match="gate.row: no row 'm\\|v2' in experiment 'a'"):
+        evaluate(gate, a, 0, {})

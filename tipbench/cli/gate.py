@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from shared.compare import row_name
 from shared.contracts import Leaderboard, RowDifference
+from shared.errors import RowNotFound
 from shared.gate import Gate, evaluate
 from tipbench.cli.client import EXIT_OK, EXIT_USAGE, CliError, Gateway
 from tipbench.cli.judged import wait_judged
@@ -56,8 +57,12 @@ def judged_board(
 def hold(gateway: Gateway, gate: Gate, experiment: str, board: Leaderboard, failed: int) -> int:
     """Print one line per condition; EXIT_OK when all pass, EXIT_GATE_FAILED otherwise."""
     beats: dict[str, RowDifference] = {}
+    try:
+        rows = gate.gated_rows(board)
+    except RowNotFound as exc:  # the run file could not tell: it left `prompts` to the suite
+        raise CliError(str(exc), EXIT_USAGE) from None
     if gate.must_beat:
-        for row in gate.gated_rows(board):
+        for row in rows:
             name = row_name(row.model, row.prompt_version)
             if name == gate.must_beat.row:
                 continue
