@@ -19,6 +19,7 @@ from shared import tracking
 from shared.broker import make_broker
 from shared.contracts import CellFinished, JobFinished, ScoresIngested
 from shared.messaging import send
+from shared.report import REPORT_FILE
 from shared.settings import Settings
 from shared.stores.leaderboards import LeaderboardStore
 from shared.suite_files import builtin_suite
@@ -189,7 +190,7 @@ def test_a_burst_of_48_events_makes_at_most_two_rebuilds_with_every_run(
         tracking.search_runs(mlflow, experiment.experiment_id, "tags.run_kind = 'summary'")
     )
     artifacts = {a.path for a in mlflow.list_artifacts(summary.info.run_id)}
-    assert artifacts == {"leaderboard.json", "leaderboard.csv", "leaderboard.svg"}
+    assert artifacts == {"leaderboard.json", "leaderboard.csv", "leaderboard.svg", REPORT_FILE}
 
 
 @pytest.mark.slow
