@@ -94,6 +94,11 @@ def _difference(
     n, found, note = paired_difference(
         a.scenario_means, b.scenario_means, min_scenarios=min_scenarios, spread=spread
     )
+    if any(row.n_scenarios and not row.scenario_means for row in (a, b)):
+        note = (
+            "a leaderboard built before rows kept their per-scenario means: it gains them when"
+            " its next run or score arrives"
+        )
     p = found["p"]
     return RowDifference(
         row_a=row_name(a.model, a.prompt_version),

@@ -17,7 +17,7 @@ from shared.errors import InvalidRequest, RowNotFound, RubricMismatch
 from shared.gate import Gate, evaluate
 from shared.suite_files import builtin_suite
 from tipbench.cli.client import EXIT_USAGE, CliError
-from tipbench.cli.request import read_run_file
+from tipbench.cli.request import read_run_file, run_file_sample
 
 SUITE = builtin_suite("tip-v1")
 SCENARIOS = [f"{p}@{t}" for p in ("student", "nurse", "retiree") for t in ("morning", "evening")]
@@ -190,3 +190,21 @@ def test_a_gate_names_rows_once_and_never_asks_a_row_to_beat_itself() -> None:
     a = board("a", {("m", "v1"): {s: [10.0] for s in SCENARIOS}})
     with pytest.raises(RowNotFound, match="gate.row: no row 'm\\|v2' in experiment 'a'"):
         evaluate(gate, a, 0, {})
+
+
+def test_a_board_from_before_per_scenario_means_says_so() -> None:
+    a = board("a", {("m", "v1"): {s: [10.0] for s in SCENARIOS}})
+    rows = [r.model_copy(update={"scenario_means": {}}) for r in a.rows]
+    old = a.model_copy(update={"rows": rows})
+    (row,) = compare_boards(a, old).rows
+    assert row.n_shared == 0 and row.mean_diff is None
+    assert row.note is not None and "built before rows kept their per-scenario means" in row.note
+
+
+def test_the_run_file_sample_of_run_help_is_a_valid_run_file_with_a_gate(tmp_path: Path) -> None:
+    sample = run_file_sample().split("# bench.yaml\n", 1)[1].split("\n\n", 1)[0]
+    path = tmp_path / "bench.yaml"
+    path.write_text("\n".join(line.removeprefix("  ") for line in sample.splitlines()))
+    gate = read_run_file(path).gate
+    assert gate is not None and gate.must_beat is not None
+    assert (gate.row, gate.must_beat.row) == ("tidy:1b|coach", "tidy:1b|plain")

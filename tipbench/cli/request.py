@@ -65,8 +65,13 @@ flags given on the command line override it, and a key left out takes its defaul
   max_model_b: {contract_default("max_model_b")}
   allow_unknown_size: {_shown(contract_default("allow_unknown_size"))}
   judge: llm:qwen2.5:7b            # default: no LLM judge
+  gate:                            # with --gate: exit 0 when every condition holds, else 1
+    row: tidy:1b|coach             # model|prompt; default: every row (docs/ci.md)
+    min_composite: {{value: 10, on: ci_low}}
+    must_beat: {{row: tidy:1b|plain, by: 0.5}}
 
   tipbench run -c bench.yaml --watch
+  tipbench run -c bench.yaml --gate
   tipbench run -c bench.yaml --models qwen2.5:0.5b --n-scenarios 1
 """
 
