@@ -75,6 +75,8 @@ bench: install-dev
 	$(PY) -m bench.gateway_load
 	$(PY) -m bench.recorder_backends
 	$(PY) -m bench.queue_metrics
+	$(PY) -m bench.idle_wakeup
+	$(PY) -m bench.parallel_slots
 
 clean: down
 	rm -rf $(VAR)
