@@ -12,19 +12,23 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from flask.testing import FlaskClient
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from services.reporter.leaderboard import Cell, aggregate
+from services.reporter.publish import publish
 from services.reporter.report import run_answers
 from shared import tracking
 from shared.report import REPORT_CSP, REPORT_FILE, ReportAnswer, render_report
 from shared.settings import Settings
 from shared.stores.answers import AnswerStore
+from shared.stores.leaderboards import LeaderboardStore
 from shared.suite import Scenario, Suite
 from shared.suite_files import builtin_suite
 from testkit.fake_ollama import FakeModel, FakeOllama
 from tests.conftest import gateway_client, wait_until
+from tests.test_admin_pages import browser  # noqa: F401 - fixture
 from tests.test_browser import chrome, shots  # noqa: F401 - fixtures
 from tests.test_cli import tipbench
 from tests.test_e2e import finished_job
@@ -214,6 +218,30 @@ def test_answers_are_read_from_mlflow_once_a_bounded_number_per_rebuild(
     # answer could not be read stays to be read
     again, still = run_answers(client, store, name, cells, limit=0)
     assert (again, still) == (second, 1)
+
+
+def test_the_leaderboard_page_links_the_report_its_session_can_fetch(
+    browser: FlaskClient,  # noqa: F811 - the fixture: logged in to the admin pages
+    core_settings: Settings,
+) -> None:
+    # Given an experiment whose reporter published a leaderboard and its report
+    client = tracking.make_client(core_settings)
+    name = f"report-page-{uuid.uuid4().hex[:8]}"
+    experiment_id = tracking.ensure_experiment(client, name)
+    html, cells = a_report()
+    board = aggregate(name, cells, version=1, suite=TIP_V1)
+    boards = LeaderboardStore(redis.Redis.from_url(core_settings.redis_url), core_settings)
+    assert boards.save(board)
+    publish(client, experiment_id, board, html)
+    # When the admin opens the leaderboard page and follows its link to the report
+    page = browser.get(f"/admin/experiments/{name}").get_data(as_text=True)
+    link = re.search(r'href="([^"]+)" download="([^"]+)" id="report-link"', page)
+    assert link is not None
+    got = browser.get(link.group(1))
+    # Then the link downloads the file the reporter wrote, with its own CSP
+    assert (link.group(1), link.group(2)) == (f"/api/bench/report/{name}", f"{name}-report.html")
+    assert got.status_code == 200 and got.get_data(as_text=True) == html
+    assert got.headers["Content-Security-Policy"] == REPORT_CSP
 
 
 # --- with the stack: the reporter writes it, the gateway serves it, the CLI saves it ---
