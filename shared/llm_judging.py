@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import ollama
 from pydantic import ValidationError
 
-from shared.contracts import ItemScore
+from shared.contracts import ItemScore, PairJudgment
 from shared.errors import InvalidVerdict, ProviderUnavailable
 from shared.model_names import ModelRef
 from shared.rubric import Rubric
@@ -30,6 +30,17 @@ LLM_JUDGE_PREFIX = "llm:"
 
 # (model, messages, JSON schema) -> the model's text answer
 Chat = Callable[[str, list[dict[str, str]], dict[str, Any]], str]
+T = TypeVar("T")
+# What a pairwise judge answers: the better side, and why.
+PAIR_VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "winner": {"type": "string", "enum": ["a", "b", "tie"]},
+        "rationale": {"type": "string", "maxLength": RATIONALE_LIMIT},
+    },
+    "required": ["winner", "rationale"],
+    "additionalProperties": False,
+}
 
 
 def llm_judge_id(model: ModelRef) -> str:
@@ -68,11 +79,52 @@ def ask_verdict(
 ) -> ItemScore:
     """The model's verdict, asked up to ATTEMPTS times; InvalidVerdict with the last
     problem if no answer was valid, ProviderUnavailable if the model cannot be reached."""
-    schema = rubric.verdict_schema()
+    return ask(chat, model, messages, rubric.verdict_schema(), lambda t: read_verdict(t, rubric))
+
+
+def pair_messages(
+    rubric: Mapping[str, Any], context: str, answer_a: str, answer_b: str
+) -> list[dict[str, str]]:
+    """The chat asking the model which of two answers, written for `context`, is better
+    by the rubric (the pairwise protocol)."""
+    system = (
+        "You are a strict, fair judge of short practical tips. Two answers were written for "
+        "the same request. Using this rubric as the measure of quality, say which answer is "
+        'better: "a", "b", or "tie" if neither is. Do not favour an answer for its position '
+        "or its length. Reply with JSON only.\n" + json.dumps(rubric, indent=1)
+    )
+    user = f"{context}\n\nAnswer A:\n{answer_a}\n\nAnswer B:\n{answer_b}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def read_pair_verdict(text: str) -> PairJudgment:
+    """The judge's JSON answer as a pair judgment (pair_id left as "-"); ValueError if it is
+    not JSON of PAIR_VERDICT_SCHEMA."""
+    answer = strict_loads(text)
+    if not isinstance(answer, dict) or set(answer) != {"winner", "rationale"}:
+        raise ValueError('the answer is not a JSON object of "winner" and "rationale"')
+    return PairJudgment(pair_id="-", **answer)
+
+
+def ask_pair_verdict(chat: Chat, model: str, messages: list[dict[str, str]]) -> PairJudgment:
+    """The model's pairwise verdict, asked like ask_verdict."""
+    return ask(chat, model, messages, PAIR_VERDICT_SCHEMA, read_pair_verdict)
+
+
+def ask(
+    chat: Chat,
+    model: str,
+    messages: list[dict[str, str]],
+    schema: dict[str, Any],
+    read: Callable[[str], T],
+) -> T:
+    """The model's answer under `schema`, read by `read`, asked up to ATTEMPTS times;
+    InvalidVerdict with the last problem if no answer was valid, ProviderUnavailable if
+    the model cannot be reached."""
     error = ""
     for _ in range(ATTEMPTS):
         try:
-            return read_verdict(chat(model, messages, schema), rubric)
+            return read(chat(model, messages, schema))
         except (ValidationError, ValueError, KeyError, httpx.HTTPStatusError) as exc:
             error = f"invalid answer: {str(exc).splitlines()[0]}"
         except (ConnectionError, httpx.TransportError, ollama.ResponseError) as exc:

@@ -46,6 +46,14 @@ def picky_judge_reply(model: str, messages: list[dict[str, str]]) -> str:
     return json.dumps(VERDICT)
 
 
+def pair_judge_reply(model: str, messages: list[dict[str, str]]) -> str:
+    """A pairwise LLM judge preferring the answer without the rambler's overlong tip."""
+    first, _, second = messages[-1]["content"].partition("Answer B:")
+    a_rambles, b_rambles = "really" in first, "really" in second
+    winner = "tie" if a_rambles == b_rambles else "b" if a_rambles else "a"
+    return json.dumps({"winner": winner, "rationale": "The other one rambles."})
+
+
 FAKE_MODELS = (
     FakeModel("tidy:1b", parameter_size="1B", reply=tidy_reply),
     FakeModel("tidy-b:0.5b", parameter_size="500M"),
@@ -57,6 +65,7 @@ FAKE_MODELS = (
     FakeModel("giant:8b", parameter_size="8B"),
     FakeModel("mystery:latest", parameter_size=""),
     FakeModel("judge:8b", parameter_size="8B", reply=judge_reply),
+    FakeModel("pair-judge:8b", parameter_size="8B", reply=pair_judge_reply),
     FakeModel("erratic-judge:8b", parameter_size="8B", reply=erratic_judge_reply),
     FakeModel("picky-judge:8b", parameter_size="8B", reply=picky_judge_reply),
 )

@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from scipy import optimize, stats
 
 from services.reporter.pairwise import (
@@ -15,6 +16,7 @@ from services.reporter.pairwise import (
     kendall_tau_b,
     pairwise_section,
 )
+from shared.llm_judging import read_pair_verdict
 from shared.pairing import MAX_PAIRS, default_pairs, draw_pairs
 
 # wins[i][j]: times row i was preferred to row j (a tie already split as 0.5 each way);
@@ -155,3 +157,23 @@ def test_the_pairwise_section_counts_verdicts_and_ranks_beside_the_rubric() -> N
     assert section.tau_n == 3
     assert section.kendall_tau == pytest.approx(1 / 3, abs=1e-4)
     assert pairwise_section(verdicts[4:], rows, means) is None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "the first one",
+        '{"winner": "c", "rationale": "x"}',
+        '{"winner": "a"}',
+        '{"winner": "a", "rationale": "x", "score": 3}',
+        '{"winner": "a", "rationale": 5}',
+    ],
+)
+def test_a_pairwise_llm_answer_outside_the_schema_is_refused(answer: str) -> None:
+    with pytest.raises((ValueError, ValidationError)):
+        read_pair_verdict(answer)
+
+
+def test_a_pairwise_llm_answer_in_the_schema_is_read() -> None:
+    verdict = read_pair_verdict('{"winner": "tie", "rationale": "both fine"}')
+    assert (verdict.winner, verdict.rationale) == ("tie", "both fine")

@@ -17,6 +17,7 @@ from services.judge_bridge.embedded import EmbeddedJudge
 from services.judge_bridge.ingest import announce_scores, ingest_locked
 from services.judge_bridge.ingest_pairs import ingest_pair_verdicts
 from services.judge_bridge.llm_judge import judge_must_wait, judge_unscored_runs
+from services.judge_bridge.llm_pairs import judge_pairs
 from services.judge_bridge.packets import build_packet as build
 from services.judge_bridge.packets import record_packet
 from shared import tracking
@@ -155,7 +156,8 @@ def ingest_pair_scores(payload: dict[str, Any]) -> None:
     throws=(UnknownModel,),
 )
 def run_llm_judge(payload: dict[str, Any]) -> None:
-    """Let a model score the runs it has not scored, once the collector is idle."""
+    """Let a model score the runs it has not scored (or judge its pairs), once the collector
+    is idle."""
     command = RunLlmJudge.model_validate(payload)
     judge = parse_model(command.model)
     # The judge is loaded only after the candidate models are unloaded.
@@ -163,12 +165,14 @@ def run_llm_judge(payload: dict[str, Any]) -> None:
         run_llm_judge.send_with_options(args=(payload,), delay=COLLECTOR_BUSY_RETRY_MS)
         return
     started = time.monotonic()
-    scored, failed = judge_unscored_runs(deps(), command.experiment, judge)
+    run = judge_pairs if command.pairwise else judge_unscored_runs
+    scored, failed = run(deps(), command.experiment, judge)
     log.info(
-        "LLM judge %s on %s: %d items scored, %d failed, in %.1f s",
+        "LLM judge %s on %s: %d %s judged, %d failed, in %.1f s",
         judge.raw,
         command.experiment,
         scored,
+        "pairs" if command.pairwise else "items",
         failed,
         time.monotonic() - started,
     )

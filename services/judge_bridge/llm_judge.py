@@ -8,6 +8,8 @@ candidate model.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from services.judge_bridge.deps import JudgeDeps
@@ -96,10 +98,9 @@ def judge_unscored_runs(deps: JudgeDeps, experiment: str, judge: ModelRef) -> tu
     """Let the model score the runs it has not scored; invalid answers become judge failures.
     Returns how many items it scored and how many failed."""
     judge_id = llm_judge_id(judge)
-    chat = judge_chat(deps, judge)
     packet, item_runs = packet_for_judge(deps.packets, deps.scores, experiment, judge_id)
     scored = failed = 0
-    try:
+    with judge_loaded(deps, judge) as chat:
         for start in range(0, len(packet.items), BATCH_ITEMS):
             batch = packet.model_copy(update={"items": packet.items[start : start + BATCH_ITEMS]})
             scores, failures = score_packet(chat, judge.name, batch, judge_id)
@@ -110,9 +111,17 @@ def judge_unscored_runs(deps: JudgeDeps, experiment: str, judge: ModelRef) -> tu
                 announce_scores(deps, experiment, scores, ingest_locked(deps, experiment, scores))
                 scored += len(scores.scores)
             failed += len(failures)
+    return scored, failed
+
+
+@contextmanager
+def judge_loaded(deps: JudgeDeps, judge: ModelRef) -> Iterator[Chat]:
+    """How to ask the judge; afterwards its memory is freed (an embedded judge's even after
+    a failure: the next job's candidate needs the room)."""
+    try:
+        yield judge_chat(deps, judge)
     finally:
         if judge.provider == "gguf":
-            deps.embedded.release()  # even on failure: the next job's candidate needs room
+            deps.embedded.release()
     if judge.provider == "ollama":
         deps.ollama.generate(model=judge.name, keep_alive=0)  # free the judge model
-    return scored, failed

@@ -97,6 +97,9 @@ class RunLlmJudge(Record):
     kind: Literal["run_llm_judge"] = Field("run_llm_judge", description="Message tag.")
     experiment: str = Field(description="Experiment name.")
     model: str = Field(description="The judge model: Ollama, openai:<name> or gguf:<name>.")
+    pairwise: bool = Field(
+        False, description="Judge in the pairwise protocol (which of two answers is better)."
+    )
 
 
 class ScoresIngested(Record):

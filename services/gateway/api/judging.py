@@ -75,6 +75,11 @@ class LlmJudgeRequest(Request):
         " gguf:<name> (the catalog's smollm2-135m or a file of TIPBENCH_GGUF_DIR; not bound"
         " by max_model_b).",
     )
+    pairwise: bool = Field(
+        False,
+        description="Judge in the pairwise protocol: the model says which of two answers to"
+        " a scenario is better, for the pairs of its own pair packet.",
+    )
 
     @field_validator("model")
     @classmethod
@@ -94,7 +99,8 @@ class LlmJudgeRequest(Request):
     errors=(404,),
 )
 def run_llm_judge(experiment: str) -> tuple[Response, int]:
-    """Let an LLM judge score the experiment's runs it has not scored yet."""
+    """Let an LLM judge score the experiment's runs it has not scored yet (or, with
+    `pairwise`, judge the pairs of its pair packet)."""
     name = experiment_name(experiment)
     judge = parse(LlmJudgeRequest, json_body())
     problems = gguf_problems([judge.model], "model", deps().settings.gguf_dir)
@@ -102,7 +108,7 @@ def run_llm_judge(experiment: str) -> tuple[Response, int]:
         raise ModelRefused(f"judge refused: {problems[0]['message']}", problems)
     if not deps().packets.candidates(name):
         raise NothingToJudge(name)
-    send(deps().broker, RunLlmJudge(experiment=name, model=judge.model))
+    send(deps().broker, RunLlmJudge(experiment=name, model=judge.model, pairwise=judge.pairwise))
     return jsonify({"experiment": name, "judge_id": f"llm:{judge.model}"}), 202
 
 
