@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         4 * 1024 * 1024, ge=1024, description="Largest request body the gateway reads, bytes."
     )
     gateway_host: str = Field("127.0.0.1", description="Interface the gateway binds to.")
+    url: str = Field(
+        "",
+        description="The gateway the CLI talks to, e.g. https://bench.example.org (also"
+        " `tipbench --url`); empty: http://<gateway_host>:<gateway_port>.",
+    )
     gateway_port: int = Field(8000, ge=1, le=65535, description="Port the gateway listens on.")
     proxy_hops: int = Field(
         0,

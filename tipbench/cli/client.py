@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,6 +11,8 @@ from pydantic import ValidationError
 from shared.settings import Settings
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+# The local stack's admin token, in its var dir (the Makefile writes it).
+LOCAL_TOKEN_FILE = "admin-token"
 
 
 class CliError(Exception):
@@ -42,15 +45,33 @@ def write_output(path: str, text: str) -> None:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE) from exc
 
 
+def gateway_url(settings: Settings) -> str:
+    """The gateway the CLI talks to: TIPBENCH_URL (or --url), else the local stack's."""
+    return settings.url.rstrip("/") or f"http://{settings.gateway_host}:{settings.gateway_port}"
+
+
+def admin_token(settings: Settings) -> str:
+    """The token the CLI sends: TIPBENCH_ADMIN_TOKEN or _FILE if set, else the local
+    stack's, which `make` keeps in <var dir>/admin-token."""
+    local = Path(settings.var_dir) / LOCAL_TOKEN_FILE
+    if not settings.admin_tokens() and not settings.dev_mode and local.is_file():
+        token = local.read_text(encoding="utf-8").strip()
+        if token:
+            return token
+    try:
+        return settings.checked_admin_tokens()[0]
+    except ValueError as exc:
+        raise CliError(
+            f"{exc}; a local stack started by `make up` keeps its token in {local}", EXIT_USAGE
+        ) from None
+
+
 class Gateway:
     """A small client of the gateway's HTTP API."""
 
     def __init__(self, settings: Settings) -> None:
-        self.base = f"http://{settings.gateway_host}:{settings.gateway_port}"
-        try:
-            token = settings.checked_admin_tokens()[0]
-        except ValueError as exc:
-            raise CliError(str(exc), EXIT_USAGE) from None
+        self.base = gateway_url(settings)
+        token = admin_token(settings)
         self._http = httpx.Client(
             base_url=self.base, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
         )

@@ -17,6 +17,7 @@ from tipbench.cli.client import (
     CliError,
     Gateway,
 )
+from tipbench.cli.manage import register_judge_run
 
 
 def cmd_judge_export(settings: Settings, args: argparse.Namespace) -> int:
@@ -78,7 +79,7 @@ def cmd_judge_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `judge export` and `judge import`."""
+    """Add `judge export`, `judge import` and `judge run`."""
     judge = sub.add_parser("judge", help="export blind packets, import score files")
     judge_sub = judge.add_subparsers(dest="judge_command", required=True)
     export = judge_sub.add_parser("export", help="write an experiment's blind judge packet")
@@ -102,3 +103,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--timeout", type=float, default=120.0, help="seconds to wait (default 120)"
     )
     ingest.set_defaults(func=cmd_judge_import)
+    register_judge_run(judge_sub)
