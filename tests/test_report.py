@@ -108,7 +108,9 @@ def a_report(
         for s, c in zip(SCENARIOS, (base, base + 1, base - 1), strict=True)
     ] + [cell("m3", "v1", SCENARIOS[0], None)]
     board = aggregate("shared", cells, version=2, suite=suite)
-    answers = [answer(c, text, model_digest=f"sha256:{c.row[0]}") for c in cells]
+    answers = [
+        answer(c, text, model_digest=f"sha256:{c.row[0]}", prompt_sha256="ab12" * 16) for c in cells
+    ]
     return render_report(board, suite, answers), cells
 
 
@@ -160,6 +162,8 @@ def test_the_reproducibility_record_names_what_made_each_answer() -> None:
     for digest in ("sha256:m&lt;b&gt;1&lt;/b&gt;", "sha256:m2", "sha256:m3"):
         assert f"<code>{digest}</code>" in record
     assert "<th>seeds</th><td>42</td>" in record
+    # and each answer names its run and the hash of the exact prompt it was given
+    assert html.count("prompt sha256 <code>ab12ab12ab12</code>") == 7
 
 
 def test_a_browser_opens_the_report_with_no_request_and_no_script_run(
@@ -299,6 +303,7 @@ def test_the_reporter_writes_the_report_and_the_gateway_serves_that_file(
     runs = api.get(f"/api/bench/runs/{reported}").json()
     assert all(r["run_id"] in served.text for r in runs) and len(runs) == 6
     assert served.text.count("composite 15.0") == served.text.count("composite 2.0") == 3
+    assert served.text.count("prompt sha256 <code>") == 6  # the collector's params, per run
     # the same file is the summary run's artifact in MLflow
     client = tracking.make_client(running_stack)
     found = tracking.find_experiment(client, reported)
