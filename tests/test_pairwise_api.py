@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared import tracking
 from shared.settings import Settings
 from tests.conftest import wait_until
 from tests.test_e2e import finished_job, judge
@@ -134,6 +135,17 @@ def test_pair_packets_are_blind_and_verdicts_rank_rows_beside_the_rubric(
     assert all(r["ci_low"] <= r["strength"] <= r["ci_high"] for r in section["rows"])
     assert section["tau_n"] == 4 and section["kendall_tau"] > 0.8
     assert "Hunter 2004" in section["method"]
+    # and MLflow records each verdict on both its runs, as the outcome for each
+    mlflow = tracking.make_client(running_stack)
+    outcomes = [
+        json.loads(value)["outcome"]
+        for run in runs
+        for key, value in mlflow.get_run(run["run_id"]).data.tags.items()
+        if key.startswith("pairwise/ann/")
+    ]
+    assert len(outcomes) == 2 * 12
+    wins = sum(r["wins"] for r in section["rows"])
+    assert outcomes.count("win") == outcomes.count("loss") == wins
 
     # And the judge's next packet holds only the pairs not judged yet (18 exist in all)
     following = api.get(pairs_url, params={"judge": "ann"}).json()
