@@ -20,6 +20,7 @@ from services.reporter.leaderboard import Cell, aggregate
 from services.reporter.publish import publish
 from services.reporter.report import run_answers
 from shared import tracking
+from shared.contracts import Pairwise, PairwiseRow
 from shared.report import REPORT_CSP, REPORT_FILE, ReportAnswer, render_report
 from shared.settings import Settings
 from shared.stores.answers import AnswerStore
@@ -189,6 +190,31 @@ def test_a_browser_opens_the_report_with_no_request_and_no_script_run(
     )
     assert best != worst  # coloured by composite
     chrome.save_screenshot(str(shots / "report.png"))
+
+
+def test_pairwise_preferences_appear_when_judges_gave_them() -> None:
+    _, cells = a_report()
+    board = aggregate("shared", cells, version=2, suite=TIP_V1)
+    strong = PairwiseRow(
+        model="<i>m1</i>",
+        prompt_version="v1",
+        strength=0.7,
+        ci_low=0.1,
+        ci_high=1.3,
+        wins=5,
+        losses=1,
+        ties=1,
+        n_pairs=7,
+    )
+    pairwise = Pairwise(
+        rows=[strong], n_judgments=7, judges=["ann"], kendall_tau=1.0, tau_n=2, method="BT"
+    )
+    without = render_report(board, TIP_V1, [])
+    with_pairs = render_report(board.model_copy(update={"pairwise": pairwise}), TIP_V1, [])
+    assert 'id="pairwise"' not in without
+    section = with_pairs[with_pairs.index('id="pairwise"') : with_pairs.index('id="answers"')]
+    assert "<code>&lt;i&gt;m1&lt;/i&gt;</code>" in section and "0.10–1.30" in section
+    assert "7 verdicts by ann" in section and Page(with_pairs).external_references() == []
 
 
 def test_answers_are_read_from_mlflow_once_a_bounded_number_per_rebuild(
