@@ -113,6 +113,7 @@ def test_pair_packets_are_blind_and_verdicts_rank_rows_beside_the_rubric(
         ({}, "judge"),
         ({"judge": "ann", "n_pairs": "0"}, "n_pairs"),
         ({"judge": "ann", "n_pairs": "x"}, "n_pairs"),
+        ({"judge": "ann", "n_pairs": "\u00b3"}, "n_pairs"),  # a digit to str.isdigit only
     ]:
         answer = api.get(pairs_url, params=query)
         assert answer.status_code == 422

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Response, jsonify, request
 
 from services.gateway.api.answers import ScoresAccepted
@@ -21,7 +23,7 @@ def n_pairs_asked() -> int | None:
     raw = request.args.get("n_pairs")
     if raw is None:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAIRS:
+    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= MAX_PAIRS:
         message = f"n_pairs must be an integer from 1 to {MAX_PAIRS}, not {raw!r}"
         raise InvalidRequest(message, [{"field": "n_pairs", "message": message}])
     return int(raw)
