@@ -154,6 +154,29 @@ def test_a_valid_form_starts_the_job_and_opens_its_page(browser: FlaskClient) ->
     assert "admin-form" in text and "tidy:1b" in text and "<progress" in text
 
 
+def test_the_form_takes_typed_models_and_allows_unknown_sizes_when_ticked(
+    browser: FlaskClient,
+) -> None:
+    form = {
+        "prompts": ["v1"],
+        "n_tips": "3",
+        "n_scenarios": "1",
+        "temperature": "0.7",
+        "max_model_b": "4",
+        "experiment": "admin-form-unknown",
+        "other_models": "mystery:latest",
+    }
+    # A model whose size Ollama does not report is refused, the checkbox offered
+    refused = browser.post("/admin/new", data=form | {"csrf_token": csrf(browser, "/admin/new")})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "mystery:latest: parameter count unknown" in page
+    assert 'value="mystery:latest"' in page and 'name="allow_unknown_size"' in page
+    # and accepted once it is ticked
+    ticked = form | {"allow_unknown_size": "true", "csrf_token": csrf(browser, "/admin/new")}
+    assert browser.post("/admin/new", data=ticked).status_code == 302
+
+
 def test_a_dead_letter_can_be_requeued_purged_only_after_confirmation(
     browser: FlaskClient, core_settings: Settings
 ) -> None:

@@ -72,6 +72,16 @@ def a_cell(deps: CollectorDeps, experiment: str) -> CollectCell:
     return cell
 
 
+def test_a_size_the_request_declared_is_recorded_as_declared(deps: CollectorDeps) -> None:
+    cell = a_cell(deps, "collect-declared").model_copy(
+        update={"model": "mystery:latest", "declared_params_b": 3.5}
+    )
+    run_id = collect_cell(cell, deps)
+    assert run_id is not None
+    params = deps.mlflow.get_run(run_id).data.params
+    assert (params["parameter_count_b"], params["parameter_count_source"]) == ("3.5", "declared")
+
+
 def cell_runs(client: MlflowClient, experiment: str, key: str) -> list[str]:
     found = tracking.find_experiment(client, experiment)
     assert found is not None
@@ -109,6 +119,7 @@ def test_a_cell_is_logged_as_one_complete_mlflow_run(deps: CollectorDeps) -> Non
     assert params["model_digest"] == "sha256:" + "0" * 64  # from /api/tags
     assert params["provider_version"] == "0.0.0-fake"  # from /api/version
     assert (params["parameter_count_b"], params["quantization"]) == ("1.0", "Q4_K_M")
+    assert params["parameter_count_source"] == "provider"
     assert (params["num_predict"], params["num_ctx"], params["suite"]) == ("304", "4096", "tip-v1")
     assert params["suite_version"] == builtin_suite("tip-v1").content_version()
     assert len(params["prompt_sha256"]) == 64

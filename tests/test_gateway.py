@@ -393,6 +393,28 @@ def test_an_embedded_model_neither_in_the_catalog_nor_in_the_folder_is_refused(
     assert "no nope.gguf in the models folder" in judging.json["error"]["details"][0]["message"]
 
 
+def test_a_declared_size_stands_in_for_an_unreported_one(client: FlaskClient, queue: Any) -> None:
+    body = {"models": ["mystery:latest"], "prompts": ["v1"], "n_scenarios": 1}
+    # A size the request declares is checked like a reported one
+    too_big = body | {"sizes": {"mystery:latest": 8}, "experiment": "gw-declared"}
+    refused = client.post("/api/bench/run", json=too_big, headers=auth())
+    assert refused.status_code == 422
+    assert (
+        "mystery:latest has 8.00B parameters, over max_model_b=4"
+        in refused.json["error"]["message"]
+    )
+    # and, within the limit, runs the model without allow_unknown_size; the cells carry it
+    fits = body | {"sizes": {"mystery:latest": 3.5}, "experiment": "gw-declared"}
+    assert client.post("/api/bench/run", json=fits, headers=auth()).status_code == 202
+    assert [c.declared_params_b for c in queue()] == [3.5]
+    # a size for a model not in the request is refused, naming the field
+    stray = body | {"sizes": {"other:1b": 1.0}, "experiment": "gw-declared"}
+    answer = client.post("/api/bench/run", json=stray, headers=auth())
+    assert answer.status_code == 422
+    assert answer.json["error"]["details"][0]["field"] == "sizes"
+    assert "other:1b not among the models" in answer.json["error"]["details"][0]["message"]
+
+
 def test_the_size_guard_admits_unknown_sizes_when_asked(client: FlaskClient, queue: Any) -> None:
     body = {
         "models": ["mystery:latest"],

@@ -95,3 +95,9 @@ def test_its_unknown_size_is_refused_unless_allowed(llama_server: str) -> None:
     with pytest.raises(ModelSizeUnknown, match="parameter count unknown"):
         session.use(f"openai:{ALIAS}", max_model_b=4.0, allow_unknown_size=False)
     assert session.use(f"openai:{ALIAS}", max_model_b=4.0, allow_unknown_size=True)
+    # or runs with the size the user declares (as `"sizes": {"openai:smollm2": 0.135}`)
+    session.release()
+    declared = session.use(
+        f"openai:{ALIAS}", max_model_b=4.0, allow_unknown_size=False, declared_b=0.135
+    )
+    assert declared.info.params_b == 0.135

@@ -106,6 +106,18 @@ def test_session_size_guard_refuses_before_loading(
     assert fake_ollama.state.loads == []
 
 
+def test_a_declared_size_stands_in_only_for_a_size_the_provider_does_not_report(
+    ollama: OllamaProvider,
+) -> None:
+    session = ModelSession({"ollama": ollama})
+    declared = session.use("mystery:latest", max_model_b=4, allow_unknown_size=False, declared_b=3)
+    assert (declared.info.params_b, declared.info.details["params_b_source"]) == (3, "declared")
+    with pytest.raises(ModelTooLarge, match="8.00B"):
+        session.use("mystery:latest", max_model_b=4, allow_unknown_size=False, declared_b=8)
+    reported = session.use("tidy:1b", max_model_b=4, allow_unknown_size=False, declared_b=3)
+    assert reported.info.params_b == 1.0 and "params_b_source" not in reported.info.details
+
+
 def test_session_runs_unknown_sizes_when_allowed(
     ollama: OllamaProvider, fake_ollama: FakeOllama
 ) -> None:

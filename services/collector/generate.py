@@ -12,6 +12,7 @@ from services.collector.cells import finish_cell
 from services.collector.deps import CollectorDeps, GeneratedCell
 from services.collector.parsing import format_ok, overlong, parse_tips
 from services.collector.providers import GenerationOptions
+from services.collector.session import SIZE_SOURCE
 from shared.contracts import CollectCell, RecordCell, is_registry_prompt
 from shared.messaging import send
 from shared.stores.models import ModelStatsStore
@@ -74,7 +75,10 @@ def _generate(cell: CollectCell, deps: CollectorDeps) -> GeneratedCell:
         num_ctx=NUM_CTX,
     )
     with deps.session.generating(
-        cell.model, max_model_b=cell.max_model_b, allow_unknown_size=cell.allow_unknown_size
+        cell.model,
+        max_model_b=cell.max_model_b,
+        allow_unknown_size=cell.allow_unknown_size,
+        declared_b=cell.declared_params_b,
     ) as resident:
         started = time.perf_counter()
         generation = deps.session.provider(resident.ref).generate(
@@ -104,6 +108,9 @@ def _generate(cell: CollectCell, deps: CollectorDeps) -> GeneratedCell:
         "provider_version": info.server_version or "unknown",
         "quantization": info.quantization or "unknown",
         "parameter_count_b": info.params_b if info.params_b else "unknown",
+        "parameter_count_source": info.details.get(
+            SIZE_SOURCE, "provider" if info.params_b else "unknown"
+        ),
     }
     metrics = {
         "latency_s": latency_s,

@@ -12,11 +12,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.collector.providers import ModelInfo, ModelProvider
 from shared.errors import UnknownModel
 from shared.model_names import ModelRef, check_size, parse_model
+
+# ModelInfo.details key saying where params_b came from when not from the provider.
+SIZE_SOURCE = "params_b_source"
 
 
 @dataclass
@@ -42,7 +45,12 @@ class ModelSession:
 
     @contextmanager
     def generating(
-        self, model: str, *, max_model_b: float, allow_unknown_size: bool
+        self,
+        model: str,
+        *,
+        max_model_b: float,
+        allow_unknown_size: bool,
+        declared_b: float | None = None,
     ) -> Iterator[Resident]:
         """Hold `model` resident for one generation, beside at most slots - 1 others of the
         same model; another model's generation waits for them to end."""
@@ -54,7 +62,10 @@ class ModelSession:
             while self._busy >= slots:
                 self._changed.wait()
             resident = self.use(
-                model, max_model_b=max_model_b, allow_unknown_size=allow_unknown_size
+                model,
+                max_model_b=max_model_b,
+                allow_unknown_size=allow_unknown_size,
+                declared_b=declared_b,
             )
             self._busy += 1
         try:
@@ -77,14 +88,32 @@ class ModelSession:
         except KeyError:
             raise UnknownModel(f"no provider {ref.provider!r} configured for {ref.raw}") from None
 
-    def use(self, model: str, *, max_model_b: float, allow_unknown_size: bool) -> Resident:
-        """Make `model` the resident model, refusing it if it is too large or of unknown size."""
+    def use(
+        self,
+        model: str,
+        *,
+        max_model_b: float,
+        allow_unknown_size: bool,
+        declared_b: float | None = None,
+    ) -> Resident:
+        """Make `model` the resident model, refusing it if it is too large or of unknown size.
+
+        `declared_b`, a size the request declared, stands in for a size the provider does
+        not report (and is checked the same way); a reported size always wins."""
         ref = parse_model(model)
         if self._resident and self._resident.ref == ref:
+            info = self._resident.info
+            if info.details.get(SIZE_SOURCE) == "declared" and declared_b is not None:
+                # each cell carries its own request's declaration
+                self._resident = Resident(ref=ref, info=replace(info, params_b=declared_b))
             self._check_size(self._resident, max_model_b, allow_unknown_size)
             return self._resident
         provider = self.provider(ref)
         info = provider.describe(ref.name)
+        if info.params_b is None and declared_b is not None:
+            info = replace(
+                info, params_b=declared_b, details=info.details | {SIZE_SOURCE: "declared"}
+            )
         candidate = Resident(ref=ref, info=info)
         self._check_size(candidate, max_model_b, allow_unknown_size)
         self.release()

@@ -51,7 +51,7 @@ def model_problems(request: BenchRequest, settings: Settings) -> list[dict[str, 
         except (ConnectionError, httpx.TransportError, ValueError):
             return problems  # Ollama unreachable now: the collector will check
         label = shown.details.parameter_size if shown.details else None
-        size = ollama_params_b(dict(shown.modelinfo or {}), label)
+        size = ollama_params_b(dict(shown.modelinfo or {}), label) or request.sizes.get(name)
         try:
             check_size(name, size, request.max_model_b, request.allow_unknown_size)
         except PermanentError as exc:

@@ -117,6 +117,7 @@ def plan_cells(
             repeat=repeat,
             max_model_b=request.max_model_b,
             allow_unknown_size=request.allow_unknown_size,
+            declared_params_b=request.sizes.get(model),
             llm_judge=request.judge.removeprefix("llm:") if request.judge else None,
         )
         for model in request.models

@@ -42,6 +42,9 @@ class CollectCell(Record):
     repeat: int = Field(0, ge=0, description="Which sample of the cell, from 0.")
     max_model_b: float = Field(description="Largest model allowed, billions of parameters.")
     allow_unknown_size: bool = Field(description="Run models of unknown size.")
+    declared_params_b: float | None = Field(
+        None, description="The size the request declared for this model, billions (if any)."
+    )
     llm_judge: str | None = Field(None, description="Model of the job's LLM judge, if any.")
 
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.base import Request
 from shared.contracts.leaderboards import PANEL, PRIMARY
@@ -34,6 +41,8 @@ REGISTRY_PROMPT_PATTERN = (
 )
 PROMPT_REF_PATTERN = rf"{PROMPT_VERSION_PATTERN}|{REGISTRY_PROMPT_PATTERN}"
 MAX_REPEATS = 10
+# A declared model size above this is a typo, not a model.
+MAX_DECLARED_B = 10_000.0
 ExperimentName = Annotated[str, StringConstraints(pattern=EXPERIMENT_PATTERN)]
 PromptRef = Annotated[str, StringConstraints(pattern=PROMPT_REF_PATTERN)]
 ScenarioId = Annotated[str, StringConstraints(pattern=SCENARIO_ID_PATTERN)]
@@ -99,6 +108,12 @@ class BenchRequest(Request):
     allow_unknown_size: bool = Field(
         False, description="Run models whose parameter count cannot be determined."
     )
+    sizes: dict[str, float] = Field(
+        default_factory=dict,
+        description="Parameter counts, in billions, of models whose server reports none"
+        ' (vLLM, LM Studio): {"openai:my-model": 3.8}. A declared size is checked against'
+        " max_model_b like a reported one and recorded on the runs.",
+    )
     judge: str | None = Field(
         None,
         pattern=r"^llm:[A-Za-z0-9][A-Za-z0-9_.:-]{0,59}$",
@@ -135,6 +150,19 @@ class BenchRequest(Request):
         if names is not None and len(set(names)) != len(names):
             raise ValueError("must not repeat")
         return names
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_of_requested_models(
+        cls, sizes: dict[str, float], info: ValidationInfo
+    ) -> dict[str, float]:
+        for name, billions in sizes.items():
+            if not 0 < billions <= MAX_DECLARED_B:
+                raise ValueError(f"{name}: a size is 0 < B <= {MAX_DECLARED_B:g} billions")
+        strangers = sorted(set(sizes) - set(info.data.get("models") or sizes))
+        if strangers:
+            raise ValueError(f"{', '.join(strangers)} not among the models")
+        return sizes
 
     @model_validator(mode="after")
     def _one_way_to_pick_scenarios(self) -> BenchRequest:

@@ -96,6 +96,11 @@ def add_request_flags(
         ("experiment", {"metavar": "NAME"}, "--experiment study"),
         ("max_model_b", {"type": float, "metavar": "B"}, "--max-model-b 8"),
         ("allow_unknown_size", {"action": argparse.BooleanOptionalAction}, "--allow-unknown-size"),
+        (
+            "sizes",
+            {"nargs": "+", "metavar": "MODEL=B", "type": declared_size},
+            "--sizes openai:my-model=3.8",
+        ),
         ("judge", {"metavar": "llm:MODEL"}, "--judge llm:qwen2.5:7b"),
     ]
     if "suite" not in leave_out:
@@ -132,9 +137,25 @@ def add_request_flags(
         )
 
 
+def declared_size(text: str) -> tuple[str, float]:
+    """`MODEL=B` of --sizes: a model and its size in billions of parameters."""
+    model, equals, billions = text.rpartition("=")
+    try:
+        if not (model and equals):
+            raise ValueError
+        return model, float(billions)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give MODEL=BILLIONS, e.g. openai:my-model=3.8"
+        ) from None
+
+
 def given_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The request's fields given on the command line (and only those)."""
-    return {name: getattr(args, name) for name in REQUEST_FIELDS if hasattr(args, name)}
+    given = {name: getattr(args, name) for name in REQUEST_FIELDS if hasattr(args, name)}
+    if "sizes" in given:
+        given["sizes"] = dict(given["sizes"])
+    return given
 
 
 def request_body(flags: dict[str, Any], from_file: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ FORM_FIELDS = (
     "judge",
     "experiment",
     "max_model_b",
+    "allow_unknown_size",
 )
 NUMBER_FIELDS = (
     ("n_tips", int),
@@ -75,6 +76,7 @@ def default_values(suite: Suite) -> dict[str, Any]:
         "scenarios": [],  # none picked: the first n_scenarios
         "n_scenarios": len(spelled.scenarios or ()),
         "judge": (spelled.judge or "").removeprefix("llm:"),
+        "other_models": "",
     }
 
 
@@ -82,7 +84,8 @@ def _form_body(suite_ref: str) -> dict[str, Any]:
     form = request.form
     body: dict[str, Any] = {
         "suite": suite_ref,
-        "models": form.getlist("models"),
+        # the listed models ticked, then any typed in (openai:<name>, another Ollama name)
+        "models": form.getlist("models") + form.get("other_models", "").split(),
         "prompts": form.getlist("prompts"),
         "experiment": form.get("experiment", "").strip(),
     }
@@ -98,6 +101,8 @@ def _form_body(suite_ref: str) -> dict[str, Any]:
         del body["n_scenarios"]
     if form.get("judge", "").strip():
         body["judge"] = "llm:" + form["judge"].strip().removeprefix("llm:")
+    if form.get("allow_unknown_size"):
+        body["allow_unknown_size"] = True
     return body
 
 
@@ -111,7 +116,10 @@ def new_benchmark() -> Response | tuple[str, int] | str:
     general = None
     if request.method == "POST":
         body = _form_body(suite_ref)
-        values |= body | {"judge": body.get("judge", "").removeprefix("llm:")}
+        values |= body | {
+            "judge": body.get("judge", "").removeprefix("llm:"),
+            "other_models": request.form.get("other_models", ""),
+        }
         try:
             accepted = accept_bench_request(body, deps())
         except InvalidRequest as exc:
