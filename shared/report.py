@@ -10,6 +10,7 @@ Every text a user or a model wrote goes through Jinja2's autoescaping.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,6 +30,9 @@ REPORT_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
     "form-action 'none'"
 )
+# The file says which leaderboard it shows, for readers that want the latest one.
+VERSION_META = "tipbench-leaderboard-version"
+_VERSION = re.compile(rf'<meta name="{VERSION_META}" content="(\d+)">')
 # The run params that say how an answer was made (the collector records them).
 MODEL_PARAMS = ("provider", "model_digest", "quantization", "parameter_count_b", "provider_version")
 SAMPLING_PARAMS = ("temperature", "n_tips", "num_predict", "num_ctx")
@@ -82,6 +86,12 @@ def reproducibility(answers: list[ReportAnswer]) -> dict[str, object]:
     }
 
 
+def report_version(html: str) -> int | None:
+    """The version of the leaderboard a report shows (None if it does not say)."""
+    found = _VERSION.search(html)
+    return int(found.group(1)) if found else None
+
+
 def tipbench_version() -> str:
     """The installed tipbench's version."""
     try:
@@ -119,4 +129,5 @@ def render_report(board: Leaderboard, suite: Suite, answers: list[ReportAnswer])
         built_at=built.strftime("%Y-%m-%d %H:%M:%S UTC"),
         version=tipbench_version(),
         csp=REPORT_CSP,
+        version_meta=VERSION_META,
     )

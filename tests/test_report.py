@@ -20,8 +20,8 @@ from services.reporter.leaderboard import Cell, aggregate
 from services.reporter.publish import publish
 from services.reporter.report import run_answers
 from shared import tracking
-from shared.contracts import Pairwise, PairwiseRow
-from shared.report import REPORT_CSP, REPORT_FILE, ReportAnswer, render_report
+from shared.contracts import Leaderboard, Pairwise, PairwiseRow
+from shared.report import REPORT_CSP, REPORT_FILE, ReportAnswer, render_report, report_version
 from shared.settings import Settings
 from shared.stores.answers import AnswerStore
 from shared.stores.leaderboards import LeaderboardStore
@@ -122,6 +122,7 @@ def test_the_report_makes_no_request_and_runs_no_code() -> None:
     assert page.tags.count("svg") == 1 and "table" in page.tags  # the chart, inline
     assert ("meta", "content", REPORT_CSP) in page.attributes
     assert "http" not in html.replace("http-equiv", "")  # no URL, not even the SVG namespace
+    assert report_version(html) == 2  # it says which leaderboard it shows
 
 
 def test_text_users_and_models_wrote_stays_text() -> None:
@@ -358,7 +359,10 @@ def test_tipbench_report_saves_the_served_file(
     saved = tipbench(running_stack, "report", reported, "-o", str(tmp_path / "r.html"))
     assert saved.returncode == 0, saved.stderr
     assert saved.stdout.strip().endswith(f"-> {tmp_path / 'r.html'}")
-    assert (tmp_path / "r.html").read_text() == api.get(f"/api/bench/report/{reported}").text
+    saved_html = (tmp_path / "r.html").read_text()
+    assert saved_html == api.get(f"/api/bench/report/{reported}").text
+    board = api.get(f"/api/bench/leaderboard/{reported}").json()
+    assert report_version(saved_html) == board["version"]
     default = tipbench(running_stack, "report", reported, cwd=tmp_path)
     assert default.returncode == 0 and (tmp_path / f"{reported}-report.html").exists()
 
@@ -373,3 +377,29 @@ def test_tipbench_report_refusals_exit_2_with_one_line(
     assert not Path("/tmp/never.html").exists()
     assert unwritable.returncode == 2
     assert "cannot write /nonexistent/dir/r.html" in unwritable.stderr
+
+
+def test_tipbench_report_warns_when_the_latest_leaderboard_has_no_report_yet(
+    api: httpx.Client, running_stack: Settings, reported: str, tmp_path: Path
+) -> None:
+    # Given a summary run whose report shows an older leaderboard than the stored one
+    board = Leaderboard.model_validate(api.get(f"/api/bench/leaderboard/{reported}").json())
+    current = api.get(f"/api/bench/report/{reported}").text
+    stale = re.sub(r'(tipbench-leaderboard-version" content=")\d+', r"\g<1>1", current)
+    client = tracking.make_client(running_stack)
+    found = tracking.find_experiment(client, reported)
+    assert found is not None and board.version > 1
+    publish(client, str(found.experiment_id), board, stale)
+    try:
+        # When tipbench report waits one second for the latest one
+        waited = tipbench(
+            running_stack, "report", reported, "--wait", "1", "-o", str(tmp_path / "r.html")
+        )
+    finally:
+        publish(client, str(found.experiment_id), board, current)
+    # Then it saves what there is and says which leaderboard has no report yet
+    assert waited.returncode == 0 and (tmp_path / "r.html").read_text() == stale
+    assert (
+        f"the report shows leaderboard version 1; version {board.version} has no report yet"
+        in waited.stderr
+    )
