@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -164,11 +164,45 @@ def test_a_run_left_unfinished_by_a_crash_is_replaced_not_duplicated(deps: Colle
     assert found is not None
     crashed = deps.mlflow.create_run(
         str(found.experiment_id),
-        tags={tracking.TAG_KIND: "cell", tracking.TAG_CELL_KEY: cell.cell_key},
+        tags={
+            tracking.TAG_KIND: "cell",
+            tracking.TAG_CELL_KEY: cell.cell_key,
+            tracking.TAG_JOB_ID: cell.job_id,  # as the recorder creates it
+        },
     )
     run_id = collect_cell(cell, deps)
     assert run_id != crashed.info.run_id
     assert cell_runs(deps.mlflow, cell.experiment, cell.cell_key) == [run_id]
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        pytest.param(lambda r, key, cell: r.delete(key), id="index-lost"),
+        # A restart from a snapshot taken before the run: the cell's mark is gone, and the
+        # index names an older Redis server.
+        pytest.param(
+            lambda r, key, cell: (r.hdel(key, cell), r.hset(key, "redis_run_id", "older")),
+            id="redis-restarted",
+        ),
+    ],
+)
+def test_a_cell_redelivered_after_redis_lost_its_index_finds_its_run_in_mlflow(
+    deps: CollectorDeps, loss: Callable[[redis.Redis[bytes], str, str], object]
+) -> None:
+    # Given a recorded cell whose index entry Redis then lost, and its generation again
+    cell = a_cell(deps, "collect-index-lost")
+    generate_cell(cell, deps)
+    generated = deps.generated(cell.cell_key)
+    assert generated is not None
+    first = record_cell(cell, deps)
+    loss(deps.redis, deps.settings.key("recorded", cell.job_id), cell.cell_key)
+    deps.keep_generated(cell.cell_key, generated)
+    # When the recorder gets the cell again
+    second = record_cell(cell, deps)
+    # Then MLflow's run is the cell's run: no second one
+    assert second == first
+    assert cell_runs(deps.mlflow, cell.experiment, cell.cell_key) == [first]
 
 
 def test_generation_waits_in_redis_and_is_not_redone_before_its_run_is_written(

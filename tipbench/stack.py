@@ -29,8 +29,16 @@ GATEWAY_READY_TIMEOUT_S = 30.0
 # Defaults for every process, overridable from the environment: no usage reports to
 # MLflow's telemetry service from a benchmark stack (it often runs offline); no job
 # runner in the MLflow server: its huey consumers, for server-side jobs tipbench never
-# submits, poll their queue (a quarter of a core at rest).
-QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+# submits, poll their queue (a quarter of a core at rest); no "View run at" line when a
+# run ends, which costs a request for the run (the recorder ends one per cell).
+QUIET_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+}
+# The recorder's MLflow calls wait on the server most of their time: several in flight
+# keep up with a fast model (bench/promptfoo_compare.py).
+RECORDER_THREADS = 4
 
 
 class StackError(Exception):
@@ -89,7 +97,11 @@ def services(settings: Settings, reporters: int = 1) -> list[Service]:
             worker_argv("services.collector.actors", "collect", threads=threads),
             single,
         ),
-        Service("recorder", worker_argv("services.collector.actors", "record", threads=2), prompt),
+        Service(
+            "recorder",
+            worker_argv("services.collector.actors", "record", threads=RECORDER_THREADS),
+            prompt,
+        ),
         Service(
             "judge_bridge",
             worker_argv("services.judge_bridge.actors", "judge", threads=2),

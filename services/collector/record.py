@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from services.collector.cells import finish_cell
 from services.collector.deps import CollectorDeps, GeneratedCell
+from services.collector.record_index import BEGUN, RecordIndex
 from shared import tracking
 from shared.contracts import CollectCell
 from shared.faults import fault_point
@@ -37,13 +39,22 @@ def record_cell(cell: CollectCell, deps: CollectorDeps) -> str | None:
     to the collector to be generated again, and None is returned.
     """
     experiment_id = tracking.ensure_experiment(deps.mlflow, cell.experiment)
-    run_id = finished_run_id(deps, experiment_id, cell.cell_key)
+    index = RecordIndex(deps.redis, deps.settings)
+    state = index.state(deps.mlflow, experiment_id, cell)
+    if state == "new":
+        run_id = None
+    elif state == BEGUN:  # a delivery before this one may have left a run behind
+        run_id = finished_run_id(deps, experiment_id, cell.cell_key)
+    else:
+        run_id = state
     if run_id is None:
         generated = deps.generated(cell.cell_key)
         if generated is None:
             send(deps.broker, cell)
             return None
+        index.begin(cell)
         run_id = write_run(deps, experiment_id, cell, generated)
+    index.recorded(cell, run_id)
     finish_cell(cell, deps, ok=True, run_id=run_id)
     deps.forget_generated(cell.cell_key)
     return run_id
@@ -92,6 +103,11 @@ def write_run(
             Path(folder, name).write_text(
                 json.dumps(content, indent=2, ensure_ascii=False, default=str), "utf-8"
             )
-        deps.mlflow.log_artifacts(run_id, folder)
+        # The repository from the run just created: MlflowClient.log_artifacts would ask
+        # the server for the run again to find it.
+        artifacts = get_artifact_repository(
+            run.info.artifact_uri, tracking_uri=deps.mlflow.tracking_uri
+        )
+        artifacts.log_artifacts(folder)  # type: ignore[no-untyped-call]
     deps.mlflow.set_terminated(run_id, tracking.RUN_FINISHED)
     return run_id
