@@ -23,6 +23,10 @@ TAG_JUDGE_PENDING: Final = "judge_pending"
 TAG_RUBRIC_ID: Final = "rubric_id"
 TAG_PARENT: Final = "mlflow.parentRunId"
 TAG_TRACE_ID: Final = "trace_id"  # the cell's generation trace
+# Stamped (epoch ms) on a cell run by every score the judge writes: MLflow can search runs
+# by metric value but keeps no "last updated" time, and the reporter's durable snapshot
+# finds the runs re-scored since it was made by this stamp.
+METRIC_SCORED_AT: Final = "scored_at_ms"
 FACET_PARAM: Final = "facet."  # a cell run's param `facet.<name>` holds its scenario's facet
 TAG_SUITE: Final = "suite"  # `name@version` of an experiment's (and a job's) suite
 RUN_FINISHED: Final = RunStatus.to_string(RunStatus.FINISHED)
@@ -120,8 +124,13 @@ def find_summary_run(client: MlflowClient, experiment_id: str) -> Run | None:
 
 def read_artifact(client: MlflowClient, run_id: str, path: str) -> str:
     """A run's artifact as text; MlflowException or OSError if it cannot be read."""
+    return read_artifact_bytes(client, run_id, path).decode("utf-8")
+
+
+def read_artifact_bytes(client: MlflowClient, run_id: str, path: str) -> bytes:
+    """A run's artifact as bytes; MlflowException or OSError if it cannot be read."""
     with tempfile.TemporaryDirectory(prefix="tipbench-artifact-") as folder:
-        return Path(client.download_artifacts(run_id, path, folder)).read_text("utf-8")
+        return Path(client.download_artifacts(run_id, path, folder)).read_bytes()
 
 
 def quote(value: str) -> str:

@@ -84,6 +84,7 @@ def ingest_scores(
         if old is not None and _same_score(old, new):
             continue
         metrics = [Metric(f"judge/{judge}/{k}", float(v), now, 0) for k, v in values.items()]
+        metrics.append(Metric(tracking.METRIC_SCORED_AT, float(now), now, 0))
         tags = [RunTag(f"judge/{judge}/rationale", score.rationale)]
         if primary:
             metrics += [Metric(k, float(v), now, 0) for k, v in values.items()]

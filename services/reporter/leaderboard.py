@@ -24,6 +24,7 @@ from shared.suite_files import DEFAULT_SUITE
 
 Row = tuple[str, str]  # (model, prompt version)
 RUN_ID_BATCH = 100  # run ids per search: keeps the filter string short
+CELL_RUNS = f"tags.{tracking.TAG_KIND} = 'cell'"  # the filter of an experiment's cell runs
 
 
 @dataclass(frozen=True)
@@ -280,15 +281,14 @@ def read_cells(
     client: MlflowClient, experiment_id: str, run_ids: list[str] | None = None
 ) -> list[Cell]:
     """The experiment's finished cell runs (only `run_ids`, if given), read page by page."""
-    kind = f"tags.{tracking.TAG_KIND} = 'cell'"
     if run_ids is None:
-        return cells_of(tracking.search_runs(client, experiment_id, kind))
+        return cells_of(tracking.search_runs(client, experiment_id, CELL_RUNS))
     found: list[Cell] = []
     for start in range(0, len(run_ids), RUN_ID_BATCH):
         batch = ", ".join(tracking.quote(i) for i in run_ids[start : start + RUN_ID_BATCH])
         found += cells_of(
             tracking.search_runs(
-                client, experiment_id, f"{kind} and attributes.run_id IN ({batch})"
+                client, experiment_id, f"{CELL_RUNS} and attributes.run_id IN ({batch})"
             )
         )
     return found

@@ -1,18 +1,19 @@
 """An experiment's cells as of its last rebuild, kept in Redis, and the runs changed since.
 
-A rebuild reads from MLflow only the runs that events named as new or re-scored; a full
-read happens when there is no snapshot yet (first rebuild, Redis restarted) or when an
-event could not say which run changed. MLflow stays the record; this is a derived copy.
+A rebuild reads from MLflow only the runs that events named as new or re-scored. When Redis
+has no snapshot (first rebuild, Redis restarted) it starts from the durable copy in MLflow
+(see durable.py); a full read happens when there is no such copy either, or when an event
+could not say which run changed. MLflow stays the record; these are derived copies.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 import redis
 from mlflow.tracking import MlflowClient
 
+from services.reporter import durable
 from services.reporter.leaderboard import Cell, read_cells
 from shared.settings import Settings
 
@@ -61,13 +62,19 @@ class CellSnapshot:
             return None
         cells = {}
         for run_id, value in raw.items():
-            data = json.loads(value)
-            data["row"] = tuple(data["row"])
-            try:
-                cells[run_id.decode()] = Cell(**data)
-            except TypeError:
+            cell = durable.cell_of_json(json.loads(value))
+            if cell is None:
                 return None  # a copy in an older layout: read everything again
+            cells[run_id.decode()] = cell
         return cells
+
+    def uncached(self, experiment: str, *, add: int = 0, reset: bool = False) -> int:
+        """Runs read into the snapshot since the durable copy was last written."""
+        key = self._key("cells-uncached", experiment)
+        if reset:
+            self._redis.delete(key)
+            return 0
+        return int(self._redis.incrby(key, add))
 
     def store(self, experiment: str, cells: list[Cell], *, replace: bool) -> None:
         """Write cells into the snapshot (replacing it whole when `replace`)."""
@@ -76,22 +83,34 @@ class CellSnapshot:
             if replace:
                 pipe.delete(key)
             if cells:
-                pipe.hset(key, mapping={c.run_id: json.dumps(asdict(c)) for c in cells})
+                pipe.hset(key, mapping={c.run_id: json.dumps(durable.cell_json(c)) for c in cells})
             pipe.execute()
 
 
 def current_cells(
     client: MlflowClient, snapshot: CellSnapshot, experiment: str, experiment_id: str
 ) -> list[Cell]:
-    """The experiment's cells: the snapshot plus the runs changed since, or a full read."""
+    """The experiment's cells: the snapshot plus the runs changed since, the durable copy
+    plus the runs changed since when Redis has no snapshot, or a full read."""
+    started = durable.now_ms()
     changed = snapshot.take_changed(experiment)
     known = snapshot.load(experiment)
-    if known is None or EVERYTHING in changed:
+    if EVERYTHING in changed:
         cells = read_cells(client, experiment_id)
+        durable.save(client, experiment_id, cells, started)
         snapshot.store(experiment, cells, replace=True)
+        snapshot.uncached(experiment, reset=True)
+    elif known is None:
+        cells, _ = durable.cold_read(client, experiment_id)
+        snapshot.store(experiment, cells, replace=True)
+        snapshot.uncached(experiment, reset=True)
     else:
         fresh = read_cells(client, experiment_id, changed) if changed else []
         snapshot.store(experiment, fresh, replace=False)
         cells = list((known | {cell.run_id: cell for cell in fresh}).values())
+        # Keeps what a cold start must read again beyond the durable copy near one page.
+        if snapshot.uncached(experiment, add=len(fresh)) >= durable.REFRESH_AFTER_RUNS:
+            durable.save(client, experiment_id, cells, started)
+            snapshot.uncached(experiment, reset=True)
     snapshot.done(experiment)
     return cells
