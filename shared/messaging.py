@@ -30,6 +30,12 @@ RECORD_QUEUE: Final = "record"
 JUDGE_QUEUE: Final = "judge"
 REPORT_QUEUE: Final = "report"
 
+
+def collect_queue(host: str) -> str:
+    """The queue of one generation host's collector; `collect` for the one-host default."""
+    return f"{COLLECT_QUEUE}.{host}" if host else COLLECT_QUEUE
+
+
 # contract type -> every (queue, actor) that takes it
 ROUTES: Final[dict[type[Message], tuple[tuple[str, str], ...]]] = {
     CollectCell: ((COLLECT_QUEUE, "collect_cell"),),
@@ -44,14 +50,19 @@ ROUTES: Final[dict[type[Message], tuple[tuple[str, str], ...]]] = {
 
 
 def send(broker: Broker, message: Message) -> None:
-    """Enqueue a contract for every actor that takes it, with the current request id."""
+    """Enqueue a contract for every actor that takes it, with the current request id.
+
+    A cell goes to the collect queue of the host it was assigned to.
+    """
     payload = message.model_dump(mode="json")
     request_id = current_request_id()
     options = {REQUEST_ID_OPTION: request_id} if request_id else {}
     for queue_name, actor_name in ROUTES[type(message)]:
         broker.enqueue(
             dramatiq.Message(
-                queue_name=queue_name,
+                queue_name=collect_queue(message.host)
+                if isinstance(message, CollectCell)
+                else queue_name,
                 actor_name=actor_name,
                 args=(payload,),
                 kwargs={},

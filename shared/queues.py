@@ -23,7 +23,14 @@ from dramatiq.brokers.redis import RedisBroker
 
 from shared.broker import HEARTBEAT_TIMEOUT_MS
 from shared.contracts import CollectCell
-from shared.messaging import COLLECT_QUEUE, JUDGE_QUEUE, RECORD_QUEUE, REPORT_QUEUE, ROUTES
+from shared.messaging import (
+    COLLECT_QUEUE,
+    JUDGE_QUEUE,
+    RECORD_QUEUE,
+    REPORT_QUEUE,
+    ROUTES,
+    collect_queue,
+)
 from shared.settings import Settings
 
 QUEUES: Final = (COLLECT_QUEUE, RECORD_QUEUE, JUDGE_QUEUE, REPORT_QUEUE)
@@ -90,6 +97,15 @@ class QueueInspector:
     def _key(self, name: str) -> str:
         return self._settings.key("dramatiq", name)
 
+    def collect_queues(self) -> list[str]:
+        """The generation queues: one per configured host, else the one `collect` queue."""
+        hosts = self._settings.generation_hosts()
+        return [collect_queue(h.name) for h in hosts] if hosts else [COLLECT_QUEUE]
+
+    def names(self) -> list[str]:
+        """Every queue of the stack, the generation queues first."""
+        return self.collect_queues() + [q for q in QUEUES if q != COLLECT_QUEUE]
+
     def _in_progress(self, queue: str) -> int:
         # A worker leaves __heartbeats__ only once it holds no acks, so the ack sets are
         # those of the workers listed there: no scan of the whole keyspace.
@@ -112,12 +128,12 @@ class QueueInspector:
         return int(self._redis.llen(self._key(queue)))
 
     def collector_busy(self) -> bool:
-        """True while cells wait in the collect queue to be generated."""
-        return self.ready_count(COLLECT_QUEUE) > 0
+        """True while cells wait in any generation queue to be generated."""
+        return any(self.ready_count(q) > 0 for q in self.collect_queues())
 
     def next_queued_model(self) -> str | None:
-        """The model of the cell the collector takes next; None if no cell is next."""
-        head = self._head(COLLECT_QUEUE)
+        """The model of the cell this collector (its host's) takes next; None if none is."""
+        head = self._head(collect_queue(self._settings.collector_host))
         if head is None:
             return None
         message = json.loads(head[1])

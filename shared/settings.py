@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.hosts import GenerationHost, parse_hosts
+
 # Values people paste from examples; refusing them keeps a demo token out of production.
 PLACEHOLDER_TOKENS = frozenset({"changeme", "secret", "token", "admin", "password", "example"})
 
@@ -78,6 +80,17 @@ class Settings(BaseSettings):
     openai_base_url: str = Field(
         "http://127.0.0.1:8080/v1",
         description="OpenAI-compatible server of `openai:` models (vLLM, llama-server...).",
+    )
+    hosts: str = Field(
+        "",
+        description="Generation hosts, one collector and queue each: name=url, comma-separated"
+        " (url prefixed openai: for an OpenAI-compatible server, else Ollama); a job's models"
+        " are spread over them. Empty: the one host above.",
+    )
+    collector_host: str = Field(
+        "",
+        description="The host (a TIPBENCH_HOSTS name) this collector generates on; the local"
+        " stack and compose set it per collector.",
     )
     openai_timeout_s: float = Field(
         300.0, gt=0, description="Timeout of one call to the OpenAI-compatible server, seconds."
@@ -167,6 +180,25 @@ class Settings(BaseSettings):
         description="Scored scenarios a leaderboard row needs for an interval and a rank.",
     )
     var_dir: str = Field("var", description="Where the local stack keeps data, logs, pid files.")
+
+    @model_validator(mode="after")
+    def _check_hosts(self) -> Settings:
+        names = [host.name for host in parse_hosts(self.hosts)]  # raises naming the entry
+        if self.collector_host and self.collector_host not in names:
+            raise ValueError(
+                f"TIPBENCH_COLLECTOR_HOST {self.collector_host!r} is not among TIPBENCH_HOSTS"
+                f" {names}"
+            )
+        return self
+
+    def generation_hosts(self) -> tuple[GenerationHost, ...]:
+        """The configured generation hosts; empty for the one-host default."""
+        return parse_hosts(self.hosts)
+
+    def collector_generation_host(self) -> GenerationHost | None:
+        """The host this collector process generates on, if TIPBENCH_COLLECTOR_HOST is set."""
+        found = [h for h in self.generation_hosts() if h.name == self.collector_host]
+        return found[0] if found else None
 
     @model_validator(mode="after")
     def _check_admin_tokens(self) -> Settings:

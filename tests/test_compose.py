@@ -448,3 +448,28 @@ def test_the_build_context_holds_only_the_lock_and_the_code() -> None:
     copied = [line.split()[1] for line in dockerfile_lines() if line.startswith("COPY ")]
     copied = [c for c in copied if not c.startswith("--from")]
     assert set(copied) == {"requirements.lock", "shared", "services", "tipbench"}
+
+
+def test_the_hosts_override_runs_one_collector_per_host_on_its_queue(
+    compose: dict[str, Any],
+) -> None:
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    path = ROOT / "compose.hosts.yaml"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    services = yaml.safe_load(path.read_text())["services"]
+    assert services.pop("collector") == {"deploy": {"replicas": 0}}
+    assert len(services) >= 2
+    for name, service in services.items():
+        host = name.removeprefix("collector-")
+        assert service["extends"] == {"file": "compose.yaml", "service": "collector"}
+        assert service["environment"] == {"TIPBENCH_COLLECTOR_HOST": host}
+        assert "--threads 1 --queues " + f"collect.{host}" in " ".join(service["command"])
+    # every app service reads the hosts: the gateway plans, the judge waits for every queue
+    for name in APP_SERVICES:
+        assert "TIPBENCH_HOSTS" in compose["services"][name]["environment"], name

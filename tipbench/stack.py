@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import httpx
 import redis
 
+from shared.messaging import COLLECT_QUEUE, collect_queue
 from shared.settings import Settings
 
 BIN = Path(sys.executable).parent
@@ -92,11 +93,7 @@ def services(settings: Settings, reporters: int = 1) -> list[Service]:
             ],
             {},
         ),
-        Service(
-            "collector",
-            worker_argv("services.collector.actors", "collect", threads=threads),
-            single,
-        ),
+        *collectors(settings, single),
         Service(
             "recorder",
             worker_argv("services.collector.actors", "record", threads=RECORDER_THREADS),
@@ -117,6 +114,24 @@ def services(settings: Settings, reporters: int = 1) -> list[Service]:
     return [
         Service(s.name, s.argv, s.env | metrics_env(var, s.name, settings, i)) if i > 0 else s
         for i, s in enumerate(named)
+    ]
+
+
+def collectors(settings: Settings, env: dict[str, str]) -> list[Service]:
+    """The generation workers: `collector` on the `collect` queue, or with TIPBENCH_HOSTS
+    one `collector-<host>` per host, each on its host's queue."""
+    threads = settings.collector_threads
+    module = "services.collector.actors"
+    hosts = settings.generation_hosts()
+    if not hosts:
+        return [Service("collector", worker_argv(module, COLLECT_QUEUE, threads=threads), env)]
+    return [
+        Service(
+            f"collector-{host.name}",
+            worker_argv(module, collect_queue(host.name), threads=threads),
+            env | {"TIPBENCH_COLLECTOR_HOST": host.name},
+        )
+        for host in hosts
     ]
 
 

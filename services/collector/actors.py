@@ -3,6 +3,9 @@
     dramatiq services.collector.actors -p 1 -t 1 -Q collect   (generation)
     dramatiq services.collector.actors -p 1 -t 2 -Q record    (MLflow runs)
 
+With several generation hosts (TIPBENCH_HOSTS), one generation process per host, started
+with TIPBENCH_COLLECTOR_HOST=<name> and -Q collect.<name>, generates on that host alone.
+
 The generation process runs with the environment dramatiq_queue_prefetch=1.
 One generation consumer with no prefetch keeps at most one candidate model in memory;
 the recorder writes runs meanwhile, so the model never waits for MLflow.
@@ -30,7 +33,7 @@ from shared import tracking
 from shared.broker import worker_broker
 from shared.contracts import CollectCell, RecordCell
 from shared.errors import PermanentError
-from shared.messaging import COLLECT_QUEUE, RECORD_QUEUE
+from shared.messaging import RECORD_QUEUE, collect_queue
 from shared.queues import QueueInspector
 from shared.settings import Settings
 from shared.stores.jobs import JobStore
@@ -39,6 +42,9 @@ from shared.stores.suites import SuiteStore
 settings = Settings()  # read from the environment
 broker = worker_broker(settings, "collector")
 log = logging.getLogger("tipbench.collector")
+# The queue this process generates from: its host's, so that a retry and the retry-exhausted
+# callback stay on the host (the callback goes to the queue its actor is declared on).
+GENERATE_QUEUE = collect_queue(settings.collector_host)
 
 # A cold load of a large model plus a long generation can take many minutes.
 CELL_TIME_LIMIT_MS = 60 * 60 * 1000
@@ -49,15 +55,18 @@ RECORD_MAX_RETRIES = 60
 @cache
 def deps() -> CollectorDeps:
     """The collector's clients, built on the first message (not at import)."""
+    host = settings.collector_generation_host()
+    ollama_url = host.url if host and host.kind == "ollama" else settings.ollama_host
+    openai_url = host.url if host and host.kind == "openai" else settings.openai_base_url
     providers: dict[str, ModelProvider] = {
         "ollama": OllamaProvider(
-            settings.ollama_host,
+            ollama_url,
             timeout_s=settings.ollama_timeout_s,
             load_timeout_s=settings.ollama_load_timeout_s,
         ),
         "gguf": GgufProvider(gguf_dir=settings.gguf_dir),
         "openai": OpenAICompatibleProvider(
-            settings.openai_base_url,
+            openai_url,
             api_key=settings.openai_api_key.get_secret_value(),
             timeout_s=settings.openai_timeout_s,
         ),
@@ -86,7 +95,7 @@ def _last_error(message: dict[str, Any]) -> str:
 
 @dramatiq.actor(
     actor_name="collect_cell",
-    queue_name=COLLECT_QUEUE,
+    queue_name=GENERATE_QUEUE,
     max_retries=settings.collect_max_retries,
     min_backoff=1_000,
     max_backoff=60_000,
@@ -114,7 +123,7 @@ def collect_cell(payload: dict[str, Any]) -> None:
         release_unless_next(deps())
 
 
-@dramatiq.actor(actor_name="collect_cell_exhausted", queue_name=COLLECT_QUEUE, max_retries=3)
+@dramatiq.actor(actor_name="collect_cell_exhausted", queue_name=GENERATE_QUEUE, max_retries=3)
 def collect_cell_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
     """Mark a cell failed after its last retry; the message itself is in the dead letters."""
     cell = CollectCell.model_validate(message["args"][0])

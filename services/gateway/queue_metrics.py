@@ -23,7 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from shared.queues import QUEUES, QueueInspector
+from shared.queues import QueueInspector
 from shared.settings import Settings
 from shared.stores.jobs import JobStore
 from shared.stores.models import ModelStatsStore, ModelTotals
@@ -105,7 +105,7 @@ class QueueCollector(Collector):
         yield from self._model_families()
 
     def _queue_families(self) -> Iterator[Metric]:
-        per_queue = [self._queues.stats(q) for q in QUEUES]
+        per_queue = [self._queues.stats(q) for q in self._queues.names()]
         for name, help_text in QUEUE_GAUGES.items():
             family = GaugeMetricFamily(
                 f"tipbench_queue_{name}_messages", help_text, labels=["queue"]

@@ -27,29 +27,39 @@ def gguf_problems(names: list[str], field: str, gguf_dir: str) -> list[dict[str,
     return problems
 
 
-def model_problems(request: BenchRequest, settings: Settings) -> list[dict[str, str]]:
+def model_problems(
+    request: BenchRequest, settings: Settings, hosts: dict[str, str] | None = None
+) -> list[dict[str, str]]:
     """Problems with the request's models: an embedded model that does not exist; an
     Ollama model missing, over max_model_b, or of unknown size.
 
-    The size of embedded models and an unreachable Ollama are left to the collector, which
-    checks every model again before loading it.
+    Each Ollama model is asked of the Ollama of its host (`hosts`: model -> host name, see
+    TIPBENCH_HOSTS). The size of embedded models and an unreachable Ollama are left to the
+    collector, which checks every model again before loading it.
     """
     judge = [request.judge.removeprefix("llm:")] if request.judge else []
     problems = gguf_problems(request.models, "models", settings.gguf_dir)
     problems += gguf_problems(judge, "judge", settings.gguf_dir)
-    client = ollama.Client(host=settings.ollama_host, timeout=SHOW_TIMEOUT_S)
+    urls = {h.name: h.url for h in settings.generation_hosts()}
+    unreachable: set[str] = set()
     for name in request.models:
         ref = parse_model(name)
-        if ref.provider != "ollama":
+        host = (hosts or {}).get(name, "")
+        url = urls.get(host, settings.ollama_host)
+        if ref.provider != "ollama" or url in unreachable:
             continue
         try:
-            shown = client.show(ref.name)
+            shown = ollama.Client(host=url, timeout=SHOW_TIMEOUT_S).show(ref.name)
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
-                problems.append({"field": "models", "message": f"Ollama has no model {name!r}"})
+                where = f" (host {host}, {url})" if host else ""
+                problems.append(
+                    {"field": "models", "message": f"Ollama has no model {name!r}{where}"}
+                )
             continue
         except (ConnectionError, httpx.TransportError, ValueError):
-            return problems  # Ollama unreachable now: the collector will check
+            unreachable.add(url)  # Ollama unreachable now: the collector will check
+            continue
         label = shown.details.parameter_size if shown.details else None
         size = ollama_params_b(dict(shown.modelinfo or {}), label) or request.sizes.get(name)
         try:

@@ -7,6 +7,7 @@ gateway's clients, never a Flask request.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import Any
 
 from mlflow.entities import Param
@@ -20,7 +21,10 @@ from shared import tracking
 from shared.base import Record
 from shared.contracts import BenchRequest, CollectCell, cell_key, is_registry_prompt
 from shared.errors import InvalidRequest, ModelRefused, SuiteMismatch, SuiteNotFound, TooManyCells
+from shared.hosts import GenerationHost, assign_hosts
 from shared.messaging import send
+from shared.model_names import parse_model
+from shared.settings import Settings
 from shared.stores.suites import SuiteRecord
 from shared.suite import Suite
 
@@ -93,11 +97,36 @@ def cell_count(request: BenchRequest) -> int:
     return cells * request.repeats
 
 
+def host_plan(request: BenchRequest, settings: Settings) -> dict[str, str]:
+    """Which generation host runs each model of an explicit request, balanced by cells
+    (empty with the one-host default); ModelRefused for a model no host serves."""
+    hosts = settings.generation_hosts()
+    if not hosts:
+        return {}
+    return _assign(
+        Counter({m: cell_count(request) // len(request.models) for m in request.models}), hosts
+    )
+
+
+def _assign(cells_per_model: Counter[str], hosts: tuple[GenerationHost, ...]) -> dict[str, str]:
+    providers = {m: parse_model(m).provider for m in cells_per_model}
+    try:
+        return assign_hosts(dict(cells_per_model), providers, hosts)
+    except ValueError as exc:
+        raise ModelRefused(
+            f"model refused: {exc}", [{"field": "models", "message": str(exc)}]
+        ) from None
+
+
 def plan_cells(
-    job_id: str, request: BenchRequest, parent_run_id: str, prompt_uris: dict[str, str]
+    job_id: str,
+    request: BenchRequest,
+    parent_run_id: str,
+    prompt_uris: dict[str, str],
+    hosts: dict[str, str] | None = None,
 ) -> list[CollectCell]:
     """Every cell of an explicit request (each repeat a cell of its own), grouped by model so
-    that each model loads once."""
+    that each model loads once, each on its host (see `host_plan`)."""
     suite, _, version = request.suite.partition("@")
     return [
         CollectCell(
@@ -119,6 +148,7 @@ def plan_cells(
             allow_unknown_size=request.allow_unknown_size,
             declared_params_b=request.sizes.get(model),
             llm_judge=request.judge.removeprefix("llm:") if request.judge else None,
+            host=(hosts or {}).get(model, ""),
         )
         for model in request.models
         for prompt in request.prompts or ()
@@ -161,7 +191,8 @@ def submit(request: BenchRequest, suite: Suite, deps: GatewayDeps) -> Submitted:
     deps.mlflow.log_dict(parent_run_id, request.model_dump(mode="json"), "request.json")
     deps.mlflow.log_dict(parent_run_id, suite.rubric.as_dict(), "rubric.json")
     prompt_uris = deps.suites.prompt_uris(suite, lambda s: register_prompts(deps.mlflow, s))
-    cells = plan_cells(job_id, request, parent_run_id, prompt_uris)
+    hosts = host_plan(request, deps.settings)
+    cells = plan_cells(job_id, request, parent_run_id, prompt_uris, hosts)
     deps.jobs.create(job_id, request, parent_run_id, cells)
     enqueue_cells(deps, cells)
     return Submitted(
@@ -237,7 +268,7 @@ def accept_bench_request(body: dict[str, Any], deps: GatewayDeps) -> Submitted:
             " name another experiment",
             [{"field": "experiment", "message": f"{waiting} cells already waiting"}],
         )
-    problems = model_problems(request, deps.settings)
+    problems = model_problems(request, deps.settings, host_plan(request, deps.settings))
     if problems:
         summary = "; ".join(p["message"] for p in problems)
         raise ModelRefused(f"model refused: {summary}", problems)
@@ -250,7 +281,19 @@ def store_suite(suite: Suite, deps: GatewayDeps) -> tuple[SuiteRecord, bool]:
 
 
 def retry_failed_cells(job_id: str, deps: GatewayDeps) -> list[str]:
-    """Put the job's failed cells back in play and enqueue them; their keys."""
+    """Put the job's failed cells back in play and enqueue them on their hosts; their keys.
+
+    A cell whose host is no longer configured goes to the host its model is given now."""
+    hosts = deps.settings.generation_hosts()
+    if hosts:  # refuse before anything changes if no configured host serves a failed model
+        _assign(Counter(f.model for f in deps.jobs.get(job_id).failures), hosts)
     cells = deps.jobs.reopen_failed(job_id)
+    names = {h.name for h in hosts}
+    stranded = Counter(c.model for c in cells if c.host not in names)
+    plan = _assign(stranded, hosts) if hosts and stranded else {}
+    cells = [
+        c if c.host in names else c.model_copy(update={"host": plan.get(c.model, "")})
+        for c in cells
+    ]
     enqueue_cells(deps, cells)
     return [c.cell_key for c in cells]

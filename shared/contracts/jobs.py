@@ -18,6 +18,7 @@ class ModelProgress(Record):
     total: int = Field(description="Its cells.")
     done: int = Field(description="With a finished run.")
     failed: int = Field(description="Failed for good (or skipped by a cancel).")
+    host: str = Field("", description="The generation host it runs on; empty: the one host.")
 
 
 class CellFailure(Record):

@@ -46,6 +46,11 @@ class CollectCell(Record):
         None, description="The size the request declared for this model, billions (if any)."
     )
     llm_judge: str | None = Field(None, description="Model of the job's LLM judge, if any.")
+    host: str = Field(
+        "",
+        description="The generation host (a TIPBENCH_HOSTS name) whose collector takes the"
+        " cell; empty: the one collector.",
+    )
 
 
 class RecordCell(Record):

@@ -195,6 +195,11 @@ class JobStore:
             pipe.hset(self._key(job_id, "left"), mapping=left)
             pipe.hset(self._key(job_id, "total_by_model"), mapping=left)
             pipe.hset(self._key(job_id, "cells"), mapping=specs)
+            hosts: dict[str | bytes, bytes | float | int | str] = {
+                cell.model: cell.host for cell in cells if cell.host
+            }
+            if hosts:
+                pipe.hset(self._key(job_id, "host_by_model"), mapping=hosts)
             pipe.zadd(self._settings.key("jobs"), {job_id: now})
             pipe.sadd(self._settings.key("open-jobs", request.experiment), job_id)
             pipe.execute()
@@ -250,9 +255,9 @@ class JobStore:
             pipe.scard(self._key(job_id, "failed"))
             pipe.hgetall(self._key(job_id, "errors"))
             pipe.hgetall(self._key(job_id, "left"))
-            for part in ("total_by_model", "done_by_model", "failed_by_model"):
+            for part in ("total_by_model", "done_by_model", "failed_by_model", "host_by_model"):
                 pipe.hgetall(self._key(job_id, part))
-            record, done, failed, errors, left, totals, dones, faileds = pipe.execute()
+            record, done, failed, errors, left, totals, dones, faileds, hosts = pipe.execute()
         if not record:
             raise JobNotFound(f"no job {job_id!r}")
         fields = {k.decode(): v.decode() for k, v in record.items()}
@@ -278,6 +283,7 @@ class JobStore:
                     total=int(totals.get(name.encode(), 0)),
                     done=int(dones.get(name.encode(), 0)),
                     failed=int(faileds.get(name.encode(), 0)),
+                    host=hosts.get(name.encode(), b"").decode(),
                 )
                 for name in _model_order(json.loads(fields["request"])["models"], totals)
             ],

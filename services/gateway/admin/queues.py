@@ -6,13 +6,13 @@ from flask import Response, redirect, render_template, request, url_for
 
 from services.gateway.deps import deps
 from shared.errors import NotFound, QueueNotFound
-from shared.queues import QUEUES, QueueInspector
+from shared.queues import QueueInspector
 
 DEAD_LETTER_ACTIONS = ("requeue-all", "purge")
 
 
 def _queue(name: str) -> str:
-    if name not in QUEUES:
+    if name not in QueueInspector(deps().redis, deps().settings).names():
         raise QueueNotFound(f"no queue {name!r}")
     return name
 
@@ -20,13 +20,14 @@ def _queue(name: str) -> str:
 def queues() -> str:
     """Queues, workers, actors and dead letters."""
     inspector = QueueInspector(deps().redis, deps().settings)
+    names = inspector.names()
     return render_template(
         "admin/queues.html",
-        stats=[inspector.stats(q) for q in QUEUES],
+        stats=[inspector.stats(q) for q in names],
         workers=inspector.workers(),
         actors=inspector.actor_stats(),
-        waiting={q: inspector.messages(q, "ready", 20) for q in QUEUES},
-        dead={q: inspector.messages(q, "dead", 50) for q in QUEUES},
+        waiting={q: inspector.messages(q, "ready", 20) for q in names},
+        dead={q: inspector.messages(q, "dead", 50) for q in names},
     )
 
 
