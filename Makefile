@@ -76,6 +76,7 @@ bench: install-dev
 	$(PY) -m bench.recorder_backends
 	$(PY) -m bench.queue_metrics
 	$(PY) -m bench.idle_wakeup
+	$(PY) -m bench.multihost
 	$(PY) -m bench.parallel_slots
 
 clean: down
