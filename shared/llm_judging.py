@@ -144,25 +144,68 @@ def ollama_chat(client: ollama.Client) -> Chat:
     return chat
 
 
+# The grammar bounds the rationale: a 135M model otherwise repeats itself up to any limit,
+# and llama.cpp refuses the grammar of the schema's 2000 characters (then crashes).
+RATIONALE_CHARS = 300
+
+
+def text_pattern(max_chars: int) -> str:
+    """Up to max_chars characters, none a quote, a backslash or a control character.
+
+    llama-cpp-python's own string rule lets a raw newline through, which strict JSON
+    refuses; a rationale needs no escapes.
+    """
+    return rf'^[^"\\\x00-\x1F\x7F]{{0,{max_chars}}}$'
+
+
+def grammar_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The verdict schema in the terms llama-cpp-python's grammar converter enforces.
+
+    The converter ignores `minimum`/`maximum`, so an integer range becomes the `enum` of its
+    values, and the rationale a text_pattern of at most RATIONALE_CHARS. Every answer of the
+    result is valid against the original schema.
+    """
+    properties: dict[str, Any] = {}
+    for name, field in schema["properties"].items():
+        if field.get("type") == "integer" and "minimum" in field and "maximum" in field:
+            field = {"type": "integer", "enum": list(range(field["minimum"], field["maximum"] + 1))}
+        elif field.get("type") == "string":
+            limit = min(field.get("maxLength", RATIONALE_CHARS), RATIONALE_CHARS)
+            field = {"type": "string", "pattern": text_pattern(limit)}
+        properties[name] = field
+    return schema | {"properties": properties}
+
+
 def openai_chat(http: httpx.Client) -> Chat:
-    """Ask an OpenAI-compatible server, with the schema as its `response_format`."""
+    """Ask an OpenAI-compatible server, with the schema as its `response_format`.
+
+    OpenAI's form (`json_schema`) first; a server that refuses it for its response format
+    (llama-cpp-python's own server knows only llama.cpp's `json_object` + `schema`) is
+    asked in that form, with the schema llama.cpp's grammar can hold, then and afterwards."""
+    forms: list[Callable[[dict[str, Any]], dict[str, Any]]] = [
+        lambda schema: {
+            "type": "json_schema",
+            "json_schema": {"name": "verdict", "schema": schema, "strict": True},
+        },
+        lambda schema: {"type": "json_object", "schema": grammar_schema(schema)},
+    ]
 
     def chat(model: str, messages: list[dict[str, str]], schema: dict[str, Any]) -> str:
-        response = http.post(
-            "/chat/completions",
-            json={
+        while True:
+            body = {
                 "model": model,
                 "messages": messages,
                 "temperature": 0,
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": "verdict", "schema": schema, "strict": True},
-                },
-            },
-        )
-        if response.status_code >= 500:
-            raise ConnectionError(f"{response.status_code} {response.text[:200]}")
-        response.raise_for_status()
-        return str(response.json()["choices"][0]["message"]["content"] or "")
+                "response_format": forms[0](schema),
+            }
+            response = http.post("/chat/completions", json=body)
+            refused_format = response.status_code >= 400 and "response_format" in response.text
+            if refused_format and len(forms) > 1:
+                forms.pop(0)
+                continue
+            if response.status_code >= 500:
+                raise ConnectionError(f"{response.status_code} {response.text[:200]}")
+            response.raise_for_status()
+            return str(response.json()["choices"][0]["message"]["content"] or "")
 
     return chat

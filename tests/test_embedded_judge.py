@@ -13,11 +13,11 @@ import httpx
 import jsonschema
 import pytest
 
-from services.judge_bridge.embedded import RATIONALE_CHARS, EmbeddedJudge, grammar_schema
+from services.judge_bridge.embedded import EmbeddedJudge
 from services.judge_bridge.llm_judge import judge_messages
 from shared.contracts import JudgePacket, PacketItem, PacketScenario
 from shared.errors import UnknownModel
-from shared.llm_judging import read_verdict
+from shared.llm_judging import RATIONALE_CHARS, grammar_schema, read_verdict
 from shared.model_names import gguf_file
 from shared.rubric import Rubric
 from shared.suite_files import builtin_suite, parse_suite

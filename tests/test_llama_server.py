@@ -14,6 +14,7 @@ from services.collector.providers import GenerationOptions
 from services.collector.providers.openai_compat import OpenAICompatibleProvider
 from services.collector.session import ModelSession
 from shared.errors import ModelSizeUnknown, UnknownModel
+from shared.llm_judging import ask_verdict, openai_chat, verdict_messages
 from shared.model_names import gguf_file
 from shared.suite import render_prompt
 from shared.suite_files import builtin_suite
@@ -101,3 +102,20 @@ def test_its_unknown_size_is_refused_unless_allowed(llama_server: str) -> None:
         f"openai:{ALIAS}", max_model_b=4.0, allow_unknown_size=False, declared_b=0.135
     )
     assert declared.info.params_b == 0.135
+
+
+def test_the_llm_judge_gets_schema_valid_verdicts_from_a_real_llama_cpp_server(
+    llama_server: str,
+) -> None:
+    # Given the judge path's own prompt and OpenAI-compatible client, aimed at the server
+    # (llama-cpp-python's server refuses OpenAI's json_schema response format: the client
+    # falls back to llama.cpp's json_object + schema, a grammar: every answer parses)
+    rubric = builtin_suite("tip-v1").rubric
+    answer = "1. Drink a glass of water.\n2. Stretch for a minute.\n3. Plan one task."
+    messages = verdict_messages(rubric.as_dict(), "A student in the morning.", answer)
+    with httpx.Client(base_url=llama_server, timeout=120) as http:
+        verdict = ask_verdict(openai_chat(http), ALIAS, messages, rubric)
+    # Then the verdict holds every rubric item and flag, in range
+    values = verdict.values()
+    assert set(values) == {item.id for item in rubric.items} | {f.id for f in rubric.flags}
+    assert all(1 <= values[item.id] <= 5 for item in rubric.items)

@@ -1,6 +1,6 @@
 """The embedded LLM judge: a GGUF model (`llm:gguf:<name>`: the catalog's or the models
-folder's) run in this process
-by llama.cpp, its answer constrained by a grammar compiled from the rubric's verdict schema.
+folder's) run in this process by llama.cpp, its answer constrained by a grammar compiled
+from the rubric's verdict schema (`shared.llm_judging.grammar_schema`).
 
 The model is loaded on the first question of a judging and dropped when the judging ends,
 so it never stays in memory beside the collector's next candidate model.
@@ -12,42 +12,13 @@ import threading
 from typing import Any
 
 from shared.errors import UnknownModel
+from shared.llm_judging import grammar_schema
 from shared.model_names import gguf_file
 
-# The grammar bounds the rationale: a 135M model otherwise repeats itself up to any limit,
-# and llama.cpp refuses the grammar of the schema's 2000 characters (then crashes).
-RATIONALE_CHARS = 300
 # Only a guard: the grammar already bounds the answer well below it.
 ANSWER_TOKENS = 1024
 # The judge's chat (rubric + scenario + answer) and its verdict fit with room to spare.
 CONTEXT_TOKENS = 4096
-
-
-def text_pattern(max_chars: int) -> str:
-    """Up to max_chars characters, none a quote, a backslash or a control character.
-
-    llama-cpp-python's own string rule lets a raw newline through, which strict JSON
-    refuses; a rationale needs no escapes.
-    """
-    return rf'^[^"\\\x00-\x1F\x7F]{{0,{max_chars}}}$'
-
-
-def grammar_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The verdict schema in the terms llama-cpp-python's grammar converter enforces.
-
-    The converter ignores `minimum`/`maximum`, so an integer range becomes the `enum` of its
-    values, and the rationale a text_pattern of at most RATIONALE_CHARS. Every answer of the
-    result is valid against the original schema.
-    """
-    properties: dict[str, Any] = {}
-    for name, field in schema["properties"].items():
-        if field.get("type") == "integer" and "minimum" in field and "maximum" in field:
-            field = {"type": "integer", "enum": list(range(field["minimum"], field["maximum"] + 1))}
-        elif field.get("type") == "string":
-            limit = min(field.get("maxLength", RATIONALE_CHARS), RATIONALE_CHARS)
-            field = {"type": "string", "pattern": text_pattern(limit)}
-        properties[name] = field
-    return schema | {"properties": properties}
 
 
 class EmbeddedJudge:
