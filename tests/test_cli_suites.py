@@ -192,8 +192,10 @@ def test_request_flags_are_the_contract_fields() -> None:
         *("--n-tips", "2", "--temperature", "0.1", "--seed", "5", "--repeats", "2"),
         *("--experiment", "x"),
         *("--max-model-b", "2", "--allow-unknown-size", "--judge", "llm:j"),
+        *("--sizes", "a=1.5"),
     )
     assert set(given) == set(BenchRequest.model_fields) - {"scenarios"}
+    assert given["sizes"] == {"a": 1.5}
     BenchRequest.model_validate(given)  # every flag has the contract's type
 
 
