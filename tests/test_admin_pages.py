@@ -20,7 +20,17 @@ from services.gateway.admin.results import CompositeAxis
 from services.gateway.admin.scoring import flag_keys
 from services.gateway.deps import deps
 from shared import tracking
-from shared.contracts import Agreement, BenchRequest, GroupWinner, Leaderboard, LeaderboardRow
+from shared.contracts import (
+    Agreement,
+    BenchRequest,
+    Candidate,
+    Disagreement,
+    GroupWinner,
+    Leaderboard,
+    LeaderboardRow,
+    Marginal,
+    PacketScenario,
+)
 from shared.errors import SuiteInvalid, SuiteNotFound
 from shared.queues import QueueInspector
 from shared.rubric import Rubric, RubricFlag, RubricItem
@@ -601,6 +611,76 @@ def test_the_leaderboard_follows_the_boards_rubric_and_facets(
     ticks = re.findall(r'class="tick">([^<]+)</text>', page)
     assert ticks == ["2", "4", "6", "8", "10", "12"]
     assert "By persona" not in page and "17" not in ticks
+
+
+def test_the_leaderboard_shows_marginals_spreads_disagreements_and_the_cells_tips(
+    browser: FlaskClient, core_settings: Settings
+) -> None:
+    # Given a board with marginals and a disagreement, and a finished run with pooled tips
+    experiment = f"rich-{uuid.uuid4().hex[:8]}"
+    mlflow = tracking.make_client(core_settings)
+    run = mlflow.create_run(
+        tracking.ensure_experiment(mlflow, experiment),
+        run_name="tidy:1b | coach | s1",
+        tags={tracking.TAG_KIND: "cell"},
+    )
+    for key, value in (("model", "tidy:1b"), ("prompt_version", "coach"), ("scenario_id", "s1")):
+        mlflow.log_param(run.info.run_id, key, value)
+    mlflow.log_metric(run.info.run_id, "composite", 9.0)
+    mlflow.set_terminated(run.info.run_id, tracking.RUN_FINISHED)
+    scenario = PacketScenario(id="s1", vars={}, n_tips=2, word_limit=30)
+    tips = ["Sleep before the exam", "Tea & <biscuits>"]
+    marginal = Marginal(
+        name="tidy:1b",
+        rows=1,
+        n_scenarios=2,
+        mean_composite=9.5,
+        ci_low=8.0,
+        ci_high=11.0,
+        rank=1,
+        tied_with_best=True,
+        insufficient_data=None,
+    )
+    board = a_board(experiment)
+    row = board.rows[0].model_copy(update={"bootstrap_rank_ci": [1, 2], "within_sd": 0.25})
+    board = board.model_copy(
+        update={
+            "rows": [row],
+            "by_model": [marginal],
+            "by_prompt": [marginal.model_copy(update={"name": "coach"})],
+            "agreement": Agreement(
+                judges=["ann", "bob"],
+                pairs=[],
+                alpha={},
+                disagreements=[
+                    Disagreement(run_id=run.info.run_id, item="calm", scores={"ann": 1, "bob": 4})
+                ],
+            ),
+        }
+    )
+    with redis.Redis.from_url(core_settings.redis_url) as client:
+        PacketStore(client, core_settings).add_candidates(
+            experiment,
+            {run.info.run_id: Candidate(scenario=scenario, answer="...", tips=tips)},
+            STUDY.rubric,
+        )
+    with browser.application.app_context():
+        assert deps().leaderboards.save(board)
+    # When the leaderboard page is shown
+    page = browser.get(f"/admin/experiments/{experiment}").get_data(as_text=True)
+    # Then the rows show their bootstrap ranks and spreads
+    assert '<td class="bootstrap-ranks">1–2</td>' in page
+    assert '<td class="within-sd">0.25</td><td class="between-sd">0.50</td>' in page
+    # And the marginals by model and by prompt have their tables
+    assert '<table class="marginals" id="by-model">' in page and "<h2>By prompt</h2>" in page
+    assert re.search(r"<td>coach</td><td>1</td><td>9.50</td><td>8.00–11.00</td>", page)
+    # And the disagreement names its run by model, prompt and scenario, with each judge's score
+    found = re.search(r'<table id="disagreements">.*?</table>', page, re.S)
+    assert found and "tidy:1b | coach | s1</a></td><td>calm</td><td>1</td><td>4</td>" in found[0]
+    # And the matrix cell carries its tips, to hover and to expand, escaped
+    assert 'title="Sleep before the exam\nTea &amp; &lt;biscuits&gt;"' in page
+    assert "<summary>2 tips</summary><ol><li>Sleep before the exam</li>" in page
+    assert '<table id="matrix" class="matrix sortable">' in page and 'data-sort="9.0"' in page
 
 
 def stored_versions(client: FlaskClient, name: str) -> list[object]:

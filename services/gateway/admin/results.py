@@ -56,8 +56,9 @@ def experiments() -> str:
     return render_template("admin/experiments.html", experiments=rows)
 
 
-def _matrix(runs: list[Any]) -> dict[str, Any]:
-    """Rows: scenarios; columns: (model, prompt); cells: the run and its composite."""
+def _matrix(runs: list[Any], tips: dict[str, list[str]]) -> dict[str, Any]:
+    """Rows: scenarios; columns: (model, prompt); cells: the run, its composite and its
+    tips (`tips`: run id -> the tips parsed from its answer)."""
     columns = sorted(
         {(r.data.params.get("model", "?"), r.data.params.get("prompt_version", "?")) for r in runs}
     )
@@ -69,7 +70,8 @@ def _matrix(runs: list[Any]) -> dict[str, Any]:
         cells[key] = {
             "run_id": run.info.run_id,
             "composite": run.data.metrics.get("composite"),
-            "tips": run.data.metrics.get("n_tips_parsed"),
+            "n_tips": run.data.metrics.get("n_tips_parsed"),
+            "tips": tips.get(run.info.run_id, []),
         }
     return {"columns": columns, "rows": rows, "cells": cells}
 
@@ -115,7 +117,9 @@ def leaderboard(experiment: str) -> str:
         experiment=name,
         board=board,
         view=view,
-        matrix=_matrix(runs),
+        # the judges' candidate pool already holds each run's tips: one read, no artifacts
+        matrix=_matrix(runs, {k: c.tips for k, c in deps().packets.candidates(name).items()}),
+        run_names={r.info.run_id: r.info.run_name for r in runs},
         link=mlflow_link(str(found.experiment_id)),
         axis=CompositeAxis(board.composite_min, board.composite_max) if board else None,
         suite=split_ref(board.suite) if board else None,

@@ -24,8 +24,7 @@ function localTimes() {
 }
 
 // --- the job page: poll the job until it ends -------------------------------------
-// The failed cells by model, prompt and scenario: the page lists every cell's key with
-// what it names (#cell-labels); the API gives only the keys.
+// The failed cells by model, prompt and scenario, as the API's `failures` names them.
 function showFailedCells(failures) {
   const body = document.querySelector("#failed-cells tbody");
   const rows = failures.map((f) => {
@@ -309,7 +308,36 @@ function pairScoring(section) {
   load();
 }
 
+// --- sortable tables: a header's button sorts the rows by its column -------------------
+// Numbers come from a cell's data-sort (cells without one, unscored, go last either way).
+function sortable(table) {
+  const headers = [...table.tHead.rows[0].cells];
+  headers.forEach((th, column) => {
+    const button = th.querySelector("button.sort");
+    if (!button) return;
+    button.addEventListener("click", () => {
+      const descending = th.getAttribute("aria-sort") === "ascending";
+      for (const other of headers) other.setAttribute("aria-sort", "none");
+      th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+      const sign = descending ? -1 : 1;
+      const body = table.tBodies[0];
+      const key = (row) => {
+        const cell = row.cells[column];
+        if (button.dataset.kind === "text") return cell.textContent.trim();
+        return cell.dataset.sort === undefined ? null : Number(cell.dataset.sort);
+      };
+      const rows = [...body.rows].sort((a, b) => {
+        const x = key(a), y = key(b);
+        if (x === null || y === null) return (x === null) - (y === null);
+        return sign * (typeof x === "string" ? x.localeCompare(y) : x - y);
+      });
+      body.replaceChildren(...rows);
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  for (const table of document.querySelectorAll("table.sortable")) sortable(table);
   localTimes();
   for (const select of document.querySelectorAll("select[data-autosubmit]")) {
     select.addEventListener("change", () => select.form.submit());
