@@ -67,7 +67,8 @@ typecheck: install-dev
 check: lint typecheck test-fast test
 
 # The benchmarks behind docs/performance.md (several minutes; run on a quiet machine;
-# gateway_load needs wrk: apt-get install wrk).
+# gateway_load needs wrk: apt-get install wrk; promptfoo_compare needs node and npm and
+# installs promptfoo into var/bench/promptfoo, never into the project).
 bench: install-dev
 	$(PY) -m bench.collector_overhead
 	$(PY) -m bench.reporter_rebuild
@@ -78,6 +79,7 @@ bench: install-dev
 	$(PY) -m bench.idle_wakeup
 	$(PY) -m bench.multihost
 	$(PY) -m bench.parallel_slots
+	$(PY) -m bench.promptfoo_compare
 
 clean: down
 	rm -rf $(VAR)
