@@ -102,6 +102,42 @@ class RequestId(MessageEnd):
         request_id_var.set(None)
 
 
+# A worker's name outlives a silent week at most; a SIGKILLed worker cannot remove its own.
+WORKER_NAME_TTL_S = 7 * 24 * 3600
+
+
+def worker_name_key(settings: Settings, broker_id: str) -> str:
+    """Where a worker process's service name is kept, by its dramatiq broker id."""
+    return settings.key("worker-service", broker_id)
+
+
+class WorkerName(MessageEnd):
+    """Records which service a worker process is, by the broker id its heartbeats carry
+    (dramatiq's `__heartbeats__` knows only that id); refreshed with every message."""
+
+    def __init__(self, settings: Settings, service: str) -> None:
+        self._settings, self._service = settings, service
+        self._client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url)
+        self._key: str | None = None
+
+    def _note(self) -> None:
+        if self._key is None:
+            return
+        try:
+            self._client.set(self._key, self._service, ex=WORKER_NAME_TTL_S)
+        except redis.RedisError:
+            pass  # a name for the admin page never fails a worker or a message
+
+    def after_worker_boot(self, broker: Broker, worker: Any) -> None:
+        self._key = worker_name_key(self._settings, str(getattr(broker, "broker_id", "")))
+        self._note()
+
+    def ended(
+        self, message: MessageProxy, exception: BaseException | None, *, skipped: bool = False
+    ) -> None:
+        self._note()
+
+
 ENQUEUE_RETRY_S = 60.0
 
 
@@ -152,6 +188,7 @@ def worker_broker(settings: Settings, service: str) -> RedisBroker:
 
     configure_logging(settings.service or service)
     broker = make_broker(settings, worker=True)
+    broker.add_middleware(WorkerName(settings, settings.service or service))
     faults.install(broker)
     dramatiq.set_broker(broker)
     return broker

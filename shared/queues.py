@@ -21,7 +21,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from shared.broker import HEARTBEAT_TIMEOUT_MS
+from shared.broker import HEARTBEAT_TIMEOUT_MS, worker_name_key
 from shared.contracts import CollectCell
 from shared.messaging import (
     COLLECT_QUEUE,
@@ -59,9 +59,18 @@ class QueuedMessage:
     enqueued_at: float
     job_id: str | None
     cell_key: str | None
+    cell: str | None  # `model | prompt | scenario`: a cell by what it is, not by its key
     experiment: str | None
     retries: int
     error: str | None
+
+
+def _cell_name(cell: dict[str, Any]) -> str | None:
+    parts = [cell.get(field) for field in ("model", "prompt_version", "scenario_id")]
+    if not all(isinstance(part, str) for part in parts):
+        return None
+    repeat = cell.get("repeat")
+    return " | ".join(map(str, parts)) + (f" (repeat {repeat})" if repeat else "")
 
 
 def _describe(message_id: str, raw: bytes | None) -> QueuedMessage | None:
@@ -81,6 +90,7 @@ def _describe(message_id: str, raw: bytes | None) -> QueuedMessage | None:
         enqueued_at=float(data.get("message_timestamp", 0)) / 1000,
         job_id=cell.get("job_id") if isinstance(cell, dict) else None,
         cell_key=cell.get("cell_key") if isinstance(cell, dict) else None,
+        cell=_cell_name(cell) if isinstance(cell, dict) else None,
         experiment=payload.get("experiment") if isinstance(payload, dict) else None,
         retries=int(options.get("retries", 0)),
         error=traceback.strip().splitlines()[-1] if isinstance(traceback, str) else None,
@@ -161,12 +171,19 @@ class QueueInspector:
         )
 
     def workers(self) -> list[dict[str, Any]]:
-        """Every worker with its last heartbeat (seconds ago), most recent first."""
+        """Every worker with its service (None if it never said) and its last heartbeat
+        (seconds ago), most recent first."""
         beats = self._redis.zrevrange(self._key("__heartbeats__"), 0, -1, withscores=True)
+        keys = [worker_name_key(self._settings, w.decode()) for w, _ in beats]
+        names = self._redis.mget(keys) if keys else []
         now = time.time()
         return [
-            {"worker_id": w.decode(), "seen_s_ago": round(now - score / 1000, 1)}
-            for w, score in beats
+            {
+                "worker_id": w.decode(),
+                "service": name.decode() if name else None,
+                "seen_s_ago": round(now - score / 1000, 1),
+            }
+            for (w, score), name in zip(beats, names, strict=True)
         ]
 
     def workers_by_liveness(self) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from services.gateway.admin.results import CompositeAxis
 from services.gateway.admin.scoring import flag_keys
 from services.gateway.deps import deps
 from shared import tracking
+from shared.broker import worker_name_key
 from shared.contracts import (
     Agreement,
     BenchRequest,
@@ -232,6 +233,42 @@ def test_a_dead_letter_can_be_requeued_purged_only_after_confirmation(
         client.delete(
             core_settings.key("dramatiq", queue), core_settings.key("dramatiq", f"{queue}.msgs")
         )
+
+
+def test_the_queues_page_names_a_dead_cell_by_model_prompt_and_scenario(
+    browser: FlaskClient, core_settings: Settings
+) -> None:
+    # Given a collect message of a cell, dead, and a collector worker's heartbeat
+    cell = a_collect_cell("tidy:1b", prompt_version="coach", scenario_id="nurse@night")
+    message_id, queue = str(uuid.uuid4()), "collect"
+    body = {
+        "queue_name": queue,
+        "actor_name": "collect_cell",
+        "args": [cell.model_dump()],
+        "kwargs": {},
+        "options": {"retries": 3, "traceback": "Traceback\nValueError: boom"},
+        "message_id": message_id,
+        "message_timestamp": 1_700_000_000_000,
+    }
+    dead, msgs = core_settings.key("dramatiq", f"{queue}.XQ"), f"{queue}.XQ.msgs"
+    beats, worker = core_settings.key("dramatiq", "__heartbeats__"), uuid.uuid4().hex
+    with redis.Redis.from_url(core_settings.redis_url) as client:
+        client.zadd(dead, {message_id: 1})
+        client.zadd(beats, {worker: time.time() * 1000})
+        client.set(worker_name_key(core_settings, worker), "collector-x", ex=60)
+        client.hset(core_settings.key("dramatiq", msgs), message_id, json.dumps(body))
+        try:
+            # When the queues page is shown
+            page = browser.get("/admin/queues").get_data(as_text=True)
+        finally:
+            client.zrem(dead, message_id)
+            client.zrem(beats, worker)
+            client.hdel(core_settings.key("dramatiq", msgs), message_id)
+    # Then the cell is named by what it is, not by its key
+    assert "cell tidy:1b | coach | nurse@night" in page
+    assert cell.cell_key[:10] not in page
+    # And the worker is named by its service
+    assert f"<td>collector-x</td><td><code>{worker[:12]}</code></td>" in page
 
 
 def test_the_job_page_buttons_retry_failed_cells_and_cancel(

@@ -23,6 +23,8 @@ from shared.messaging import COLLECT_QUEUE, JUDGE_QUEUE, send
 from shared.queues import QueueInspector
 from shared.settings import Settings
 from tests.cells import a_collect_cell
+from tests.conftest import wait_until
+from tipbench import stack
 
 
 @pytest.fixture
@@ -70,6 +72,11 @@ def test_queue_inspector_reads_sent_cells_as_ready_oldest_first(
         ("collect_cell", second.cell_key, second.job_id),
     ]
     assert {(m.experiment, m.retries, m.error) for m in waiting} == {("cells", 0, None)}
+    # And each names its cell by model, prompt and scenario, not by its key
+    assert [m.cell for m in waiting] == [
+        "tidy:1b | v1 | nurse@evening",
+        "tidy-b:0.5b | v1 | nurse@evening",
+    ]
 
 
 def test_queue_inspector_counts_a_delayed_message_apart_from_the_ready_ones(
@@ -201,3 +208,19 @@ def test_purge_dead_deletes_every_dead_letter(
     # Then none is left
     assert inspector.stats(JUDGE_QUEUE).dead == 0
     assert inspector.messages(JUDGE_QUEUE, "dead") == []
+
+
+def test_every_worker_of_the_stack_is_named_by_its_service(running_stack: Settings) -> None:
+    # Given the stack's workers, as real processes
+    expected = {s.name for s in stack.services(running_stack) if s.name != "gateway"}
+    with redis.Redis.from_url(running_stack.redis_url) as client:
+        inspector = QueueInspector(client, running_stack)
+
+        # When their heartbeats are read
+        def every_service() -> set[str | None] | None:
+            names = {w["service"] for w in inspector.workers()}
+            return names if expected <= names else None
+
+        # Then each worker is named by the service it runs
+        found = wait_until(every_service, timeout_s=60, what="a named worker of every service")
+    assert None not in found
