@@ -744,3 +744,23 @@ def test_a_cell_page_shows_a_run_only_under_its_own_experiment(
     elsewhere = browser.get(f"/admin/experiments/{other}/runs/{run.info.run_id}")
     assert elsewhere.status_code == 404
     assert "no run" in elsewhere.get_data(as_text=True)
+
+
+def test_the_job_page_names_each_models_generation_host(
+    browser: FlaskClient, core_settings: Settings
+) -> None:
+    # Given a job whose two models run on hosts a and b
+    with redis.Redis.from_url(core_settings.redis_url) as client:
+        job_id = uuid.uuid4().hex
+        cells = [
+            a_collect_cell(model, experiment="admin-hosts", job_id=job_id).model_copy(
+                update={"host": host}
+            )
+            for model, host in (("tidy:1b", "a"), ("tidy-b:0.5b", "b"))
+        ]
+        asked = BenchRequest(models=["tidy:1b", "tidy-b:0.5b"], prompts=["v1"])
+        JobStore(client, core_settings).create(job_id, asked, "p", cells)
+        page = browser.get(f"/admin/jobs/{job_id}").get_data(as_text=True)
+    # Then its page says where each model runs
+    assert "<code>tidy:1b</code> on <code>a</code>" in page
+    assert "<code>tidy-b:0.5b</code> on <code>b</code>" in page

@@ -24,6 +24,7 @@ from testkit.processes import free_port
 from tests.cells import a_collect_cell
 from tests.conftest import gateway_client, stack_running, wait_until
 from tipbench import stack
+from tipbench.cli.display import progress_lines
 
 MODELS = ["tidy:1b", "tidy-b:0.5b", "tidy-c:3b", "tidy-d:1.5b"]
 A, B = GenerationHost("a", "ollama", "http://a"), GenerationHost("b", "ollama", "http://b")
@@ -259,3 +260,24 @@ def test_the_size_guard_asks_the_host_of_each_model(
     assert "giant:8b" in refused.text
     assert not chats(hosts["a"]) and not chats(hosts["b"])
     assert any(path == "/api/show" for fake in hosts.values() for path, _ in fake.state.calls)
+
+
+def test_progress_shows_each_models_host_and_an_eta_from_its_hosts_pace() -> None:
+    # Given a job 10 s in, whose hosts a and b each ended 5 cells, a with a model waiting
+    def model(name: str, host: str, done: int) -> dict[str, Any]:
+        return {"model": name, "host": host, "total": 10, "done": done, "failed": 0}
+
+    job = {
+        "status": "running",
+        "done": 10,
+        "failed": 0,
+        "total": 30,
+        "elapsed_s": 10.0,
+        "current_model": "m1",
+        "models": [model("m1", "a", 5), model("m2", "b", 5), model("m3", "a", 0)],
+    }
+    lines = progress_lines(job)
+    # Then each model names its host, and waits only for the models before it on its host
+    assert "m1 @a" in lines[0] and lines[0].endswith("eta 10s")
+    assert "m2 @b" in lines[1] and lines[1].endswith("eta 10s")
+    assert "m3 @a" in lines[2] and lines[2].endswith("eta 30s")
