@@ -281,3 +281,22 @@ def test_progress_shows_each_models_host_and_an_eta_from_its_hosts_pace() -> Non
     assert "m1 @a" in lines[0] and lines[0].endswith("eta 10s")
     assert "m2 @b" in lines[1] and lines[1].endswith("eta 10s")
     assert "m3 @a" in lines[2] and lines[2].endswith("eta 30s")
+
+
+@pytest.mark.slow
+def test_a_model_no_host_serves_is_refused_and_nothing_is_queued(
+    two_host_stack: Settings, hosts: dict[str, FakeOllama]
+) -> None:
+    # Given two Ollama hosts, and a request for a model of an OpenAI-compatible server
+    with gateway_client(two_host_stack, timeout_s=60) as api:
+        refused = api.post(
+            "/api/bench/run",
+            json={"models": ["tidy:1b", "openai:qwen"], "n_scenarios": 1, "experiment": "nohost"},
+        )
+    # Then it is refused naming the model, and no generation queue holds anything
+    assert refused.status_code == 422, refused.text
+    assert "no generation host serves 'openai:qwen'" in refused.text
+    with redis.Redis.from_url(two_host_stack.redis_url) as client:
+        inspector = QueueInspector(client, two_host_stack)
+        assert [inspector.ready_count(q) for q in inspector.collect_queues()] == [0, 0]
+    assert not chats(hosts["a"]) and not chats(hosts["b"])
