@@ -246,20 +246,35 @@ def test_failed_cells_retry_on_their_host(
 
 
 @pytest.mark.slow
-def test_the_size_guard_asks_the_host_of_each_model(
-    two_host_stack: Settings, hosts: dict[str, FakeOllama]
+@pytest.mark.parametrize(
+    ("second", "complaint", "shown"),
+    [
+        # the size guard asks the host the plan gives the model
+        ("giant:8b", "giant:8b has 8.00B parameters", True),
+        # an OpenAI-compatible model, and only Ollama hosts
+        ("openai:qwen", "no generation host serves 'openai:qwen'", False),
+    ],
+)
+def test_a_refused_model_on_two_hosts_is_named_and_nothing_is_queued(
+    two_host_stack: Settings,
+    hosts: dict[str, FakeOllama],
+    second: str,
+    complaint: str,
+    shown: bool,
 ) -> None:
-    # Given a model too large, on the host the plan gives it
     with gateway_client(two_host_stack, timeout_s=60) as api:
         refused = api.post(
             "/api/bench/run",
-            json={"models": ["tidy:1b", "giant:8b"], "n_scenarios": 1, "experiment": "hosts-big"},
+            json={"models": ["tidy:1b", second], "n_scenarios": 1, "experiment": "refused"},
         )
-    # Then the request is refused naming the model, and nothing was generated
     assert refused.status_code == 422, refused.text
-    assert "giant:8b" in refused.text
+    assert complaint in refused.text
+    with redis.Redis.from_url(two_host_stack.redis_url) as client:
+        inspector = QueueInspector(client, two_host_stack)
+        assert [inspector.ready_count(q) for q in inspector.collect_queues()] == [0, 0]
     assert not chats(hosts["a"]) and not chats(hosts["b"])
-    assert any(path == "/api/show" for fake in hosts.values() for path, _ in fake.state.calls)
+    asked = [path for fake in hosts.values() for path, _ in fake.state.calls]
+    assert ("/api/show" in asked) == shown
 
 
 def test_progress_shows_each_models_host_and_an_eta_from_its_hosts_pace() -> None:
@@ -281,22 +296,3 @@ def test_progress_shows_each_models_host_and_an_eta_from_its_hosts_pace() -> Non
     assert "m1 @a" in lines[0] and lines[0].endswith("eta 10s")
     assert "m2 @b" in lines[1] and lines[1].endswith("eta 10s")
     assert "m3 @a" in lines[2] and lines[2].endswith("eta 30s")
-
-
-@pytest.mark.slow
-def test_a_model_no_host_serves_is_refused_and_nothing_is_queued(
-    two_host_stack: Settings, hosts: dict[str, FakeOllama]
-) -> None:
-    # Given two Ollama hosts, and a request for a model of an OpenAI-compatible server
-    with gateway_client(two_host_stack, timeout_s=60) as api:
-        refused = api.post(
-            "/api/bench/run",
-            json={"models": ["tidy:1b", "openai:qwen"], "n_scenarios": 1, "experiment": "nohost"},
-        )
-    # Then it is refused naming the model, and no generation queue holds anything
-    assert refused.status_code == 422, refused.text
-    assert "no generation host serves 'openai:qwen'" in refused.text
-    with redis.Redis.from_url(two_host_stack.redis_url) as client:
-        inspector = QueueInspector(client, two_host_stack)
-        assert [inspector.ready_count(q) for q in inspector.collect_queues()] == [0, 0]
-    assert not chats(hosts["a"]) and not chats(hosts["b"])
