@@ -38,7 +38,10 @@ def job_wall(parallel: int) -> tuple[float, int, int]:
             fake.state.generation_delay_s = 1.0
             started = time.monotonic()
             wait_jobs(api, [run_job(api, job | {"experiment": "slots"})])
-            return time.monotonic() - started, fake.state.max_in_flight, fake.state.max_resident
+            wall = time.monotonic() - started
+            generating = max(end for _, end in fake.state.chat_spans) - started
+            print(f"  parallel={parallel}: the last generation ended at {generating:.1f} s")
+            return wall, fake.state.max_in_flight, fake.state.max_resident
     finally:
         stack.down(settings)
         fake.stop()
