@@ -13,6 +13,7 @@ from services.reporter.agreement import (
     view_of,
     weighted_kappa,
 )
+from services.reporter.leaderboard import Cell, views
 from shared.suite_files import builtin_suite
 
 RUBRIC = builtin_suite("tip-v1").rubric
@@ -105,3 +106,35 @@ def test_a_view_keeps_one_judges_scores_or_the_panel_mean() -> None:
     assert view_of(metrics, "bob", names) == {"latency_s": 1.0, "tone": 2.0}
     assert view_of(metrics, "panel", names) == {"latency_s": 1.0, "tone": 3.0}
     assert view_of(metrics, "carol", names) == {"latency_s": 1.0}
+
+
+def test_every_view_of_the_leaderboard_has_the_judges_agreement() -> None:
+    # Given two runs scored by ann and bob, 3 points apart on relevance
+    suite = builtin_suite("tip-v1")
+    items = {"actionability": 4.0, "tone": 4.0, "format_ok": 1.0, "overlong": 0.0}
+    cells = [
+        Cell(
+            f"run-{scenario}",
+            ("tidy:1b", "v1"),
+            scenario,
+            {},
+            "",
+            {
+                f"judge/{judge}/{name}": value
+                for judge, relevance in (("ann", 1.0), ("bob", 4.0))
+                for name, value in (items | {"relevance": relevance}).items()
+            },
+        )
+        for scenario in ("nurse@morning", "student@evening")
+    ]
+    # When the reporter builds its views
+    boards = views("apart", cells, 1, suite)
+    # Then the primary, each judge's and the panel's boards all carry the same agreement
+    assert [b.view for b in boards] == ["primary", "ann", "bob", "panel"]
+    assert {b.agreement.model_dump_json() for b in boards} == {
+        boards[0].agreement.model_dump_json()
+    }
+    assert [(d.run_id, d.item) for d in boards[-1].agreement.disagreements] == [
+        ("run-nurse@morning", "relevance"),
+        ("run-student@evening", "relevance"),
+    ]

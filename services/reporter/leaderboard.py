@@ -138,8 +138,12 @@ def views(
     )
     judges = primary.agreement.judges
     others = [*judges, PANEL] if len(judges) > 1 else judges
+    # Agreement is between the judges, whatever the view: a view's cells keep only its own
+    # scores, so its board takes the primary's agreement.
     return [primary] + [
-        aggregate(experiment, scored(v), version, suite, view=v, min_scenarios=min_scenarios)
+        aggregate(
+            experiment, scored(v), version, suite, view=v, min_scenarios=min_scenarios
+        ).model_copy(update={"agreement": primary.agreement})
         for v in others
     ]
 
