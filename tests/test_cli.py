@@ -102,6 +102,51 @@ def test_the_common_path_from_run_to_judged_leaderboard(
     assert [r["mean_composite"] for r in board["rows"]] == [14.0, 14.0]
 
 
+def test_leaderboard_names_the_runs_two_judges_disagree_on(
+    running_stack: Settings, tmp_path: Path
+) -> None:
+    # Given a job of two scenarios, scored by ann and by bob, who differ by 3 on relevance
+    run = tipbench(
+        running_stack,
+        *("run", "--models", "tidy:1b", "--prompts", "v1", "--n-scenarios", "2"),
+        *("--experiment", "cli-apart", "--watch"),
+    )
+    assert run.returncode == 0, run.stderr
+    for judge, relevance in (("ann", 1), ("bob", 4)):
+        packet_file = tmp_path / f"{judge}.json"
+        export = tipbench(
+            running_stack, "judge", "export", "cli-apart", "--judge", judge, "-o", str(packet_file)
+        )
+        assert export.returncode == 0, export.stderr
+        packet = json.loads(packet_file.read_text())
+        scores = [
+            {"item_id": i["item_id"], "relevance": relevance, "actionability": 4, "tone": 4}
+            | {"format_ok": 1, "overlong": 0}
+            for i in packet["items"]
+        ]
+        scored = tmp_path / f"{judge}-scores.json"
+        scored.write_text(
+            json.dumps({"packet_id": packet["packet_id"], "judge_id": judge, "scores": scores})
+        )
+        imported = tipbench(running_stack, "judge", "import", "cli-apart", str(scored))
+        assert imported.returncode == 0, imported.stderr
+
+    def both_judged() -> str:
+        out = tipbench(running_stack, "leaderboard", "cli-apart", "--judge", "panel").stdout
+        return out if "disagreements (judges 2+ points apart), 2:" in out else ""
+
+    # When the panel's leaderboard is shown
+    out = wait_until(both_judged, timeout_s=90, what="the panel's leaderboard with both judges")
+    # Then the rows show their bootstrap ranks and spreads
+    assert "boot ranks" in out.splitlines()[1] and "sd between" in out.splitlines()[1]
+    # And each disagreement names its run by model, prompt and scenario, with both scores
+    apart = out.split("disagreements (judges 2+ points apart), 2:")[1].splitlines()
+    assert apart[1].split() == ["run", "item", "ann", "bob"]
+    named = [line.split("  ") for line in apart[2:4]]
+    assert all(line[0].startswith("tidy:1b | v1 | ") for line in named)
+    assert all(line.split()[-3:] == ["relevance", "1", "4"] for line in apart[2:4])
+
+
 def test_bad_usage_exits_2(running_stack: Settings) -> None:
     both = tipbench(running_stack, "leaderboard", "x", "--csv", "--json")
     assert both.returncode == 2 and "not allowed with" in both.stderr

@@ -125,6 +125,9 @@ LEADERBOARD_HEADER = [
     "95% CI",
     "vs best",
     "p adj",
+    "boot ranks",
+    "sd within",
+    "sd between",
     "auto fmt",
     "auto long",
     "latency_s",
@@ -138,7 +141,7 @@ def _span(low: Any, high: Any) -> str:
 
 def leaderboard_row(row: dict[str, Any], names: list[str]) -> list[str]:
     """One leaderboard row as the table's cells (then the rubric's item means)."""
-    rank_ci = row.get("rank_ci")
+    rank_ci, boot = row.get("rank_ci"), row.get("bootstrap_rank_ci")
     versus = "-" if row.get("diff_to_best") is None else f"{row['diff_to_best']:+.2f}"
     return [
         fmt(row["rank"]),
@@ -152,6 +155,9 @@ def leaderboard_row(row: dict[str, Any], names: list[str]) -> list[str]:
         _span(row["ci_low"], row["ci_high"]),
         versus,
         row.get("p_shown") or "-",
+        f"{boot[0]}-{boot[1]}" if boot else "-",
+        fmt(row.get("within_sd")),
+        fmt(row.get("between_sd")),
         fmt(row["format_ok_rate"]),
         fmt(row["overlong_rate"]),
         fmt(row["mean_latency_s"]),
@@ -160,8 +166,49 @@ def leaderboard_row(row: dict[str, Any], names: list[str]) -> list[str]:
     ]
 
 
-def print_leaderboard(board: dict[str, Any]) -> None:
-    """The leaderboard as text: the rows, the notes, the marginals and the facet winners."""
+def print_agreement(agreement: dict[str, Any], run_names: dict[str, str]) -> None:
+    """The judges' agreement: kappa per pair, alpha, and the runs they disagree on, each
+    named by `run_names` (run id -> `model | prompt | scenario`) when it knows the run."""
+    pairs, alpha, apart = agreement["pairs"], agreement["alpha"], agreement["disagreements"]
+    if not pairs:
+        return
+    print(f"\njudge agreement ({', '.join(agreement['judges'])}):")
+    items = list(pairs[0]["kappa"])
+    print_table(
+        [
+            ["judges", "shared", *(f"kappa {item}" for item in items)],
+            *(
+                [
+                    f"{p['judge_a']} / {p['judge_b']}",
+                    str(p["n_shared"]),
+                    *(fmt(p["kappa"][item]["value"]) for item in items),
+                ]
+                for p in pairs
+            ),
+        ]
+    )
+    if alpha:
+        print("alpha: " + ", ".join(f"{k} {fmt(v['value'])}" for k, v in alpha.items()))
+    if apart:
+        print(f"\ndisagreements (judges 2+ points apart), {len(apart)}:")
+        print_table(
+            [
+                ["run", "item", *agreement["judges"]],
+                *(
+                    [
+                        run_names.get(d["run_id"], d["run_id"]),
+                        d["item"],
+                        *(fmt(d["scores"].get(j)) for j in agreement["judges"]),
+                    ]
+                    for d in apart
+                ),
+            ]
+        )
+
+
+def print_leaderboard(board: dict[str, Any], run_names: dict[str, str] | None = None) -> None:
+    """The leaderboard as text: the rows, the notes, the marginals, the facet winners and
+    the judges' agreement (`run_names` names the runs they disagree on)."""
     names = list(board.get("score_names", []))
     print(
         f"{board['experiment']} ({board.get('view', 'primary')}): suite {board.get('suite', '?')},"
@@ -179,7 +226,9 @@ def print_leaderboard(board: dict[str, Any]) -> None:
     print(
         "(rank: 1 + rows significantly better, paired on shared scenarios; scen: scored"
         " scenarios; vs best: mean difference to the best row; p adj: max-T permutation,"
-        " never 0; auto fmt/long: the automatic checks' rates; judge <item>: the judges'"
+        " never 0; boot ranks: 95% range of the rank by mean over resampled scenarios;"
+        " sd within/between: spread of repeats in a scenario / of scenario means;"
+        " auto fmt/long: the automatic checks' rates; judge <item>: the judges'"
         " mean per item)"
     )
     for title, key in (("by model", "by_model"), ("by prompt", "by_prompt")):
@@ -219,3 +268,5 @@ def print_leaderboard(board: dict[str, Any]) -> None:
                 ),
             ]
         )
+    if board.get("agreement"):
+        print_agreement(board["agreement"], run_names or {})

@@ -73,7 +73,8 @@ def submit(
     job = watch(gateway, submitted["job_id"])
     experiment = submitted["experiment"]
     if gate is None:
-        print_leaderboard(wait_leaderboard(gateway, experiment, job["finished_at"] or 0.0))
+        board = wait_leaderboard(gateway, experiment, job["finished_at"] or 0.0)
+        print_leaderboard(board, run_names(gateway, board))
         print_failures(job)
         return EXIT_FAILED_CELLS if job["failed"] else EXIT_OK
     print_failures(job)
@@ -167,8 +168,22 @@ def cmd_leaderboard(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(board, indent=2))
     else:
-        print_leaderboard(board)
+        print_leaderboard(board, run_names(gateway, board))
     return EXIT_OK
+
+
+def run_names(gateway: Gateway, board: dict[str, Any]) -> dict[str, str]:
+    """Run id -> `model | prompt | scenario` for the runs the judges disagree on (none
+    asked for when they agree)."""
+    if not board["agreement"]["disagreements"]:
+        return {}
+    runs = gateway.call("GET", f"/api/bench/runs/{board['experiment']}")
+    return {
+        r["run_id"]: " | ".join(
+            r["params"].get(k, "?") for k in ("model", "prompt_version", "scenario_id")
+        )
+        for r in runs
+    }
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
