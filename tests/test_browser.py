@@ -297,3 +297,55 @@ def test_the_compare_page_pairs_two_experiments_rows(
     assert text_of(driver, "#compare-error") == (
         "row_b: no row 'tidy:1b|v1' in experiment 'browser-ramble'; its rows: rambler:2b|v1"
     )
+
+
+def test_the_leaderboard_shows_marginals_and_a_sortable_matrix_with_tips(
+    chrome: WebDriver, running_stack: Settings, shots: Path
+) -> None:
+    # Given an experiment of two models on three scenarios, judged by an LLM judge
+    base = f"http://127.0.0.1:{running_stack.gateway_port}"
+    body = {"models": ["tidy:1b", "rambler:2b"], "prompts": ["v1"], "n_scenarios": 3}
+    with gateway_client(running_stack) as api:
+        request = body | {"experiment": "browser-rich", "judge": "llm:picky-judge:8b"}
+        assert api.post("/api/bench/run", json=request).is_success
+
+        def judged() -> bool:
+            board = api.get("/api/bench/leaderboard/browser-rich")
+            return board.is_success and [r["n_scored"] for r in board.json()["rows"]] == [3, 3]
+
+        wait_until(judged, timeout_s=180, what="the judged leaderboard of browser-rich")
+
+    # When its leaderboard page is opened
+    driver = chrome
+    driver.get(f"{base}/admin/experiments/browser-rich")
+    if driver.find_elements(By.CSS_SELECTOR, "#token"):  # this test alone: log in first
+        driver.find_element(By.CSS_SELECTOR, "#token").send_keys(TOKEN, Keys.ENTER)
+    wait_for(driver, "#matrix")
+
+    # Then the marginal by model ranks both models
+    models = [
+        r.text.split()[0] for r in driver.find_elements(By.CSS_SELECTOR, "#by-model tbody tr")
+    ]
+    assert sorted(models) == ["rambler:2b", "tidy:1b"]
+
+    # And the matrix sorts by scenario with the keyboard, one way then the other
+    def scenarios() -> list[str]:
+        rows = driver.find_elements(By.CSS_SELECTOR, "#matrix tbody th")
+        return [str(r.text) for r in rows]
+
+    header = driver.find_element(By.CSS_SELECTOR, "#matrix thead th:first-child")
+    button = header.find_element(By.CSS_SELECTOR, "button.sort")
+    button.send_keys(Keys.ENTER)
+    assert header.get_attribute("aria-sort") == "ascending"
+    assert scenarios() == sorted(scenarios())
+    button.send_keys(Keys.ENTER)
+    assert header.get_attribute("aria-sort") == "descending"
+    assert scenarios() == sorted(scenarios(), reverse=True)
+
+    # And a cell's tips open in place
+    tips = driver.find_element(By.CSS_SELECTOR, "#matrix details.tips")
+    assert not tips.find_element(By.CSS_SELECTOR, "li").is_displayed()
+    tips.find_element(By.TAG_NAME, "summary").click()
+    assert tips.find_element(By.CSS_SELECTOR, "li").is_displayed()
+    assert tips.find_element(By.CSS_SELECTOR, "li").text
+    driver.save_screenshot(str(shots / "leaderboard-matrix.png"))
