@@ -1,7 +1,7 @@
 """Collector entrypoints, two processes of one service:
 
     dramatiq services.collector.actors -p 1 -t 1 -Q collect   (generation)
-    dramatiq services.collector.actors -p 1 -t 2 -Q record    (MLflow runs)
+    dramatiq services.collector.actors -p 1 -t 4 -Q record    (MLflow runs)
 
 With several generation hosts (TIPBENCH_HOSTS), one generation process per host, started
 with TIPBENCH_COLLECTOR_HOST=<name> and -Q collect.<name>, generates on that host alone.
