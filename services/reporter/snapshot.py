@@ -9,6 +9,7 @@ could not say which run changed. MLflow stays the record; these are derived copi
 from __future__ import annotations
 
 import json
+import logging
 
 import redis
 from mlflow.tracking import MlflowClient
@@ -28,6 +29,7 @@ return redis.call('SMEMBERS', KEYS[2])
 """
 
 
+log = logging.getLogger("tipbench.reporter")
 EVERYTHING = "*"  # a changed "run id" that asks for a full read
 
 
@@ -101,7 +103,13 @@ def current_cells(
         snapshot.store(experiment, cells, replace=True)
         snapshot.uncached(experiment, reset=True)
     elif known is None:
-        cells, _ = durable.cold_read(client, experiment_id)
+        cells, read = durable.cold_read(client, experiment_id)
+        log.info(
+            "%s: no snapshot in Redis, %d cells, %d runs read from MLflow",
+            experiment,
+            len(cells),
+            read,
+        )
         snapshot.store(experiment, cells, replace=True)
         snapshot.uncached(experiment, reset=True)
     else:
