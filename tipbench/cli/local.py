@@ -13,7 +13,7 @@ from tipbench.cli.client import EXIT_FAILED_CELLS, EXIT_OK, Gateway
 from tipbench.cli.display import print_leaderboard, watch
 from tipbench.cli.judged import judge_view, wait_judged
 from tipbench.cli.request import add_request_flags, given_flags
-from tipbench.cli.runs import print_failures
+from tipbench.cli.runs import print_failures, run_names
 
 DEMO_EXPERIMENT = "demo"
 DEMO_JUDGE = f"llm:{DEFAULT_GGUF_MODEL}"
@@ -82,7 +82,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         if not complete:
             print(f"the judge is still at work after {timeout_s:.0f}s; this is the latest board")
     if board is not None:
-        print_leaderboard(board)
+        print_leaderboard(board, run_names(gateway, board))
     print_failures(job)
     if judge_id == DEMO_JUDGE:
         print(SMALL_JUDGE_NOTE)

@@ -85,7 +85,8 @@ def submit(
     print(f"waiting for {gate.judge_id} to score every run (at most {gate.timeout_s:.0f} s)")
     n_runs = (before["n_runs"] if before else 0) + job["done"]
     board = judged_board(gateway, experiment, gate.judge_id, n_runs, gate.timeout_s)
-    print_leaderboard(board.model_dump())
+    shown = board.model_dump()
+    print_leaderboard(shown, run_names(gateway, shown))
     return hold(gateway, gate.gate, experiment, board, job["failed"])
 
 
