@@ -8,6 +8,7 @@ server. Sides and order are shuffled with a generator seeded by the packet id.
 from __future__ import annotations
 
 import random
+import secrets
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -70,10 +71,16 @@ def pair_packet_for_judge(
         len({row for row, _ in runs.values()}), len({s for _, s in runs.values()})
     )
     packet_id = new_id()
+    # Never seeded by anything the judge sees (the packet id is in the packet): a judge
+    # replaying the draw would learn which side holds which row.
+    rng = random.SystemRandom()
     drawn = draw_pairs(
-        runs, budget, seed=packet_id, done=pairs.judged_by(experiment, judge_id), means=means
+        runs,
+        budget,
+        seed=secrets.token_hex(16),
+        done=pairs.judged_by(experiment, judge_id),
+        means=means,
     )
-    rng = random.Random(packet_id)
     pair_runs: dict[str, tuple[str, str]] = {}
     items = []
     for first, second in drawn:

@@ -177,3 +177,55 @@ def test_a_pairwise_llm_answer_outside_the_schema_is_refused(answer: str) -> Non
 def test_a_pairwise_llm_answer_in_the_schema_is_read() -> None:
     verdict = read_pair_verdict('{"winner": "tie", "rationale": "both fine"}')
     assert (verdict.winner, verdict.rationale) == ("tie", "both fine")
+
+
+def test_a_pair_packet_cannot_be_unblinded_by_replaying_its_packet_id() -> None:
+    # Given two rows on 20 scenarios, and a judge who knows how packets are drawn
+    import random
+
+    from shared.contracts.packets import Candidate, PacketScenario
+    from shared.pair_judging import pair_packet_for_judge
+    from shared.suite_files import builtin_suite
+
+    rows = [("llama3.2:1b", "v1"), ("qwen2.5:1.5b", "v1")]
+    pool: dict[str, Candidate] = {}
+    meta: dict[str, tuple[str, str, str]] = {}
+    for s in range(20):
+        for model, prompt in rows:
+            run = random.randbytes(16).hex()
+            scenario = PacketScenario(id=f"s{s}", vars={"who": "x"}, n_tips=3, word_limit=20)
+            pool[run] = Candidate(scenario=scenario, answer=f"answer by {model} on s{s}", tips=[])
+            meta[run] = (model, prompt, f"s{s}")
+
+    class Packets:  # the stores' read side, in memory (the unit under test draws, not stores)
+        def candidates(self, experiment: str) -> dict[str, Candidate]:
+            return pool
+
+        def rows(self, experiment: str) -> dict[str, tuple[str, str, str]]:
+            return meta
+
+        def rubric(self, experiment: str) -> object:
+            return builtin_suite("tip-v1").rubric
+
+    class Pairs:
+        def open_packet(self, experiment: str, judge: str) -> None:
+            return None
+
+        def judged_by(self, experiment: str, judge: str) -> set[frozenset[str]]:
+            return set()
+
+        def save(self, packet: object, runs: object) -> None:
+            pass
+
+    packet = pair_packet_for_judge(Packets(), Pairs(), "exp", "ann", n_pairs=40)  # type: ignore[arg-type]
+    # When the judge replays a generator seeded with the packet id (sides, then order)
+    replay = random.Random(packet.packet_id)
+    flips = [replay.random() < 0.5 for _ in packet.pairs]
+    order = list(range(len(packet.pairs)))
+    replay.shuffle(order)
+    guessed = sum(
+        (rows[0][0] if flips[order[pos]] else rows[1][0]) == item.a.answer.split()[2]
+        for pos, item in enumerate(packet.pairs)
+    )
+    # Then the guess is no better than chance: not every side (a seeded draw gave 20/20)
+    assert len(packet.pairs) == 20 and guessed < len(packet.pairs)
