@@ -47,6 +47,10 @@ def test_the_cli_finds_the_local_stacks_token_in_its_var_dir(
     found = run(env, "jobs", "--json")
     assert found.returncode == 0, found.stderr
     assert isinstance(json.loads(found.stdout), list)
+    # but never to a gateway named elsewhere (--url): the command stops before any request
+    elsewhere = run(env, "--url", f"http://127.0.0.1:{free_port()}", "jobs")
+    assert elsewhere.returncode == 2
+    assert "the local stack's token is not sent to http://127.0.0.1:" in elsewhere.stderr
 
 
 def test_url_names_a_gateway_elsewhere(running_stack: Settings) -> None:

@@ -114,6 +114,10 @@ def test_a_declared_size_stands_in_only_for_a_size_the_provider_does_not_report(
     assert (declared.info.params_b, declared.info.details["params_b_source"]) == (3, "declared")
     with pytest.raises(ModelTooLarge, match="8.00B"):
         session.use("mystery:latest", max_model_b=4, allow_unknown_size=False, declared_b=8)
+    # a later cell of the same resident model that declares nothing is of unknown size again
+    session.use("mystery:latest", max_model_b=4, allow_unknown_size=False, declared_b=3)
+    with pytest.raises(ModelSizeUnknown):
+        session.use("mystery:latest", max_model_b=4, allow_unknown_size=False)
     reported = session.use("tidy:1b", max_model_b=4, allow_unknown_size=False, declared_b=3)
     assert reported.info.params_b == 1.0 and "params_b_source" not in reported.info.details
 

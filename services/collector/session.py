@@ -103,8 +103,8 @@ class ModelSession:
         ref = parse_model(model)
         if self._resident and self._resident.ref == ref:
             info = self._resident.info
-            if info.details.get(SIZE_SOURCE) == "declared" and declared_b is not None:
-                # each cell carries its own request's declaration
+            if info.details.get(SIZE_SOURCE) == "declared":
+                # each cell carries its own request's declaration, or none
                 self._resident = Resident(ref=ref, info=replace(info, params_b=declared_b))
             self._check_size(self._resident, max_model_b, allow_unknown_size)
             return self._resident

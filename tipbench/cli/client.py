@@ -52,18 +52,23 @@ def gateway_url(settings: Settings) -> str:
 
 def admin_token(settings: Settings) -> str:
     """The token the CLI sends: TIPBENCH_ADMIN_TOKEN or _FILE if set, else the local
-    stack's, which `make` keeps in <var dir>/admin-token."""
+    stack's, which `make` keeps in <var dir>/admin-token — only to the local stack's own
+    gateway: a gateway named by --url / TIPBENCH_URL never gets the local token."""
     local = Path(settings.var_dir) / LOCAL_TOKEN_FILE
-    if not settings.admin_tokens() and not settings.dev_mode and local.is_file():
+    to_local_stack = not settings.url
+    if to_local_stack and not settings.admin_tokens() and not settings.dev_mode and local.is_file():
         token = local.read_text(encoding="utf-8").strip()
         if token:
             return token
     try:
         return settings.checked_admin_tokens()[0]
     except ValueError as exc:
-        raise CliError(
-            f"{exc}; a local stack started by `make up` keeps its token in {local}", EXIT_USAGE
-        ) from None
+        where = (
+            f"a local stack started by `make up` keeps its token in {local}"
+            if to_local_stack
+            else f"the local stack's token is not sent to {settings.url}"
+        )
+        raise CliError(f"{exc}; {where}", EXIT_USAGE) from None
 
 
 class Gateway:
