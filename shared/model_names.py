@@ -79,10 +79,12 @@ def gguf_models(gguf_dir: str) -> list[str]:
     folder = Path(gguf_dir) if gguf_dir else None
     if folder is None or not folder.is_dir():
         return []
+    stems = (
+        p.name.removesuffix(GGUF_SUFFIX) for p in folder.glob(f"*{GGUF_SUFFIX}") if p.is_file()
+    )
+    # only names parse_model accepts (x.gguf.gguf would be offered as gguf:x.gguf, refused)
     return sorted(
-        p.name.removesuffix(GGUF_SUFFIX)
-        for p in folder.glob(f"*{GGUF_SUFFIX}")
-        if GGUF_NAME_PATTERN.fullmatch(p.name.removesuffix(GGUF_SUFFIX)) and p.is_file()
+        s for s in stems if GGUF_NAME_PATTERN.fullmatch(s) and not s.endswith(GGUF_SUFFIX)
     )
 
 

@@ -229,6 +229,7 @@ def test_gguf_names_resolve_to_the_catalog_or_the_models_folder_only(tmp_path: P
     folder.mkdir()
     (folder / "mine.gguf").write_bytes(b"GGUF")
     (tmp_path / "outside.gguf").write_bytes(b"GGUF")
+    (folder / "twice.gguf.gguf").write_bytes(b"GGUF")  # no gguf: name can reach it
     # Then gguf:mine is that file, the catalog still resolves, and nothing else is opened
     assert gguf_file("mine", str(folder)) == folder / "mine.gguf"
     assert gguf_file("smollm2-135m", str(folder)).name == "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -63,7 +63,12 @@ def record_in_mlflow(client: MlflowClient, verdicts: list[dict[str, Any]]) -> No
                 "judge_kind": verdict["judge_kind"],
             }
             tags[run_id].append(
-                RunTag(f"pairwise/{verdict['judge_id']}/{other}", json.dumps(value))
+                # unescaped: a 2000-character rationale in any script stays under MLflow's
+                # 8000-character tag limit (escaped, it could be cut into invalid JSON)
+                RunTag(
+                    f"pairwise/{verdict['judge_id']}/{other}",
+                    json.dumps(value, ensure_ascii=False),
+                )
             )
     for run_id, run_tags in tags.items():
         client.log_batch(run_id, tags=run_tags)
