@@ -111,6 +111,13 @@ def _difference(
     )
 
 
+def _rubric_shape(board: Leaderboard) -> str:
+    return (
+        f"rubric {board.rubric_id!r} ({', '.join(board.score_names)}; composite"
+        f" {board.composite_min:g}..{board.composite_max:g})"
+    )
+
+
 def compare_boards(
     a: Leaderboard,
     b: Leaderboard,
@@ -119,10 +126,13 @@ def compare_boards(
 ) -> Comparison:
     """Board a's rows minus board b's: the one pair named (a row missing from the pair is
     taken to be the other's), else every (model, prompt) both boards have."""
-    if a.rubric_id != b.rubric_id:
+    # The same id is not enough: a pushed suite may reuse an id with other items or weights.
+    shape_a = (a.rubric_id, a.score_names, a.composite_min, a.composite_max)
+    shape_b = (b.rubric_id, b.score_names, b.composite_min, b.composite_max)
+    if shape_a != shape_b:
         raise RubricMismatch(
-            f"experiment {a.experiment!r} scores by rubric {a.rubric_id!r} and"
-            f" {b.experiment!r} by {b.rubric_id!r}: their composites cannot be compared"
+            f"experiment {a.experiment!r} scores by {_rubric_shape(a)} and {b.experiment!r}"
+            f" by {_rubric_shape(b)}: their composites cannot be compared"
         )
     min_scenarios = max(a.min_scenarios, b.min_scenarios)
     spread = a.composite_max - a.composite_min

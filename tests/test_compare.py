@@ -109,6 +109,12 @@ def test_compare_refuses_what_it_cannot_compare() -> None:
     other = b.model_copy(update={"rubric_id": "another-rubric"})
     with pytest.raises(RubricMismatch, match="cannot be compared"):
         compare_boards(a, other, ("m", "v1"), ("n", "v2"))
+    # a suite may reuse a rubric's id with other items: the same id is not the same rubric
+    same_id = b.model_copy(
+        update={"score_names": ["relevance"], "composite_min": 1.0, "composite_max": 5.0}
+    )
+    with pytest.raises(RubricMismatch, match=r"composite 1..5\): their composites cannot"):
+        compare_boards(a, same_id, ("m", "v1"), ("n", "v2"))
 
 
 def test_gate_checks_each_condition_and_says_value_threshold_and_verdict() -> None:

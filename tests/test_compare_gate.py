@@ -149,6 +149,14 @@ def test_compare_refusals_say_what_was_wrong(
     assert malformed.status_code == 422 and "write it as model|prompt" in malformed.text
     nowhere = api.get("/api/bench/compare", params={"a": "gate-holds", "b": "no-such-exp"})
     assert nowhere.status_code == 404 and "no-such-exp" in nowhere.text
+    # one judge's scores on both sides (the gate reads its own judge's), or a clear refusal
+    both = {"a": "gate-holds", "b": "gate-fails"}
+    judged = api.get("/api/bench/compare", params=both | {"judge": "llm:picky-judge:8b"})
+    assert judged.status_code == 200 and judged.json()["rows"], judged.text
+    unjudged = api.get("/api/bench/compare", params=both | {"judge": "nobody"})
+    assert unjudged.status_code == 404 and "(nobody)" in unjudged.text
+    bad = api.get("/api/bench/compare", params=both | {"judge": "no one!"})
+    assert bad.status_code == 422 and "must be primary, panel or a judge id" in bad.text
 
 
 def test_a_bad_gate_or_no_judge_exits_2_and_submits_nothing(

@@ -50,11 +50,16 @@ def judged_board(
             EXIT_GATE_FAILED,
             waiting or ["  no leaderboard yet"],
         )
-    # the primary view, as GET /api/bench/compare reads it: built by the same rebuild
-    return Leaderboard.model_validate(gateway.call("GET", f"/api/bench/leaderboard/{experiment}"))
+    # the gate's own judge's view (not the primary, which may be another judge's scores)
+    query = urlencode({"judge": judge_id})
+    return Leaderboard.model_validate(
+        gateway.call("GET", f"/api/bench/leaderboard/{experiment}?{query}")
+    )
 
 
-def hold(gateway: Gateway, gate: Gate, experiment: str, board: Leaderboard, failed: int) -> int:
+def hold(
+    gateway: Gateway, gate: Gate, experiment: str, board: Leaderboard, failed: int, judge_id: str
+) -> int:
     """Print one line per condition; EXIT_OK when all pass, EXIT_GATE_FAILED otherwise."""
     beats: dict[str, RowDifference] = {}
     try:
@@ -66,7 +71,13 @@ def hold(gateway: Gateway, gate: Gate, experiment: str, board: Leaderboard, fail
             name = row_name(row.model, row.prompt_version)
             if name == gate.must_beat.row:
                 continue
-            query = {"a": experiment, "b": experiment, "row_a": name, "row_b": gate.must_beat.row}
+            query = {
+                "a": experiment,
+                "b": experiment,
+                "row_a": name,
+                "row_b": gate.must_beat.row,
+                "judge": judge_id,  # the same scores the other conditions read
+            }
             found = gateway.call("GET", f"/api/bench/compare?{urlencode(query)}")
             beats[name] = RowDifference.model_validate(found["rows"][0])
     checks = evaluate(gate, board, failed, beats)

@@ -87,7 +87,7 @@ def submit(
     board = judged_board(gateway, experiment, gate.judge_id, n_runs, gate.timeout_s)
     shown = board.model_dump()
     print_leaderboard(shown, run_names(gateway, shown))
-    return hold(gateway, gate.gate, experiment, board, job["failed"])
+    return hold(gateway, gate.gate, experiment, board, job["failed"], gate.judge_id)
 
 
 def print_failures(job: dict[str, Any]) -> None:
