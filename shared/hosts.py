@@ -58,10 +58,11 @@ def assign_hosts(
     providers: Mapping[str, str],
     hosts: Sequence[GenerationHost],
 ) -> dict[str, str]:
-    """Each model on one host, balancing the cells: the largest model first goes to the
-    host with the fewest cells so far (ties: the host listed first). Deterministic: the
-    same models and hosts always give the same plan. ValueError naming a model no host
-    can serve."""
+    """Each model on one host, balancing the cells: the model with the most cells first
+    (equal counts keep the given order: within one job, the request's) goes to the host
+    with the fewest cells so far (ties: the host listed first). Deterministic: the same
+    models in the same order and hosts always give the same plan. ValueError naming a
+    model no host can serve."""
     load = {host.name: 0 for host in hosts}
     plan: dict[str, str] = {}
     order = sorted(cells_per_model, key=lambda m: -cells_per_model[m])  # stable: ties keep order
