@@ -81,6 +81,17 @@ class NothingToJudge(NotFound):
         super().__init__(f"experiment {experiment!r} has no candidates to judge yet")
 
 
+class NoPairsLeft(NotFound):
+    """Raised when a judge has judged every pair an experiment's rows can make (or its
+    rows make none): an empty pair packet would be stored for nothing."""
+
+    def __init__(self, experiment: str, judge_id: str) -> None:
+        super().__init__(
+            f"no pair left for {judge_id} in {experiment!r}: every pair of two rows on a"
+            " shared scenario is judged (or fewer than two rows share a scenario)"
+        )
+
+
 class QueueNotFound(NotFound):
     """Raised when a queue name names none of the queues."""
 

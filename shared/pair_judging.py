@@ -20,7 +20,7 @@ from shared.contracts.pairs import (
     PairPacket,
     PairScoreFile,
 )
-from shared.errors import InvalidScores, PacketNotFound
+from shared.errors import InvalidScores, NoPairsLeft, PacketNotFound
 from shared.judging import new_id, packet_problems
 from shared.pairing import default_pairs, draw_pairs
 from shared.rubric import Rubric
@@ -81,6 +81,8 @@ def pair_packet_for_judge(
         done=pairs.judged_by(experiment, judge_id),
         means=means,
     )
+    if not drawn:
+        raise NoPairsLeft(experiment, judge_id)
     pair_runs: dict[str, tuple[str, str]] = {}
     items = []
     for first, second in drawn:

@@ -152,3 +152,9 @@ def test_pair_packets_are_blind_and_verdicts_rank_rows_beside_the_rubric(
     following = api.get(pairs_url, params={"judge": "ann"}).json()
     assert following["packet_id"] != pair_packet["packet_id"]
     assert len(following["pairs"]) == 18 - 12
+
+    # And once every pair is judged, no empty packet: a 404 that says why
+    ingested(api, api.post(f"/api/bench/judge/{EXPERIMENT}/pair-scores", json=verdicts(following)))
+    done = api.get(pairs_url, params={"judge": "ann"})
+    assert done.status_code == 404, done.text
+    assert "no pair left for ann" in done.json()["error"]["message"]

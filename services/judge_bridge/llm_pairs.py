@@ -11,7 +11,7 @@ from services.judge_bridge.deps import JudgeDeps
 from services.judge_bridge.ingest_pairs import ingest_pair_verdicts
 from services.judge_bridge.llm_judge import BATCH_ITEMS, judge_loaded, scenario_context
 from shared.contracts import PairJudgment, PairScoreFile
-from shared.errors import InvalidVerdict
+from shared.errors import InvalidVerdict, NoPairsLeft
 from shared.llm_judging import ask_pair_verdict, llm_judge_id, pair_messages
 from shared.model_names import ModelRef
 from shared.pair_judging import pair_packet_for_judge
@@ -21,7 +21,10 @@ def judge_pairs(deps: JudgeDeps, experiment: str, judge: ModelRef) -> tuple[int,
     """Let the model judge the pairs of its pair packet; returns how many pairs it judged
     and how many failed (recorded as judge failures naming both runs)."""
     judge_id = llm_judge_id(judge)
-    packet = pair_packet_for_judge(deps.packets, deps.pairs, experiment, judge_id)
+    try:
+        packet = pair_packet_for_judge(deps.packets, deps.pairs, experiment, judge_id)
+    except NoPairsLeft:
+        return 0, 0  # every pair judged already: nothing to do, not a failure
     pair_runs = deps.pairs.pair_runs(packet.packet_id)
     judged = failed = 0
     with judge_loaded(deps, judge) as chat:
