@@ -229,3 +229,21 @@ def test_a_pair_packet_cannot_be_unblinded_by_replaying_its_packet_id() -> None:
     )
     # Then the guess is no better than chance: not every side (a seeded draw gave 20/20)
     assert len(packet.pairs) == 20 and guessed < len(packet.pairs)
+
+
+def test_bootstrap_intervals_are_the_same_fitted_in_small_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Memory stays bounded for many rows by fitting the resamples in batches, each from the
+    # full fit: the intervals must not depend on the batch size
+    from services.reporter import pairwise
+
+    rng = np.random.default_rng(3)
+    first = rng.integers(0, 6, 80)
+    second = (first + rng.integers(1, 6, 80)) % 6
+    score = rng.choice([0.0, 0.5, 1.0], 80)
+    whole = pairwise.bootstrap_intervals(first, second, score, 6, rounds=200)
+    monkeypatch.setattr(pairwise, "BATCH_CELLS", 36 * 7)  # 7 resamples per batch
+    batched = pairwise.bootstrap_intervals(first, second, score, 6, rounds=200)
+    assert np.allclose(whole[0], batched[0], atol=1e-8)
+    assert np.allclose(whole[1], batched[1], atol=1e-8)

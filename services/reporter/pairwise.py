@@ -27,6 +27,8 @@ PAIRWISE_BOOTSTRAP_ROUNDS = 1000
 PAIRWISE_SEED = stats.BOOTSTRAP_SEED
 _TOLERANCE = 1e-10  # largest change of a log strength at convergence
 _MAX_ITERATIONS = 10_000
+# Win-table cells fitted at once in the bootstrap: a batch's arrays stay ~10 MB each.
+BATCH_CELLS = 1_250_000
 METHOD = (
     "Bradley-Terry strengths (Bradley & Terry 1952) fitted by the MM algorithm (Hunter 2004);"
     f" a tie counts as half a win to each side; each row has {PRIOR:g} virtual win and"
@@ -37,11 +39,18 @@ METHOD = (
 )
 
 
-def bradley_terry(wins: stats.FloatArray, prior: float = PRIOR) -> stats.FloatArray:
-    """Log strengths, mean 0, from wins[..., i, j] = times i beat j (a batch if 3-D)."""
+def bradley_terry(
+    wins: stats.FloatArray, prior: float = PRIOR, start: stats.FloatArray | None = None
+) -> stats.FloatArray:
+    """Log strengths, mean 0, from wins[..., i, j] = times i beat j (a batch if 3-D);
+    `start`, log strengths to begin from (the same fit, reached in fewer steps)."""
     games = wins + np.swapaxes(wins, -1, -2)
     won = wins.sum(axis=-1) + prior
-    strength = np.ones(wins.shape[:-1])
+    strength = (
+        np.ones(wins.shape[:-1])
+        if start is None
+        else np.broadcast_to(np.exp(start), wins.shape[:-1]).copy()
+    )
     for _ in range(_MAX_ITERATIONS):
         pairs = strength[..., :, None] + strength[..., None, :]
         spent = (games / pairs).sum(axis=-1) + 2 * prior / (strength + 1)
@@ -73,20 +82,42 @@ def bootstrap_intervals(
     rounds: int = PAIRWISE_BOOTSTRAP_ROUNDS,
     seed: int = PAIRWISE_SEED,
 ) -> tuple[stats.FloatArray, stats.FloatArray]:
-    """95% percentile intervals of the log strengths, resampling the verdicts."""
+    """95% percentile intervals of the log strengths, resampling the verdicts.
+
+    The resamples are fitted in batches of at most BATCH_CELLS table cells (memory stays
+    bounded however many rows), each from the full data's fit (few MM steps each)."""
     rng = np.random.default_rng(seed)
     n = len(score)
     picks = rng.integers(0, n, size=(rounds, n))
+    start = bradley_terry(win_table(first, second, score, k))
+    size = max(1, BATCH_CELLS // (k * k))
+    fits = np.concatenate(
+        [
+            _resampled_fits(first, second, score, k, picks[at : at + size], start)
+            for at in range(0, rounds, size)
+        ]
+    )
+    alpha = (1 - stats.CI_LEVEL) / 2
+    low: stats.FloatArray = np.quantile(fits, alpha, axis=0)
+    high: stats.FloatArray = np.quantile(fits, 1 - alpha, axis=0)
+    return low, high
+
+
+def _resampled_fits(
+    first: stats.IntArray,
+    second: stats.IntArray,
+    score: stats.FloatArray,
+    k: int,
+    picks: stats.IntArray,
+    start: stats.FloatArray,
+) -> stats.FloatArray:
+    rounds, n = picks.shape
     wins = np.zeros((rounds, k, k))
     batch = np.repeat(np.arange(rounds), n)
     chosen = picks.ravel()
     np.add.at(wins, (batch, first[chosen], second[chosen]), score[chosen])
     np.add.at(wins, (batch, second[chosen], first[chosen]), 1 - score[chosen])
-    fits = bradley_terry(wins)
-    alpha = (1 - stats.CI_LEVEL) / 2
-    low: stats.FloatArray = np.quantile(fits, alpha, axis=0)
-    high: stats.FloatArray = np.quantile(fits, 1 - alpha, axis=0)
-    return low, high
+    return bradley_terry(wins, start=start)
 
 
 def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float | None:
