@@ -162,6 +162,10 @@ def test_a_gguf_file_of_the_models_folder_runs_by_its_name(tmp_path: Path) -> No
     assert info.details["file"] == str(tmp_path / "my-tiny.gguf")
     prompt = render_prompt(builtin_suite("tip-v1"), "v1", "founder@morning", 3)
     assert provider.generate("my-tiny", prompt.messages, OPTIONS).text.strip()
+    # describing another file reads its header only: the loaded model stays, nothing loads
+    (tmp_path / "other-tiny.gguf").symlink_to(gguf_file("smollm2-135m"))
+    assert provider.describe("other-tiny").params_b == pytest.approx(0.135)
+    assert provider._loaded is not None and provider._loaded[0] == "my-tiny"
     provider.unload("my-tiny")
     # and a name the folder does not hold is refused, naming what it holds
     with pytest.raises(UnknownModel, match=r"no other\.gguf in the models folder.*gguf:my-tiny"):

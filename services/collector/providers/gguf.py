@@ -51,6 +51,17 @@ def gguf_params_b(meta: dict[str, str], n_params: int) -> float | None:
     return labelled if labelled is not None else (n_params / 1e9 if n_params > 0 else None)
 
 
+def _read_header(path: Path) -> tuple[dict[str, str], int]:
+    """A GGUF file's metadata and weight count, with its vocabulary only (no weights)."""
+    from llama_cpp import Llama  # imported here: only the embedded path needs it
+
+    header = Llama(model_path=str(path), vocab_only=True, verbose=False)
+    try:
+        return dict(header.metadata), int(header._model.n_params())
+    finally:
+        header.close()
+
+
 def _llama_cpp_version() -> str:
     try:
         return metadata.version("llama-cpp-python")
@@ -70,11 +81,17 @@ class GgufProvider:
         self._loaded: tuple[str, Any] | None = None
 
     def describe(self, model: str) -> ModelInfo:
-        """Size and quantization from the GGUF metadata; digest = the file's sha256."""
-        llm = self._llama(model)
+        """Size and quantization from the GGUF metadata; digest = the file's sha256.
+
+        Read from the file's header (no weights loaded, the loaded model untouched), so
+        a file over the size limit is refused before it takes any memory."""
         path = gguf_file(model, self._gguf_dir)
-        meta: dict[str, str] = dict(llm.metadata)
-        params_b = gguf_params_b(meta, llm._model.n_params())
+        meta: dict[str, str]
+        if self._loaded and self._loaded[0] == model:
+            meta, n_params = dict(self._loaded[1].metadata), self._loaded[1]._model.n_params()
+        else:
+            meta, n_params = _read_header(path)
+        params_b = gguf_params_b(meta, n_params)
         file_type = meta.get("general.file_type", "")
         quant = FILE_TYPES.get(int(file_type), file_type) if file_type.isdigit() else file_type
         return ModelInfo(
