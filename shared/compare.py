@@ -85,7 +85,15 @@ def paired_difference(
         "ci_high": stats.clip(high, (-spread, spread)),
         "p": float(test.p_values(np.array([two_sided]))[0]),
     }
-    return n, found, stats.power_note(n, 2, level=level)
+    note = stats.power_note(n, 2, level=level)
+    differences = values[0] - values[1]
+    if np.all(differences == differences[0]):
+        same = (
+            f"every shared scenario differs by exactly {differences[0]:+g}: the interval has no"
+            " width, which is no certainty beyond what p says"
+        )
+        note = f"{note}; {same}" if note else same
+    return n, found, note
 
 
 def _difference(

@@ -81,7 +81,15 @@ def test_compare_pairs_rows_on_shared_scenarios_with_repeats_averaged_first() ->
     assert row.p == pytest.approx(sign_flip_p(ahead))  # every difference positive: 2/2^5
     assert row.significant is False  # 0.0625: five pairs cannot reach 5%
     assert row.note is not None and "the smallest possible p is 0.0625" in row.note
+    assert "no width" not in row.note
     assert found.only_in_a == [] and found.note is None
+    # Differences all alike give an interval of no width: the note says what it is not
+    same = board(
+        "s", {("qwen", "v3"): {s: [v + 1.0] for s, v in zip(SCENARIOS, base, strict=False)}}
+    )
+    (flat,) = compare_boards(same, b, ("qwen", "v3"), ("qwen", "v3")).rows
+    assert flat.ci_low == flat.ci_high == 1.0
+    assert flat.note is not None and "differs by exactly +1: the interval has no width" in flat.note
 
 
 def test_compare_matches_rows_by_model_and_prompt_and_lists_the_rest() -> None:
