@@ -52,7 +52,7 @@ def model_problems(
             shown = ollama.Client(host=url, timeout=SHOW_TIMEOUT_S).show(ref.name)
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
-                where = f" (host {host}, {url})" if host else ""
+                where = f" (host {host})" if host else ""  # its URL may hold credentials
                 problems.append(
                     {"field": "models", "message": f"Ollama has no model {name!r}{where}"}
                 )
