@@ -39,6 +39,7 @@ from shared.settings import Settings
 from shared.stores.jobs import JobStore
 from shared.stores.packets import PacketStore
 from shared.suite_files import builtin_suite, parse_suite
+from testkit.processes import free_port
 from tests.cells import a_collect_cell
 from tests.conftest import TOKEN
 
@@ -163,6 +164,26 @@ def test_a_valid_form_starts_the_job_and_opens_its_page(browser: FlaskClient) ->
     assert job_page.status_code == 200
     text = job_page.get_data(as_text=True)
     assert "admin-form" in text and "tidy:1b" in text and "<progress" in text
+
+
+def test_with_generation_hosts_the_form_lists_the_models_of_their_ollamas(
+    core_settings: Settings, mlflow_server: str
+) -> None:
+    # Given TIPBENCH_HOSTS naming the (fake) Ollama, and TIPBENCH_OLLAMA_HOST answering nothing
+    from services.gateway.app import create_app
+
+    ollama = core_settings.ollama_host
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    hosts = core_settings.model_copy(update={"hosts": f"gpu1={ollama}", "ollama_host": nowhere})
+    client = create_app(hosts).test_client()
+    client.environ_base["REMOTE_ADDR"] = "10.8.0.1"
+    login = CSRF.search(client.get("/admin/login").get_data(as_text=True))
+    assert login is not None
+    client.post("/admin/login", data={"token": TOKEN, "csrf_token": login.group(1)})
+    # Then the form offers the host's models, and says nothing is unreachable
+    page = client.get("/admin/new").get_data(as_text=True)
+    assert 'value="tidy:1b"' in page
+    assert "did not answer" not in page
 
 
 def test_the_form_takes_typed_models_and_allows_unknown_sizes_when_ticked(

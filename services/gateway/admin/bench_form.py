@@ -52,21 +52,32 @@ def field_bounds(name: str) -> dict[str, float]:
 
 
 def ollama_models(max_b: float) -> tuple[list[dict[str, Any]], str | None]:
-    """The models Ollama has, with their size and, if over max_b, why they are disabled."""
-    try:
-        tags = httpx.get(f"{deps().settings.ollama_host}/api/tags", timeout=3).json()
-    except (httpx.HTTPError, ValueError) as exc:
-        return [], f"Ollama did not answer at {deps().settings.ollama_host}: {exc}"
-    found = []
-    for entry in tags.get("models", []):
-        size_text = entry.get("details", {}).get("parameter_size", "")
-        reason = None
+    """The models the Ollama servers have (every Ollama generation host of TIPBENCH_HOSTS,
+    else TIPBENCH_OLLAMA_HOST), with their size and, if over max_b, why they are disabled."""
+    settings = deps().settings
+    servers = [(h.name, h.url) for h in settings.generation_hosts() if h.kind == "ollama"] or [
+        ("", settings.ollama_host)
+    ]
+    found: dict[str, dict[str, Any]] = {}
+    silent: list[str] = []
+    for host, url in servers:
         try:
-            check_size(entry["name"], parse_parameter_size(size_text), max_b, False)
-        except PermanentError as exc:
-            reason = str(exc)
-        found.append({"name": entry["name"], "size": size_text or "?", "disabled": reason})
-    return found, None
+            tags = httpx.get(f"{url}/api/tags", timeout=3).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            silent.append(f"host {host}" if host else f"{url}: {exc}")
+            continue
+        for entry in tags.get("models", []):
+            size_text = entry.get("details", {}).get("parameter_size", "")
+            reason = None
+            try:
+                check_size(entry["name"], parse_parameter_size(size_text), max_b, False)
+            except PermanentError as exc:
+                reason = str(exc)
+            found.setdefault(
+                entry["name"], {"name": entry["name"], "size": size_text or "?", "disabled": reason}
+            )
+    error = f"Ollama did not answer at {', '.join(silent)}" if silent else None
+    return sorted(found.values(), key=lambda m: m["name"]), error
 
 
 def default_values(suite: Suite) -> dict[str, Any]:
