@@ -72,8 +72,16 @@ def llama_server() -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def test_the_openai_provider_generates_through_a_real_llama_cpp_server(llama_server: str) -> None:
-    provider = OpenAICompatibleProvider(llama_server, api_key="", timeout_s=120)
+@pytest.fixture
+def provider(llama_server: str) -> Iterator[OpenAICompatibleProvider]:
+    found = OpenAICompatibleProvider(llama_server, api_key="", timeout_s=120)
+    yield found
+    found.close()
+
+
+def test_the_openai_provider_generates_through_a_real_llama_cpp_server(
+    provider: OpenAICompatibleProvider,
+) -> None:
     # The server lists the model without a parameter count (as vLLM and LM Studio do)
     info = provider.describe(ALIAS)
     assert info.params_b is None
@@ -84,14 +92,12 @@ def test_the_openai_provider_generates_through_a_real_llama_cpp_server(llama_ser
     assert generation.generation_s > 0 and generation.total_s >= generation.generation_s * 0.5
 
 
-def test_a_model_the_server_does_not_serve_is_unknown(llama_server: str) -> None:
-    provider = OpenAICompatibleProvider(llama_server, api_key="", timeout_s=30)
+def test_a_model_the_server_does_not_serve_is_unknown(provider: OpenAICompatibleProvider) -> None:
     with pytest.raises(UnknownModel, match="has no model 'other-model'"):
         provider.describe("other-model")
 
 
-def test_its_unknown_size_is_refused_unless_allowed(llama_server: str) -> None:
-    provider = OpenAICompatibleProvider(llama_server, api_key="", timeout_s=120)
+def test_its_unknown_size_is_refused_unless_allowed(provider: OpenAICompatibleProvider) -> None:
     session = ModelSession({"openai": provider})
     with pytest.raises(ModelSizeUnknown, match="parameter count unknown"):
         session.use(f"openai:{ALIAS}", max_model_b=4.0, allow_unknown_size=False)

@@ -52,8 +52,17 @@ def test_an_llm_judge_scores_every_run_with_the_rubric_schema(
     assert api.get("/api/bench/judge/llm-ok/failures").json() == []
     mlflow = tracking.make_client(running_stack)
     trace_id = mlflow.get_run(runs[0]["run_id"]).data.tags[tracking.TAG_TRACE_ID]
-    feedback = {a.name: a for a in mlflow.get_trace(trace_id).info.assessments}
-    assert set(feedback) == {*RUBRIC.score_names, "composite"}
+    # a run's metrics are written before its feedback (one per criterion): wait for them
+    feedback = wait_until(
+        lambda: (
+            found
+            if set(found := {a.name: a for a in mlflow.get_trace(trace_id).info.assessments})
+            == {*RUBRIC.score_names, "composite"}
+            else None
+        ),
+        timeout_s=30,
+        what="the judge's feedback on the trace",
+    )
     assert {(a.source.source_type, a.source.source_id) for a in feedback.values()} == {
         ("LLM_JUDGE", "llm:judge:8b")
     }

@@ -4,6 +4,7 @@ one feedback per criterion, from the judge bridge's own prompt, schema and readi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import mlflow
@@ -17,6 +18,15 @@ from shared.errors import UnknownModel
 from shared.settings import Settings
 from testkit.fake_ollama import FakeOllama
 from tests.test_mlflow_feedback import CRITERIA, JUDGED, RUBRIC, valid
+
+
+@pytest.fixture(autouse=True)
+def judge_models_unloaded(fake_ollama: FakeOllama) -> Iterator[None]:
+    """evaluate leaves the judge model loaded, as a user's Ollama would; the session's fake
+    must not keep it (the stack's LLM judges wait until no other model is resident)."""
+    yield
+    with fake_ollama.state.lock:
+        fake_ollama.state.resident.clear()
 
 
 @pytest.fixture

@@ -139,6 +139,10 @@ def test_every_panel_queries_the_provisioned_data_source() -> None:
         assert all(t["datasource"]["uid"] == source["uid"] for t in panel["targets"])
 
 
+# A scrape of a loaded test machine may take over a second: every 2 s, with 2 s to answer.
+SCRAPE = "2s"
+
+
 def local_config(settings: Settings, interval: str) -> dict[str, Any]:
     """deploy/prometheus/prometheus.yml with the test stack's addresses for compose's names."""
     config: dict[str, Any] = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
@@ -165,7 +169,7 @@ def prometheus(running_stack: Settings, tmp_path_factory: pytest.TempPathFactory
     """A real Prometheus server scraping the running stack every second; yields its URL."""
     binary = tool("prometheus")
     folder = tmp_path_factory.mktemp("prometheus")
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(local_config(running_stack, "1s")))
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(local_config(running_stack, SCRAPE)))
     port = free_port()
     with (folder / "prometheus.log").open("wb") as log:
         server = subprocess.Popen(
@@ -208,8 +212,8 @@ def value(url: str, promql: str) -> float | None:
 def test_prometheus_reads_a_running_jobs_queue_through_the_gateway(
     api: httpx.Client, fake_ollama: FakeOllama, prometheus: str
 ) -> None:
-    # Given a job of three cells whose generations take a while
-    fake_ollama.state.generation_delay_s = 1.5
+    # Given a job of three cells whose generations take a while (several scrapes each)
+    fake_ollama.state.generation_delay_s = 4.0
     try:
         body = {"models": ["tidy:1b"], "prompts": ["v1"], "n_scenarios": 3, "experiment": "mon-q"}
         job_id = api.post("/api/bench/run", json=body).json()["job_id"]

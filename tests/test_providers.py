@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -173,8 +174,10 @@ def test_a_gguf_file_of_the_models_folder_runs_by_its_name(tmp_path: Path) -> No
 
 
 @pytest.fixture
-def openai_server(fake_ollama: FakeOllama) -> OpenAICompatibleProvider:
-    return OpenAICompatibleProvider(f"{fake_ollama.url}/v1", api_key="k", timeout_s=5)
+def openai_server(fake_ollama: FakeOllama) -> Iterator[OpenAICompatibleProvider]:
+    provider = OpenAICompatibleProvider(f"{fake_ollama.url}/v1", api_key="k", timeout_s=5)
+    yield provider
+    provider.close()
 
 
 def test_openai_compatible_describe_reads_llama_server_n_params(

@@ -22,6 +22,10 @@ class OpenAICompatibleProvider:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
 
+    def close(self) -> None:
+        """Close its HTTP connections (a collector's provider lives as long as the process)."""
+        self._http.close()
+
     def describe(self, model: str) -> ModelInfo:
         """The model from /v1/models; llama-server reports its size in `meta.n_params`."""
         listed = self._request("GET", "/models", model)
