@@ -499,3 +499,36 @@ def test_an_experiment_holds_at_most_its_limit_of_queued_cells(
     # And another experiment is not held up by this one
     other = body | {"experiment": f"{experiment}-b"}
     assert client.post("/api/bench/run", json=other, headers=auth()).status_code == 202
+
+
+def test_first_submissions_at_once_register_each_prompt_without_refusing_any(
+    core_settings: Settings, mlflow_server: str
+) -> None:
+    # Given a suite none of whose prompts is in the registry yet
+    import threading
+
+    from services.gateway.prompts import register_prompts
+    from shared.suite_files import parse_suite
+
+    text = (Path(__file__).parent.parent / "docs/examples/study-tips.yaml").read_text("utf-8")
+    name = f"race-{uuid.uuid4().hex[:8]}"
+    suite = parse_suite(text.replace("suite: study-tips", f"suite: {name}", 1))
+    client = tracking.make_client(core_settings)
+    found: list[dict[str, str]] = []
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            found.append(register_prompts(client, suite))
+        except BaseException as exc:  # noqa: BLE001 - the assertion below names it
+            errors.append(exc)
+
+    # When six submissions register them at the same moment
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    # Then none is refused (the one that lost the race reads the prompt again)
+    assert errors == []
+    assert len(found) == 6 and all(set(f) == {p.version for p in suite.prompts} for f in found)

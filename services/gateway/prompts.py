@@ -37,22 +37,30 @@ def register_prompts(client: MlflowClient, suite: Suite) -> dict[str, str]:
     for prompt in suite.prompts:
         name = registry_name(suite.suite, prompt.version)
         template = chat_template(prompt, suite.checks.word_limit)
-        # cache off: MLflow keeps "latest" and aliases for 60 s, and they move
-        latest = client.load_prompt(name, allow_missing=True, cache_ttl_seconds=0)
-        if latest is not None and latest.template == template:
-            uris[prompt.version] = str(latest.uri)
-            continue
-        registered = client.register_prompt(
-            name,
-            template,
-            commit_message=prompt.description or f"{suite.suite} {prompt.version}",
-            tags={
-                "suite": suite.suite,
-                "suite_version": suite.content_version(),
-                "prompt_version": prompt.version,
-            },
-        )
-        uris[prompt.version] = str(registered.uri)
+        for attempt in range(2):
+            # cache off: MLflow keeps "latest" and aliases for 60 s, and they move
+            latest = client.load_prompt(name, allow_missing=True, cache_ttl_seconds=0)
+            if latest is not None and latest.template == template:
+                uris[prompt.version] = str(latest.uri)
+                break
+            try:
+                registered = client.register_prompt(
+                    name,
+                    template,
+                    commit_message=prompt.description or f"{suite.suite} {prompt.version}",
+                    tags={
+                        "suite": suite.suite,
+                        "suite_version": suite.content_version(),
+                        "prompt_version": prompt.version,
+                    },
+                )
+            except MlflowException as exc:
+                # Two first submissions at once: the other created the prompt; read it again.
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS" or attempt:
+                    raise
+                continue
+            uris[prompt.version] = str(registered.uri)
+            break
     return uris
 
 
