@@ -12,17 +12,7 @@ import dramatiq
 from dramatiq.broker import Broker
 
 from shared.broker import REQUEST_ID_OPTION
-from shared.contracts import (
-    CellFinished,
-    CollectCell,
-    IngestPairScores,
-    IngestScores,
-    JobFinished,
-    Message,
-    RecordCell,
-    RunLlmJudge,
-    ScoresIngested,
-)
+from shared.contracts import messages
 from shared.logs import current_request_id
 
 COLLECT_QUEUE: Final = "collect"
@@ -37,19 +27,19 @@ def collect_queue(host: str) -> str:
 
 
 # contract type -> every (queue, actor) that takes it
-ROUTES: Final[dict[type[Message], tuple[tuple[str, str], ...]]] = {
-    CollectCell: ((COLLECT_QUEUE, "collect_cell"),),
-    RecordCell: ((RECORD_QUEUE, "record_cell"),),
-    CellFinished: ((REPORT_QUEUE, "rebuild_leaderboard"),),
-    JobFinished: ((JUDGE_QUEUE, "build_packet"), (REPORT_QUEUE, "rebuild_leaderboard")),
-    IngestScores: ((JUDGE_QUEUE, "ingest_scores"),),
-    IngestPairScores: ((JUDGE_QUEUE, "ingest_pair_scores"),),
-    RunLlmJudge: ((JUDGE_QUEUE, "run_llm_judge"),),
-    ScoresIngested: ((REPORT_QUEUE, "rebuild_leaderboard"),),
+ROUTES: Final[dict[type[messages.Message], tuple[tuple[str, str], ...]]] = {
+    messages.CollectCell: ((COLLECT_QUEUE, "collect_cell"),),
+    messages.RecordCell: ((RECORD_QUEUE, "record_cell"),),
+    messages.CellFinished: ((REPORT_QUEUE, "rebuild_leaderboard"),),
+    messages.JobFinished: ((JUDGE_QUEUE, "build_packet"), (REPORT_QUEUE, "rebuild_leaderboard")),
+    messages.IngestScores: ((JUDGE_QUEUE, "ingest_scores"),),
+    messages.IngestPairScores: ((JUDGE_QUEUE, "ingest_pair_scores"),),
+    messages.RunLlmJudge: ((JUDGE_QUEUE, "run_llm_judge"),),
+    messages.ScoresIngested: ((REPORT_QUEUE, "rebuild_leaderboard"),),
 }
 
 
-def send(broker: Broker, message: Message) -> None:
+def send(broker: Broker, message: messages.Message) -> None:
     """Enqueue a contract for every actor that takes it, with the current request id.
 
     A cell goes to the collect queue of the host it was assigned to.
@@ -61,7 +51,7 @@ def send(broker: Broker, message: Message) -> None:
         broker.enqueue(
             dramatiq.Message(
                 queue_name=collect_queue(message.host)
-                if isinstance(message, CollectCell)
+                if isinstance(message, messages.CollectCell)
                 else queue_name,
                 actor_name=actor_name,
                 args=(payload,),
