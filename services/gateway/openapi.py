@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from shared.base import Record
-from shared.contracts import EXPERIMENT_PATTERN
+from shared.contracts import EXPERIMENT_PATTERN, JUDGE_ID_PATTERN
 from shared.suite import SUITE_NAME_PATTERN
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,6 +80,11 @@ class Query:
     schema: dict[str, Any]
     description: str
     required: bool = False
+
+
+def judge_query(description: str, *, required: bool = False) -> Query:
+    """The `judge` query parameter: a judge id."""
+    return Query("judge", {"type": "string", "pattern": JUDGE_ID_PATTERN}, description, required)
 
 
 @dataclass(frozen=True)

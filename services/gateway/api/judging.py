@@ -16,11 +16,10 @@ from services.gateway.api.answers import (
 from services.gateway.api.body import json_body
 from services.gateway.checks import experiment_name, judge_id, parse
 from services.gateway.deps import deps
-from services.gateway.openapi import Query, documented
+from services.gateway.openapi import documented, judge_query
 from services.gateway.sizes import gguf_problems
 from shared.base import Request
 from shared.contracts import (
-    JUDGE_ID_PATTERN,
     Agreement,
     IngestPairScores,
     IngestScores,
@@ -45,13 +44,7 @@ from shared.model_names import parse_model
     summary="A blind judge packet.",
     response=JudgePacket,
     errors=(404,),
-    query=(
-        Query(
-            "judge",
-            {"type": "string", "pattern": JUDGE_ID_PATTERN},
-            "Make a packet of this judge's unscored runs.",
-        ),
-    ),
+    query=(judge_query("Make a packet of this judge's unscored runs."),),
 )
 def judge_packet(experiment: str) -> Response:
     """A blind judge packet: ?judge=<id> for that judge's unscored runs, else the current one."""

@@ -11,8 +11,8 @@ from services.gateway.api.body import json_body
 from services.gateway.api.judging import queue_submission
 from services.gateway.checks import experiment_name, judge_id, parse
 from services.gateway.deps import deps
-from services.gateway.openapi import Query, documented
-from shared.contracts import JUDGE_ID_PATTERN, IngestPairScores, PairPacket, PairScoreFile
+from services.gateway.openapi import Query, documented, judge_query
+from shared.contracts import IngestPairScores, PairPacket, PairScoreFile
 from shared.errors import InvalidRequest, NothingToJudge
 from shared.pair_judging import check_pair_scores, pair_packet_for_judge
 from shared.pairing import MAX_PAIRS
@@ -34,12 +34,7 @@ def n_pairs_asked() -> int | None:
     response=PairPacket,
     errors=(404,),
     query=(
-        Query(
-            "judge",
-            {"type": "string", "pattern": JUDGE_ID_PATTERN},
-            "The judge the packet is made for.",
-            required=True,
-        ),
+        judge_query("The judge the packet is made for.", required=True),
         Query(
             "n_pairs",
             {"type": "integer", "minimum": 1, "maximum": MAX_PAIRS},
