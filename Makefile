@@ -62,7 +62,7 @@ lint: install-dev
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install-dev
-	$(VENV)/bin/mypy shared services tipbench testkit
+	$(VENV)/bin/mypy shared services tipbench testkit bench
 
 check: lint typecheck test-fast test
 

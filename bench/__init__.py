@@ -23,7 +23,7 @@ def bench_settings(**overrides: str) -> Settings:
         namespace=f"tbbench-{uuid.uuid4().hex[:8]}",
         mlflow_uri=f"http://127.0.0.1:{mlflow_port}",
         mlflow_port=mlflow_port,
-        admin_token=BENCH_TOKEN,  # type: ignore[arg-type]
+        admin_token=BENCH_TOKEN,
         gateway_port=free_port(),
         var_dir=str(Path(tempfile.mkdtemp(prefix="tipbench-bench-"))),
         **overrides,  # type: ignore[arg-type]

@@ -146,7 +146,7 @@ def main() -> None:
         woken = pickup_ms(make_broker(settings), 1000)
         print(f"  woken by the enqueue (shipped):   {describe(woken)}")
         for timeout in (20, 1000):
-            plain = RedisBroker(url=settings.redis_url, namespace=settings.key("plain"))
+            plain = RedisBroker(url=settings.redis_url, namespace=settings.key("plain"))  # type: ignore[no-untyped-call]
             polled = pickup_ms(plain, timeout)
             print(f"  dramatiq polling, timeout {timeout:>4} ms: {describe(polled)}")
     finally:

@@ -29,7 +29,7 @@ from shared.queues import QUEUES
 from shared.settings import Settings
 from shared.stores.jobs import JobStore
 from shared.stores.models import ModelStatsStore
-from tests.cells import a_collect_cell
+from testkit.cells import a_collect_cell
 
 SIZES = ((100, 100), (1_000, 1_000), (10_000, 10_000))  # (jobs, waiting cells)
 SCRAPES = 50

@@ -52,7 +52,7 @@ PARAMS = {"provider": "ollama", "model_digest": "sha256:0f3c", "temperature": "0
 
 def fill(store: SqlAlchemyStore, experiment: str, n_runs: int, rng: random.Random) -> None:
     """n_runs finished, judged cell runs in a new experiment."""
-    experiment_id = store.create_experiment(tracking.experiment_name(experiment))
+    experiment_id = store.create_experiment(tracking.experiment_name(experiment))  # type: ignore[no-untyped-call]
     cells = [
         (f"model-{m}", p, s)
         for m in range(16)
@@ -61,7 +61,7 @@ def fill(store: SqlAlchemyStore, experiment: str, n_runs: int, rng: random.Rando
     ]
     for i in range(n_runs):
         model, prompt, target = cells[i % len(cells)]
-        run = store.create_run(
+        run = store.create_run(  # type: ignore[no-untyped-call]
             experiment_id,
             "bench",
             int(time.time() * 1000),
@@ -90,7 +90,7 @@ def fill(store: SqlAlchemyStore, experiment: str, n_runs: int, rng: random.Rando
             "suite_version": TIP_V1.content_version(),
             **{f"{tracking.FACET_PARAM}{k}": v for k, v in target.facets.items()},
         }
-        store.log_batch(
+        store.log_batch(  # type: ignore[no-untyped-call]
             run.info.run_id,
             metrics=[Metric(k, float(v), 0, 0) for k, v in values.items()],
             params=[Param(k, v) for k, v in params.items()],
@@ -99,7 +99,7 @@ def fill(store: SqlAlchemyStore, experiment: str, n_runs: int, rng: random.Rando
         # Ended an hour ago, as runs a durable copy was made after: a cold start re-reads
         # only the runs written within the copy's margin (see services/reporter/durable.py).
         ended = int(time.time() * 1000) - 3_600_000
-        store.update_run_info(run.info.run_id, RunStatus.FINISHED, ended, None)
+        store.update_run_info(run.info.run_id, RunStatus.FINISHED, ended, None)  # type: ignore[no-untyped-call]
 
 
 def rescore(client: MlflowClient, run_ids: list[str]) -> None:
@@ -115,7 +115,7 @@ def main() -> None:
     var = Path(settings.var_dir)
     (var / "mlflow").mkdir(parents=True)
     db = var / "mlflow" / "mlflow.db"
-    store = SqlAlchemyStore(f"sqlite:///{db}", str(var / "mlflow" / "artifacts"))
+    store = SqlAlchemyStore(f"sqlite:///{db}", str(var / "mlflow" / "artifacts"))  # type: ignore[no-untyped-call]
     rng = random.Random(7)
     started = time.perf_counter()
     for size in SIZES:
@@ -169,8 +169,8 @@ def main() -> None:
             last = time.monotonic()
             # the final leaderboard: stored (what the gateway serves), nothing pending
             while True:
-                board = boards.get(name)
-                newer = board is not None and (before is None or board.version > before.version)
+                latest = boards.get(name)
+                newer = latest is not None and (before is None or latest.version > before.version)
                 if newer and not connection.exists(settings.key("rebuild-pending", name)):
                     break
                 time.sleep(0.01)

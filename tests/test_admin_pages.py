@@ -39,8 +39,8 @@ from shared.settings import Settings
 from shared.stores.jobs import JobStore
 from shared.stores.packets import PacketStore
 from shared.suite_files import builtin_suite, parse_suite
+from testkit.cells import a_collect_cell
 from testkit.processes import free_port
-from tests.cells import a_collect_cell
 from tests.conftest import TOKEN
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -25,8 +25,8 @@ from shared.settings import Settings
 from shared.stores.jobs import JobStore
 from shared.stores.suites import SuiteStore
 from shared.suite_files import builtin_suite
+from testkit.cells import a_collect_cell
 from testkit.fake_ollama import FakeOllama
-from tests.cells import a_collect_cell
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from shared.hosts import GenerationHost, assign_hosts, parse_hosts
 from shared.messaging import collect_queue, send
 from shared.queues import QueueInspector
 from shared.settings import Settings
+from testkit.cells import a_collect_cell
 from testkit.fake_models import FAKE_MODELS
 from testkit.fake_ollama import FakeOllama
 from testkit.processes import free_port
-from tests.cells import a_collect_cell
 from tests.conftest import gateway_client, stack_running, wait_until
 from tipbench import stack
 from tipbench.cli.display import progress_lines

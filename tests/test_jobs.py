@@ -12,7 +12,7 @@ from shared.contracts import BenchRequest, CollectCell
 from shared.errors import JobNotFound
 from shared.settings import Settings
 from shared.stores.jobs import JobStore
-from tests.cells import a_collect_cell
+from testkit.cells import a_collect_cell
 
 
 @pytest.fixture

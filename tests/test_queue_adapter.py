@@ -7,8 +7,10 @@ and shared/queues.py is the one file to fix.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -22,7 +24,7 @@ from shared.errors import ProviderUnavailable
 from shared.messaging import COLLECT_QUEUE, JUDGE_QUEUE, send
 from shared.queues import QueueInspector
 from shared.settings import Settings
-from tests.cells import a_collect_cell
+from testkit.cells import a_collect_cell
 from tests.conftest import wait_until
 from tipbench import stack
 
@@ -224,3 +226,12 @@ def test_every_worker_of_the_stack_is_named_by_its_service(running_stack: Settin
         # Then each worker is named by the service it runs
         found = wait_until(every_service, timeout_s=60, what="a named worker of every service")
     assert None not in found
+
+
+def test_the_adapter_is_specified_against_the_pinned_dramatiq() -> None:
+    """These specs hold for the dramatiq the project pins: an upgrade fails here first,
+    and shared/queues.py (with these specs) is what to check."""
+    project = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    pinned = re.search(r'"dramatiq\[redis\]==([0-9.]+)"', project.read_text("utf-8"))
+    assert pinned is not None, "pyproject.toml no longer pins dramatiq exactly"
+    assert dramatiq.__version__ == pinned.group(1)

@@ -23,7 +23,7 @@ from shared.queues import QUEUES
 from shared.settings import Settings
 from shared.stores.jobs import JobStore
 from shared.stores.models import ModelStatsStore, ModelTotals
-from tests.cells import a_collect_cell
+from testkit.cells import a_collect_cell
 from tests.test_queue_adapter import a_message, broker, settings_of_test  # noqa: F401
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -16,14 +16,14 @@ from dramatiq.brokers.redis import RedisBroker
 
 from shared.broker import make_broker
 from shared.settings import Settings
+from shared.wakeup import push_wake
 from tests.conftest import wait_until
 
 # Far beyond every pickup below: a worker that only polled would mostly wait for it.
 POLL_TIMEOUT_MS = 10_000
 
 
-@pytest.fixture
-def broker(core_settings: Settings) -> Iterator[RedisBroker]:
+def a_broker(core_settings: Settings) -> Iterator[RedisBroker]:
     settings = core_settings.model_copy(
         update={"namespace": f"{core_settings.namespace}-wake-{uuid.uuid4().hex[:8]}"}
     )
@@ -33,66 +33,87 @@ def broker(core_settings: Settings) -> Iterator[RedisBroker]:
     broker.client.connection_pool.disconnect()
 
 
-def started_worker(broker: RedisBroker) -> dramatiq.Worker:
+@pytest.fixture(scope="module")
+def broker(core_settings: Settings) -> Iterator[RedisBroker]:
+    """The module's broker, whose worker (see `woken`) serves every queue declared on it."""
+    yield from a_broker(core_settings)
+
+
+@pytest.fixture
+def idle_broker(core_settings: Settings) -> Iterator[RedisBroker]:
+    """A broker no worker serves."""
+    yield from a_broker(core_settings)
+
+
+class Woken:
+    """Two actors of the module's broker and what they saw, served by one worker."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self.ran: list[float] = []
+        self.spans: list[tuple[float, float]] = []
+        lock = threading.Lock()
+
+        @dramatiq.actor(broker=broker, queue_name="wake")
+        def note() -> None:
+            self.ran.append(time.monotonic())
+
+        @dramatiq.actor(broker=broker, queue_name="wake-busy")
+        def slow() -> None:
+            begun = time.monotonic()
+            time.sleep(0.3)
+            with lock:
+                self.spans.append((begun, time.monotonic()))
+
+        self.note, self.slow = note, slow
+
+
+@pytest.fixture(scope="module")
+def woken(broker: RedisBroker) -> Iterator[Woken]:
+    """One worker for the module (stopping one waits out its 10 s timeout once): a single
+    thread with one message in hand at a time, its consumers blocked, waiting."""
+    actors = Woken(broker)
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=POLL_TIMEOUT_MS)
+    worker.queue_prefetch = 1
     worker.start()
-    time.sleep(0.5)  # its consumers are now blocked, waiting
-    return worker
+    time.sleep(0.5)
+    yield actors
+    stopper = threading.Thread(target=worker.stop)
+    stopper.start()
+    while stopper.is_alive():  # wake the blocked consumers, as an enqueue would
+        for queue in ("wake", "wake-busy"):
+            push_wake(broker.client, broker.wake_key(queue))  # type: ignore[attr-defined]
+        stopper.join(0.05)
 
 
-def test_an_idle_worker_takes_a_message_when_it_is_enqueued(broker: RedisBroker) -> None:
-    ran: list[float] = []
-
-    @dramatiq.actor(broker=broker, queue_name="wake")
-    def note() -> None:
-        ran.append(time.monotonic())
-
-    worker = started_worker(broker)
-    try:
-        latencies = []
-        for count in range(1, 5):
-            sent = time.monotonic()
-            note.send()
-            wait_until(lambda c=count: len(ran) == c, timeout_s=30, what=f"message {count}")
-            latencies.append(ran[-1] - sent)
-            time.sleep(0.3)  # idle again between messages
-    finally:
-        worker.stop()
+def test_an_idle_worker_takes_a_message_when_it_is_enqueued(woken: Woken) -> None:
+    latencies = []
+    for count in range(1, 5):
+        sent = time.monotonic()
+        woken.note.send()
+        wait_until(lambda c=count: len(woken.ran) == c, timeout_s=30, what=f"message {count}")
+        latencies.append(woken.ran[-1] - sent)
+        time.sleep(0.3)  # idle again between messages
     # A worker that polled every 10 s would pick each up after 0-10 s; all four within
     # 2 s by chance would happen once in 600 runs.
     assert max(latencies) < 2.0, latencies
 
 
 def test_a_full_consumer_fetches_the_next_message_when_one_is_acknowledged(
-    broker: RedisBroker,
+    woken: Woken,
 ) -> None:
-    spans: list[tuple[float, float]] = []
-    lock = threading.Lock()
-
-    @dramatiq.actor(broker=broker, queue_name="wake-busy")
-    def slow() -> None:
-        begun = time.monotonic()
-        time.sleep(0.3)
-        with lock:
-            spans.append((begun, time.monotonic()))
-
-    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=POLL_TIMEOUT_MS)
-    worker.queue_prefetch = 1
-    worker.start()
-    time.sleep(0.5)
-    try:
-        for _ in range(3):
-            slow.send()
-        wait_until(lambda: len(spans) == 3, timeout_s=60, what="three messages")
-    finally:
-        worker.stop()
+    for _ in range(3):
+        woken.slow.send()
+    wait_until(lambda: len(woken.spans) == 3, timeout_s=60, what="three messages")
     # With one message in hand at a time, each next one starts when the previous ends,
     # not at the consumer's next 10 s poll.
+    spans = woken.spans
     gaps = [later[0] - earlier[1] for earlier, later in zip(spans, spans[1:], strict=False)]
     assert max(gaps) < 2.0, gaps
 
 
-def test_wake_up_lists_stay_bounded(broker: RedisBroker) -> None:
+def test_wake_up_lists_stay_bounded(idle_broker: RedisBroker) -> None:
+    broker = idle_broker
+
     @dramatiq.actor(broker=broker, queue_name="wake-burst")
     def burst() -> None:
         """Never run: no worker here."""

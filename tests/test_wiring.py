@@ -14,7 +14,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from shared.contracts import CollectCell, JobFinished, RunLlmJudge
 from shared.messaging import ROUTES, send
-from tests.cells import a_collect_cell
+from testkit.cells import a_collect_cell
 
 SERVICES = ("services.collector.actors", "services.judge_bridge.actors", "services.reporter.actors")
 

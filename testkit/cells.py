@@ -1,4 +1,4 @@
-"""A cell to generate, as the gateway would plan it, for tests that need one."""
+"""A cell to generate, as the gateway would plan it, for tests and benchmarks that need one."""
 
 from __future__ import annotations
 
