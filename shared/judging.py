@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 import secrets
 from collections import Counter
-from typing import Any
+from collections.abc import Callable, Container
+from typing import Any, TypeVar
 
 from shared.contracts.packets import PACKET_SCHEMA, Candidate, JudgePacket, PacketItem
 from shared.contracts.pairs import PairPacket
@@ -18,6 +19,8 @@ from shared.errors import InvalidScores, PacketNotFound
 from shared.rubric import Rubric
 from shared.stores.packets import PacketStore
 from shared.stores.scores import ScoreStore
+
+P = TypeVar("P", JudgePacket, PairPacket)
 
 
 def instructions(rubric: Rubric) -> str:
@@ -113,6 +116,30 @@ def packet_problems(
     return problems
 
 
+def answered_packet(
+    get: Callable[[str], P], answer: JudgeFile, experiment: str, what: str
+) -> tuple[P, list[dict[str, str]]]:
+    """The packet a score or verdict file answers (`get` reads it by id), and what is wrong
+    in answering it (`packet_problems`); InvalidScores if there is no such packet."""
+    try:
+        packet = get(answer.packet_id)
+    except PacketNotFound as exc:
+        raise InvalidScores([{"field": "packet_id", "message": str(exc)}]) from None
+    return packet, packet_problems(packet, answer, experiment, what)
+
+
+def answered_id_problems(
+    where: str, answered: str, known: Container[str], counts: Counter[str], noun: str, verb: str
+) -> list[dict[str, str]]:
+    """What is wrong with the id a file's entry answers (`where` names the field): not in
+    the packet, or `verb` more than once (`counts`: how often the file answers each id)."""
+    if answered not in known:
+        return [{"field": where, "message": f"{noun} {answered!r} is not in the packet"}]
+    if counts[answered] > 1:
+        return [{"field": where, "message": f"{noun} {answered!r} is {verb} more than once"}]
+    return []
+
+
 def check_scores(
     experiment: str, scores: ScoreFile, store: PacketStore
 ) -> tuple[dict[str, str], Rubric]:
@@ -120,25 +147,14 @@ def check_scores(
 
     Returns the item id -> run id mapping of the scored items, and the packet's rubric.
     """
-    try:
-        packet = store.get(scores.packet_id)
-    except PacketNotFound as exc:
-        raise InvalidScores([{"field": "packet_id", "message": str(exc)}]) from None
-    problems = packet_problems(packet, scores, experiment, "packet")
+    packet, problems = answered_packet(store.get, scores, experiment, "packet")
     runs = store.item_runs(packet.packet_id)
     counts = Counter(score.item_id for score in scores.scores)
     rubric = Rubric.from_dict(packet.rubric)
     for index, score in enumerate(scores.scores):
         problems += rubric.check_scores(score.values(), f"scores[{index}]")
         where = f"scores[{index}].item_id"
-        if score.item_id not in runs:
-            problems.append(
-                {"field": where, "message": f"item {score.item_id!r} is not in the packet"}
-            )
-        elif counts[score.item_id] > 1:
-            problems.append(
-                {"field": where, "message": f"item {score.item_id!r} is scored more than once"}
-            )
+        problems += answered_id_problems(where, score.item_id, runs, counts, "item", "scored")
     if problems:
         raise InvalidScores(problems)
     return {score.item_id: runs[score.item_id] for score in scores.scores}, rubric

@@ -20,8 +20,8 @@ from shared.contracts.pairs import (
     PairPacket,
     PairScoreFile,
 )
-from shared.errors import InvalidScores, NoPairsLeft, PacketNotFound
-from shared.judging import new_id, packet_problems
+from shared.errors import InvalidScores, NoPairsLeft
+from shared.judging import answered_id_problems, answered_packet, new_id
 from shared.pairing import default_pairs, draw_pairs
 from shared.rubric import Rubric
 from shared.stores.packets import PacketStore
@@ -122,23 +122,12 @@ def check_pair_scores(
 
     Returns the verdicts as stored: the runs shown as a and b, the winner, who and why.
     """
-    try:
-        packet = store.get(verdicts.packet_id)
-    except PacketNotFound as exc:
-        raise InvalidScores([{"field": "packet_id", "message": str(exc)}]) from None
-    problems = packet_problems(packet, verdicts, experiment, "pair packet")
+    packet, problems = answered_packet(store.get, verdicts, experiment, "pair packet")
     runs = store.pair_runs(packet.packet_id)
     counts = Counter(v.pair_id for v in verdicts.judgments)
     for index, verdict in enumerate(verdicts.judgments):
         where = f"judgments[{index}].pair_id"
-        if verdict.pair_id not in runs:
-            problems.append(
-                {"field": where, "message": f"pair {verdict.pair_id!r} is not in the packet"}
-            )
-        elif counts[verdict.pair_id] > 1:
-            problems.append(
-                {"field": where, "message": f"pair {verdict.pair_id!r} is judged more than once"}
-            )
+        problems += answered_id_problems(where, verdict.pair_id, runs, counts, "pair", "judged")
     if problems:
         raise InvalidScores(problems)
     return [

@@ -13,21 +13,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-import ollama
 from mlflow.entities import AssessmentError, Feedback
 from mlflow.genai.scorers import Scorer, scorer
 
 from shared.errors import InvalidVerdict, UnknownModel
 from shared.feedback import criterion_feedback, judge_source
-from shared.llm_judging import (
-    Chat,
-    ask_verdict,
-    llm_judge_id,
-    ollama_chat,
-    openai_chat,
-    verdict_messages,
-)
+from shared.judge_clients import SettingsClients, remote_chat
+from shared.llm_judging import Chat, ask_verdict, llm_judge_id, verdict_messages
 from shared.model_names import ModelRef, parse_model
 from shared.rubric import COMPOSITE, Rubric
 from shared.settings import Settings
@@ -52,17 +44,9 @@ def load_rubric(rubric: Rubric | Mapping[str, Any] | str) -> Rubric:
 
 
 def _chat(model: ModelRef, settings: Settings) -> Chat:
-    if model.provider == "ollama":
-        client = ollama.Client(host=settings.ollama_host, timeout=settings.ollama_load_timeout_s)
-        return ollama_chat(client)
-    if model.provider == "openai":
-        key = settings.openai_api_key.get_secret_value()
-        http = httpx.Client(
-            base_url=settings.openai_base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            timeout=settings.openai_timeout_s,
-        )
-        return openai_chat(http)
+    chat = remote_chat(model, SettingsClients(settings))
+    if chat is not None:
+        return chat
     raise UnknownModel(
         f"judge model {model.raw!r}: the MLflow scorer asks Ollama (`<name>`) or an"
         " OpenAI-compatible server (`openai:<name>`); embedded gguf: judges run in the"

@@ -14,11 +14,11 @@ the recorder writes runs meanwhile, so the model never waits for MLflow.
 from __future__ import annotations
 
 import logging
-from functools import cache
 from typing import Any
 
 import dramatiq
 import redis
+from mlflow.tracking import MlflowClient
 
 from services.collector.cells import finish_cell
 from services.collector.deps import CollectorDeps
@@ -29,7 +29,6 @@ from services.collector.providers.ollama import OllamaProvider
 from services.collector.providers.openai_compat import OpenAICompatibleProvider
 from services.collector.record import record_cell
 from services.collector.session import ModelSession
-from shared import tracking
 from shared.broker import worker_broker
 from shared.contracts import CollectCell, RecordCell
 from shared.errors import PermanentError
@@ -38,6 +37,7 @@ from shared.queues import QueueInspector
 from shared.settings import Settings
 from shared.stores.jobs import JobStore
 from shared.stores.suites import SuiteStore
+from shared.worker import worker_deps
 
 settings = Settings()  # read from the environment
 broker = worker_broker(settings, "collector")
@@ -52,9 +52,8 @@ CELL_TIME_LIMIT_MS = 60 * 60 * 1000
 RECORD_MAX_RETRIES = 60
 
 
-@cache
-def deps() -> CollectorDeps:
-    """The collector's clients, built on the first message (not at import)."""
+def _build(client: redis.Redis[bytes], mlflow: MlflowClient) -> CollectorDeps:
+    """The collector's clients, on its Redis and MLflow clients."""
     host = settings.collector_generation_host()
     ollama_url = host.url if host and host.kind == "ollama" else settings.ollama_host
     openai_url = host.url if host and host.kind == "openai" else settings.openai_base_url
@@ -71,8 +70,6 @@ def deps() -> CollectorDeps:
             timeout_s=settings.openai_timeout_s,
         ),
     }
-    client = redis.Redis.from_url(settings.redis_url)
-    mlflow = tracking.use_tracking_server(settings)
     return CollectorDeps(
         settings=settings,
         redis=client,
@@ -86,6 +83,9 @@ def deps() -> CollectorDeps:
         ),
         suites=SuiteStore(client, mlflow, settings),
     )
+
+
+deps = worker_deps(settings, _build, traces=True)  # built on the first message
 
 
 def _last_error(message: dict[str, Any]) -> str:

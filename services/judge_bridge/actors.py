@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import cache
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import dramatiq
-import httpx
-import ollama
 import redis
+from mlflow.tracking import MlflowClient
 
 from services.judge_bridge.deps import JudgeDeps
 from services.judge_bridge.embedded import EmbeddedJudge
@@ -30,7 +30,9 @@ from shared.contracts import (
     RunLlmJudge,
     ScoreFile,
 )
+from shared.contracts.requests import JudgeFile
 from shared.errors import InvalidScores, UnknownModel
+from shared.judge_clients import ollama_client, openai_client
 from shared.messaging import JUDGE_QUEUE, send
 from shared.model_names import parse_model
 from shared.queues import QueueInspector
@@ -39,30 +41,23 @@ from shared.stores.packets import PacketStore
 from shared.stores.pairs import PairStore
 from shared.stores.scores import ScoreStore
 from shared.stores.suites import SuiteStore
+from shared.worker import worker_deps
 
 settings = Settings()  # read from the environment
 broker = worker_broker(settings, "judge_bridge")
 log = logging.getLogger("tipbench.judge_bridge")
 COLLECTOR_BUSY_RETRY_MS = 2_000
+F = TypeVar("F", ScoreFile, PairScoreFile)
 
 
-@cache
-def deps() -> JudgeDeps:
-    """Clients built on the first message (not at import)."""
-    client = redis.Redis.from_url(settings.redis_url)
-    mlflow = tracking.use_tracking_server(settings)
+def _build(client: redis.Redis[bytes], mlflow: MlflowClient) -> JudgeDeps:
+    """The judge bridge's clients, on its Redis and MLflow clients."""
     return JudgeDeps(
         settings=settings,
         redis=client,
         broker=broker,
-        ollama=ollama.Client(host=settings.ollama_host, timeout=settings.ollama_load_timeout_s),
-        openai=httpx.Client(
-            base_url=settings.openai_base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {key}"}
-            if (key := settings.openai_api_key.get_secret_value())
-            else {},
-            timeout=settings.openai_timeout_s,
-        ),
+        ollama=ollama_client(settings),
+        openai=openai_client(settings),
         embedded=EmbeddedJudge(gguf_dir=settings.gguf_dir),
         mlflow=mlflow,
         packets=PacketStore(client, settings),
@@ -73,7 +68,24 @@ def deps() -> JudgeDeps:
     )
 
 
-@dramatiq.actor(actor_name="build_packet", queue_name=JUDGE_QUEUE, max_retries=5, min_backoff=1_000)
+deps = worker_deps(settings, _build, traces=True)  # built on the first message
+
+
+def judge_actor(
+    name: str, *, min_backoff: int = 1_000, throws: tuple[type[Exception], ...] = ()
+) -> Callable[[Callable[[dict[str, Any]], None]], dramatiq.Actor[[dict[str, Any]], None]]:
+    """An actor of the judge queue, retried up to 5 times with a backoff from `min_backoff`
+    ms; an exception of `throws` fails its message at once."""
+    return dramatiq.actor(
+        actor_name=name,
+        queue_name=JUDGE_QUEUE,
+        max_retries=5,
+        min_backoff=min_backoff,
+        throws=throws,
+    )
+
+
+@judge_actor("build_packet")
 def build_packet(payload: dict[str, Any]) -> None:
     """A job finished: build the experiment's packet and close the job's parent run."""
     event = JobFinished.model_validate(payload)
@@ -94,67 +106,45 @@ def build_packet(payload: dict[str, Any]) -> None:
         send(broker, RunLlmJudge(experiment=event.experiment, model=event.llm_judge))
 
 
-@dramatiq.actor(
-    actor_name="ingest_scores",
-    queue_name=JUDGE_QUEUE,
-    max_retries=5,
-    min_backoff=1_000,
-    throws=(InvalidScores,),
-)
+@contextmanager
+def stored_submission(file: type[F], submission_id: str) -> Iterator[F]:
+    """A submission the gateway stored, read as `file`; marked ingested when the block ends,
+    or failed with the problems when the block raises InvalidScores."""
+    store = deps().packets
+    submission = file.model_validate_json(store.submission(submission_id)["scores"])
+    try:
+        yield submission
+    except InvalidScores as exc:
+        store.set_submission_status(submission_id, "failed", str(exc.problems))
+        raise
+    store.set_submission_status(submission_id, "ingested")
+
+
+def log_ingested(n: int, what: str, answer: JudgeFile, experiment: str) -> None:
+    """Log a judge's ingested file: `n` scores or verdicts (`what`)."""
+    log.info("ingested %d %s of judge %s in %s", n, what, answer.judge_id, experiment)
+
+
+@judge_actor("ingest_scores", throws=(InvalidScores,))
 def ingest_scores(payload: dict[str, Any]) -> None:
     """Write a stored score submission to the runs and tell the reporter."""
     command = IngestScores.model_validate(payload)
-    store = deps().packets
-    submission = store.submission(command.submission_id)
-    scores = ScoreFile.model_validate_json(submission["scores"])
-    try:
+    with stored_submission(ScoreFile, command.submission_id) as scores:
         run_ids = ingest_locked(deps(), command.experiment, scores)
-    except InvalidScores as exc:
-        store.set_submission_status(command.submission_id, "failed", str(exc.problems))
-        raise
-    store.set_submission_status(command.submission_id, "ingested")
-    log.info(
-        "ingested %d scores of judge %s in %s",
-        len(scores.scores),
-        scores.judge_id,
-        command.experiment,
-    )
-    announce_scores(deps(), command.experiment, scores, run_ids)
+    log_ingested(len(scores.scores), "scores", scores, command.experiment)
+    announce_scores(deps(), command.experiment, scores, len(scores.scores), run_ids)
 
 
-@dramatiq.actor(
-    actor_name="ingest_pair_scores",
-    queue_name=JUDGE_QUEUE,
-    max_retries=5,
-    min_backoff=1_000,
-    throws=(InvalidScores,),
-)
+@judge_actor("ingest_pair_scores", throws=(InvalidScores,))
 def ingest_pair_scores(payload: dict[str, Any]) -> None:
     """Record a stored pairwise verdict submission and tell the reporter."""
     command = IngestPairScores.model_validate(payload)
-    store = deps().packets
-    verdicts = PairScoreFile.model_validate_json(store.submission(command.submission_id)["scores"])
-    try:
+    with stored_submission(PairScoreFile, command.submission_id) as verdicts:
         ingest_pair_verdicts(deps(), command.experiment, verdicts)
-    except InvalidScores as exc:
-        store.set_submission_status(command.submission_id, "failed", str(exc.problems))
-        raise
-    store.set_submission_status(command.submission_id, "ingested")
-    log.info(
-        "ingested %d pairwise verdicts of judge %s in %s",
-        len(verdicts.judgments),
-        verdicts.judge_id,
-        command.experiment,
-    )
+    log_ingested(len(verdicts.judgments), "pairwise verdicts", verdicts, command.experiment)
 
 
-@dramatiq.actor(
-    actor_name="run_llm_judge",
-    queue_name=JUDGE_QUEUE,
-    max_retries=5,
-    min_backoff=2_000,
-    throws=(UnknownModel,),
-)
+@judge_actor("run_llm_judge", min_backoff=2_000, throws=(UnknownModel,))
 def run_llm_judge(payload: dict[str, Any]) -> None:
     """Let a model score the runs it has not scored (or judge its pairs), once the collector
     is idle."""

@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from services.judge_bridge.deps import JudgeDeps
 from shared import tracking
 from shared.contracts import ItemScore, ScoreFile, ScoresIngested
+from shared.contracts.requests import JudgeFile
 from shared.faults import fault_point
 from shared.feedback import criterion_feedback, judge_source, log_verdict
 from shared.judging import check_scores
@@ -120,16 +121,17 @@ def ingest_locked(deps: JudgeDeps, experiment: str, scores: ScoreFile) -> list[s
 
 
 def announce_scores(
-    deps: JudgeDeps, experiment: str, scores: ScoreFile, run_ids: list[str]
+    deps: JudgeDeps, experiment: str, answer: JudgeFile, n_scores: int, run_ids: list[str]
 ) -> None:
-    """Tell the reporter which runs a judge's ingested scores changed."""
+    """Tell the reporter that a judge's score or verdict file (of `n_scores` entries) was
+    ingested, and which runs' scores it changed."""
     send(
         deps.broker,
         ScoresIngested(
             experiment=experiment,
-            packet_id=scores.packet_id,
-            judge_id=scores.judge_id,
-            n_scores=len(scores.scores),
+            packet_id=answer.packet_id,
+            judge_id=answer.judge_id,
+            n_scores=n_scores,
             run_ids=run_ids,
         ),
     )

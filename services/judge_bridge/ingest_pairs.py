@@ -10,8 +10,8 @@ from mlflow.entities import RunTag
 from mlflow.tracking import MlflowClient
 
 from services.judge_bridge.deps import JudgeDeps
-from shared.contracts import PairScoreFile, ScoresIngested
-from shared.messaging import send
+from services.judge_bridge.ingest import announce_scores
+from shared.contracts import PairScoreFile
 from shared.pair_judging import check_pair_scores
 
 
@@ -27,16 +27,7 @@ def ingest_pair_verdicts(deps: JudgeDeps, experiment: str, verdicts: PairScoreFi
     # MLflow first (the record): if it fails, the retry writes both again.
     record_in_mlflow(deps.mlflow, checked)
     deps.pairs.record(experiment, checked)
-    send(
-        deps.broker,
-        ScoresIngested(
-            experiment=experiment,
-            packet_id=verdicts.packet_id,
-            judge_id=verdicts.judge_id,
-            n_scores=len(verdicts.judgments),
-            run_ids=[],
-        ),
-    )
+    announce_scores(deps, experiment, verdicts, len(verdicts.judgments), run_ids=[])
 
 
 def record_in_mlflow(client: MlflowClient, verdicts: list[dict[str, Any]]) -> None:

@@ -16,15 +16,9 @@ from services.judge_bridge.deps import JudgeDeps
 from services.judge_bridge.ingest import announce_scores, ingest_locked
 from shared.contracts import ItemScore, JudgePacket, PacketItem, PacketScenario, ScoreFile
 from shared.errors import InvalidVerdict
+from shared.judge_clients import remote_chat
 from shared.judging import packet_for_judge
-from shared.llm_judging import (
-    Chat,
-    ask_verdict,
-    llm_judge_id,
-    ollama_chat,
-    openai_chat,
-    verdict_messages,
-)
+from shared.llm_judging import Chat, ask_verdict, llm_judge_id, verdict_messages
 from shared.model_names import ModelRef
 from shared.rubric import Rubric
 
@@ -76,11 +70,8 @@ def score_packet(
 
 def judge_chat(deps: JudgeDeps, judge: ModelRef) -> Chat:
     """How to ask the judge: through Ollama, an OpenAI-compatible server, or in-process."""
-    if judge.provider == "openai":
-        return openai_chat(deps.openai)
-    if judge.provider == "ollama":
-        return ollama_chat(deps.ollama)
-    return deps.embedded  # gguf: llama.cpp in this process
+    chat = remote_chat(judge, deps)
+    return deps.embedded if chat is None else chat  # gguf: llama.cpp in this process
 
 
 def judge_must_wait(deps: JudgeDeps, judge: ModelRef) -> bool:
@@ -108,7 +99,8 @@ def judge_unscored_runs(deps: JudgeDeps, experiment: str, judge: ModelRef) -> tu
                 run_id = item_runs[failure.item_id]
                 deps.scores.record_failure(experiment, judge_id, run_id, failure.error)
             if scores is not None:
-                announce_scores(deps, experiment, scores, ingest_locked(deps, experiment, scores))
+                run_ids = ingest_locked(deps, experiment, scores)
+                announce_scores(deps, experiment, scores, len(scores.scores), run_ids)
                 scored += len(scores.scores)
             failed += len(failures)
     return scored, failed

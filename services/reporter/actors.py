@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import dramatiq
@@ -26,6 +25,7 @@ from shared.stores.answers import AnswerStore
 from shared.stores.leaderboards import LeaderboardStore
 from shared.stores.pairs import PairStore
 from shared.stores.suites import SuiteStore
+from shared.worker import worker_deps
 
 settings = Settings()  # read from the environment
 log = logging.getLogger("tipbench.reporter")
@@ -46,11 +46,8 @@ class ReporterDeps:
     pairs: PairStore
 
 
-@cache
-def deps() -> ReporterDeps:
-    """Clients built on the first message (not at import)."""
-    client = redis.Redis.from_url(settings.redis_url)
-    mlflow = tracking.make_client(settings)
+def _build(client: redis.Redis[bytes], mlflow: MlflowClient) -> ReporterDeps:
+    """The reporter's clients, on its Redis and MLflow clients."""
     return ReporterDeps(
         mlflow=mlflow,
         leaderboards=LeaderboardStore(client, settings),
@@ -60,6 +57,9 @@ def deps() -> ReporterDeps:
         answers=AnswerStore(client, settings),
         pairs=PairStore(client, settings),
     )
+
+
+deps = worker_deps(settings, _build)  # built on the first message
 
 
 @dramatiq.actor(actor_name="rebuild_leaderboard", queue_name=REPORT_QUEUE, max_retries=5)
