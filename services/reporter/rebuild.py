@@ -13,9 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import redis
-
-from shared.settings import Settings
+from services.reporter.experiment_keys import ExperimentKeys
 
 REBUILD_DELAY_MS = 750
 PENDING_TTL_MS = 60_000  # a scheduled rebuild that never ran stops blocking new ones
@@ -28,16 +26,10 @@ return 0
 """
 
 
-class RebuildGate:
+class RebuildGate(ExperimentKeys):
     """The pending flag and the per-experiment lock, in Redis."""
 
-    def __init__(self, client: redis.Redis[bytes], settings: Settings) -> None:
-        self._redis = client
-        self._settings = settings
-        self._release = client.register_script(_RELEASE)
-
-    def _key(self, what: str, experiment: str) -> str:
-        return self._settings.key(what, experiment)
+    SCRIPT = _RELEASE
 
     def mark_pending(self, experiment: str) -> bool:
         """True if this call scheduled the rebuild (none was pending)."""
@@ -56,7 +48,7 @@ class RebuildGate:
             self._redis.incr(self._key("rebuilds", experiment))
             yield True
         finally:
-            self._release(keys=[key], args=[token])
+            self._script(keys=[key], args=[token])
 
     def rebuilds(self, experiment: str) -> int:
         """How many rebuilds of the experiment have started (for operators and benchmarks)."""

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import logging
 
-import redis
 from mlflow.tracking import MlflowClient
 
 from services.reporter import durable
+from services.reporter.experiment_keys import ExperimentKeys
 from services.reporter.leaderboard import Cell, read_cells
-from shared.settings import Settings
 
 # Moves the changed run ids into the "processing" set and returns them. A rebuild that
 # dies before it finishes leaves "processing" behind, and the next rebuild takes it too.
@@ -33,16 +32,10 @@ log = logging.getLogger("tipbench.reporter")
 EVERYTHING = "*"  # a changed "run id" that asks for a full read
 
 
-class CellSnapshot:
+class CellSnapshot(ExperimentKeys):
     """Per experiment: `cells` (run id -> cell), `changed` run ids, and a full-read flag."""
 
-    def __init__(self, client: redis.Redis[bytes], settings: Settings) -> None:
-        self._redis = client
-        self._settings = settings
-        self._take = client.register_script(_TAKE)
-
-    def _key(self, what: str, experiment: str) -> str:
-        return self._settings.key(what, experiment)
+    SCRIPT = _TAKE
 
     def mark_changed(self, experiment: str, run_ids: list[str]) -> None:
         """Note runs to read again; no ids means "something changed": read everything."""
@@ -51,7 +44,7 @@ class CellSnapshot:
     def take_changed(self, experiment: str) -> list[str]:
         """The run ids changed since the last finished rebuild (EVERYTHING among them = all)."""
         keys = [self._key("cells-changed", experiment), self._key("cells-processing", experiment)]
-        return sorted(member.decode() for member in self._take(keys=keys))
+        return sorted(member.decode() for member in self._script(keys=keys))
 
     def done(self, experiment: str) -> None:
         """The changes taken are in the snapshot now."""
