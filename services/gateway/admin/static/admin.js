@@ -103,6 +103,18 @@ function listItems(texts) {
   });
 }
 
+// --- what both scoring pages do first: get the judge's open packet ----------------
+// Until there is one (the judge bridge adds a job's candidates when the job ends) the
+// progress line says why, and it looks again in 5 s; `use` gets the packet.
+function loadPacket(path, progress, nothingYet, use) {
+  api("GET", path)
+    .then(use)
+    .catch((error) => {
+      progress.textContent = `${nothingYet} (${error.message}); looking again in 5 s.`;
+      setTimeout(() => loadPacket(path, progress, nothingYet, use), 5000);
+    });
+}
+
 // --- the scoring page: one blind item at a time -----------------------------------
 // The form is the experiment's rubric, rendered by the server: a fieldset per item
 // (data-item), a checkbox per flag (data-flag), and the key of each flag and button
@@ -213,24 +225,16 @@ function scoring(section) {
     }
   });
 
-  function load() {
-    api("GET", `/api/bench/judge/${experiment}/packet?judge=${encodeURIComponent(judge)}`)
-      .then((data) => {
-        const scored = [...data.rubric.items.map((i) => i.id), ...data.rubric.flags.map((f) => f.id)];
-        if (scored.join() !== [...items, ...flags].join()) {
-          progress.textContent = `This packet follows rubric ${data.rubric.id}, not the one on this page; reload the page.`;
-          return;
-        }
-        packet = data;
-        show();
-      })
-      .catch((error) => {
-        // the judge bridge adds a job's candidates when the job ends: look again shortly
-        progress.textContent = `Nothing to score yet (${error.message}); looking again in 5 s.`;
-        setTimeout(load, 5000);
-      });
-  }
-  load();
+  const packetPath = `/api/bench/judge/${experiment}/packet?judge=${encodeURIComponent(judge)}`;
+  loadPacket(packetPath, progress, "Nothing to score yet", (data) => {
+    const scored = [...data.rubric.items.map((i) => i.id), ...data.rubric.flags.map((f) => f.id)];
+    if (scored.join() !== [...items, ...flags].join()) {
+      progress.textContent = `This packet follows rubric ${data.rubric.id}, not the one on this page; reload the page.`;
+      return;
+    }
+    packet = data;
+    show();
+  });
 }
 
 // --- the scoring page in pairs: one blind pair at a time --------------------------
@@ -294,18 +298,11 @@ function pairScoring(section) {
     }
   });
 
-  function load() {
-    api("GET", `/api/bench/judge/${experiment}/pairs?judge=${encodeURIComponent(judge)}`)
-      .then((data) => {
-        packet = data;
-        show();
-      })
-      .catch((error) => {
-        progress.textContent = `Nothing to judge yet (${error.message}); looking again in 5 s.`;
-        setTimeout(load, 5000);
-      });
-  }
-  load();
+  const pairsPath = `/api/bench/judge/${experiment}/pairs?judge=${encodeURIComponent(judge)}`;
+  loadPacket(pairsPath, progress, "Nothing to judge yet", (data) => {
+    packet = data;
+    show();
+  });
 }
 
 // --- sortable tables: a header's button sorts the rows by its column -------------------
