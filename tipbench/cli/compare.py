@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 from urllib.parse import urlencode
 
 from shared.settings import Settings
 from tipbench.cli.client import EXIT_OK, Gateway
+from tipbench.cli.command import Subcommands, bind_command, json_printed
 from tipbench.cli.display import fmt, print_table
 
 COMPARE_HEADER = ["row a", "row b", "scen", "mean a", "mean b", "a - b", "95% CI", "p", ""]
@@ -57,14 +57,12 @@ def cmd_compare(settings: Settings, args: argparse.Namespace) -> int:
     query = {"a": args.experiment_a, "b": args.experiment_b}
     query |= {k: v for k, v in (("row_a", args.row_a), ("row_b", args.row_b)) if v}
     comparison = Gateway(settings).call("GET", f"/api/bench/compare?{urlencode(query)}")
-    if args.json:
-        print(json.dumps(comparison, indent=2))
-    else:
+    if not json_printed(args, comparison):
         print_comparison(comparison)
     return EXIT_OK
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add `compare`."""
     compare = sub.add_parser(
         "compare",
@@ -83,5 +81,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     compare.add_argument(
         "--row-b", metavar="MODEL|PROMPT", help="the row of B (default: the same as --row-a)"
     )
-    compare.add_argument("--json", action="store_true", help="print the JSON document")
-    compare.set_defaults(func=cmd_compare)
+    bind_command(compare, cmd_compare, json_help="print the JSON document")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import Counter
@@ -36,6 +37,11 @@ def problem_lines(path: Path | str, problems: list[dict[str, Any]]) -> list[str]
         where = f"{path}:{line}" if line else str(path)
         lines.append(f"{where}: {problem.get('field', '(file)')}: {problem.get('message', '')}")
     return lines
+
+
+def print_json(value: Any, *, ensure_ascii: bool = True) -> None:
+    """A command's document as indented JSON: what `--json` prints."""
+    print(json.dumps(value, indent=2, ensure_ascii=ensure_ascii))
 
 
 def print_table(rows: list[list[str]]) -> None:

@@ -17,6 +17,7 @@ from tipbench.cli.client import (
     CliError,
     Gateway,
 )
+from tipbench.cli.command import Subcommands, add_group, bind_command
 from tipbench.cli.manage import register_judge_run
 
 
@@ -78,10 +79,9 @@ def cmd_judge_import(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add `judge export`, `judge import` and `judge run`."""
-    judge = sub.add_parser("judge", help="export blind packets, import score files")
-    judge_sub = judge.add_subparsers(dest="judge_command", required=True)
+    judge_sub = add_group(sub, "judge", help="export blind packets, import score files")
     export = judge_sub.add_parser("export", help="write an experiment's blind judge packet")
     export.add_argument("experiment")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
@@ -92,7 +92,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a pair packet for --judge: two answers per scenario, answer a, b or tie",
     )
     export.add_argument("--n-pairs", type=int, help="pairs in a new pair packet")
-    export.set_defaults(func=cmd_judge_export)
+    bind_command(export, cmd_judge_export)
     ingest = judge_sub.add_parser(
         "import", help="submit a judge's score file or pairwise verdict file"
     )
@@ -102,5 +102,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ingest.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait (default 120)"
     )
-    ingest.set_defaults(func=cmd_judge_import)
+    bind_command(ingest, cmd_judge_import)
     register_judge_run(judge_sub)

@@ -10,6 +10,7 @@ from shared.model_names import DEFAULT_GGUF_MODEL, parse_parameter_size
 from shared.settings import Settings
 from tipbench import stack
 from tipbench.cli.client import EXIT_FAILED_CELLS, EXIT_OK, Gateway
+from tipbench.cli.command import Subcommands, bind_command
 from tipbench.cli.display import print_leaderboard, watch
 from tipbench.cli.judged import judge_view, wait_judged
 from tipbench.cli.request import add_request_flags, given_flags
@@ -95,12 +96,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_FAILED_CELLS if job["failed"] else EXIT_OK
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add `up`, `down` and `demo`."""
     up = sub.add_parser("up", help="start the local stack (MLflow, gateway, workers)")
     up.add_argument("--reporters", type=int, default=1, help="reporter processes (default 1)")
-    up.set_defaults(func=cmd_up)
-    sub.add_parser("down", help="stop what `up` started").set_defaults(func=cmd_down)
+    bind_command(up, cmd_up)
+    bind_command(sub.add_parser("down", help="stop what `up` started"), cmd_down)
     demo = sub.add_parser(
         "demo",
         help="start the stack and run a small benchmark",
@@ -113,4 +114,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         leave_out=("suite", "models", "prompts"),
         own_defaults={"experiment": DEMO_EXPERIMENT, "judge": DEMO_JUDGE},
     )
-    demo.set_defaults(func=cmd_demo)
+    bind_command(demo, cmd_demo)

@@ -6,6 +6,7 @@ import argparse
 
 from shared.settings import Settings
 from tipbench.cli.client import EXIT_FAILED_CELLS, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CliError
+from tipbench.cli.command import Subcommands, add_group, bind_command
 
 
 def cmd_migrate_feedback(settings: Settings, args: argparse.Namespace) -> int:
@@ -45,14 +46,15 @@ def cmd_migrate_feedback(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add `migrate feedback`."""
-    migrate = sub.add_parser("migrate", help="bring records written by older tipbench up to date")
-    migrate_sub = migrate.add_subparsers(dest="migrate_command", required=True)
+    migrate_sub = add_group(
+        sub, "migrate", help="bring records written by older tipbench up to date"
+    )
     feedback = migrate_sub.add_parser(
         "feedback",
         help="turn judges' dict-valued <rubric-id> assessments into per-criterion feedback"
         " (safe to run again)",
     )
     feedback.add_argument("--experiment", help="only this experiment (default: every one)")
-    feedback.set_defaults(func=cmd_migrate_feedback)
+    bind_command(feedback, cmd_migrate_feedback)

@@ -9,6 +9,7 @@ import time
 from shared.report import report_version
 from shared.settings import Settings
 from tipbench.cli.client import EXIT_OK, Gateway, write_output
+from tipbench.cli.command import Subcommands, bind_command
 
 
 def latest_report(gateway: Gateway, experiment: str, wait_s: float) -> str:
@@ -34,7 +35,10 @@ def latest_report(gateway: Gateway, experiment: str, wait_s: float) -> str:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    """Write the report of the experiment's latest leaderboard."""
+    """Write the report of the experiment's latest leaderboard: the ranking, the interval
+    chart, breakdowns, judge agreement, every scenario's answers side by side, the suite and
+    the reproducibility record. One HTML file with no external reference; the same file is
+    the `report.html` artifact of the experiment's `leaderboard` run in MLflow."""
     html = latest_report(Gateway(settings), args.experiment, args.wait)
     output = args.output or f"{args.experiment}-report.html"
     if output == "-":
@@ -45,17 +49,9 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add `report`."""
-    report = sub.add_parser(
-        "report",
-        help="write an experiment's report: one HTML file to share",
-        description="Write the report of the experiment's latest leaderboard: the ranking,"
-        " the interval chart, breakdowns, judge agreement, every scenario's answers side by"
-        " side, the suite and the reproducibility record. One HTML file with no external"
-        " reference; the same file is the `report.html` artifact of the experiment's"
-        " `leaderboard` run in MLflow.",
-    )
+    report = sub.add_parser("report", help="write an experiment's report: one HTML file to share")
     report.add_argument("experiment")
     report.add_argument(
         "-o",
@@ -69,4 +65,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help="how long to wait for the report of the latest leaderboard (default 30)",
     )
-    report.set_defaults(func=cmd_report)
+    bind_command(report, cmd_report, described=True)

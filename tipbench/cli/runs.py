@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from urllib.parse import urlencode
 from shared.gate import Gate
 from shared.settings import Settings
 from tipbench.cli.client import EXIT_FAILED_CELLS, EXIT_OK, EXIT_USAGE, CliError, Gateway
+from tipbench.cli.command import RAW_JSON, Subcommands, bind_command, json_printed
 from tipbench.cli.display import print_leaderboard, print_table, progress_lines, watch, when
 from tipbench.cli.gate import EXIT_GATE_FAILED, GATE_TIMEOUT_S, hold, judge_of, judged_board
 from tipbench.cli.judged import judge_view
@@ -121,8 +121,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     """Recent jobs, newest first."""
     jobs: list[dict[str, Any]] = Gateway(settings).call("GET", "/api/bench/jobs")
-    if args.json:
-        print(json.dumps(jobs, indent=2))
+    if json_printed(args, jobs):
         return EXIT_OK
     if not jobs:
         print("no jobs yet: submit one with `tipbench run`")
@@ -146,9 +145,7 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     """A job's progress per model and its failed cells."""
     job = Gateway(settings).call("GET", f"/api/bench/jobs/{args.job_id}")
-    if args.json:
-        print(json.dumps(job, indent=2))
-    else:
+    if not json_printed(args, job):
         print(f"job {job['job_id']} in {job['experiment']}, submitted {when(job['created_at'])}")
         print("\n".join(progress_lines(job)))
         print_failures(job)
@@ -166,9 +163,7 @@ def cmd_leaderboard(settings: Settings, args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     board = gateway.call("GET", f"{path}?{urlencode(query)}" if query else path)
-    if args.json:
-        print(json.dumps(board, indent=2))
-    else:
+    if not json_printed(args, board):
         print_leaderboard(board, run_names(gateway, board))
     return EXIT_OK
 
@@ -187,7 +182,7 @@ def run_names(gateway: Gateway, board: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add `run`, `jobs`, `status` and `leaderboard`."""
     run = sub.add_parser(
         "run",
@@ -213,18 +208,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="S",
         help=f"seconds to wait for the judge's scores (default {GATE_TIMEOUT_S:.0f})",
     )
-    run.set_defaults(func=cmd_run)
+    bind_command(run, cmd_run)
     jobs = sub.add_parser("jobs", help="recent jobs, newest first")
-    jobs.add_argument("--json", action="store_true", help="print the raw JSON")
-    jobs.set_defaults(func=cmd_jobs)
+    bind_command(jobs, cmd_jobs, json_help=RAW_JSON)
     status = sub.add_parser("status", help="a job's progress per model and its failed cells")
     status.add_argument("job_id")
-    status.add_argument("--json", action="store_true", help="print the raw JSON")
-    status.set_defaults(func=cmd_status)
+    bind_command(status, cmd_status, json_help=RAW_JSON)
     board = sub.add_parser("leaderboard", help="an experiment's leaderboard")
     board.add_argument("experiment")
     form = board.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="print the JSON document")
     form.add_argument("--csv", action="store_true", help="print the rows as CSV")
     board.add_argument("--judge", help="panel, or one judge's view (default: primary)")
-    board.set_defaults(func=cmd_leaderboard)
+    bind_command(board, cmd_leaderboard)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from shared.settings import Settings
 from shared.suite import SUITE_REF_PATTERN, Suite
 from shared.suite_files import parse_suite
 from tipbench.cli.client import EXIT_OK, EXIT_USAGE, CliError, Gateway
+from tipbench.cli.command import RAW_JSON, Subcommands, add_group, bind_command, json_printed
 from tipbench.cli.display import print_table, problem_lines, when
 
 SUITES = "/api/bench/suites"
@@ -80,7 +80,8 @@ def suite_for_run(gateway: Gateway, value: str, folder: Path) -> str:
 
 
 def cmd_suite_validate(args: argparse.Namespace) -> int:
-    """Check a suite file without a gateway: a summary, or one line per problem."""
+    """Check a suite file; exit 0 with a summary, or exit 2 with one FILE:LINE: place: message
+    line per problem. E.g. tipbench suite validate study.yaml"""
     path = Path(args.file)
     _, suite = read_suite(path)
     print(f"{path}: ok — {summary(suite)}")
@@ -88,11 +89,10 @@ def cmd_suite_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_suite_push(settings: Settings, args: argparse.Namespace) -> int:
-    """Store a suite file in the gateway (after checking it here)."""
+    """Store a suite file as a new version (its content's hash); pushing the same content
+    again changes nothing. E.g. tipbench suite push study.yaml"""
     record = push_suite(Gateway(settings), Path(args.file))
-    if args.json:
-        print(json.dumps(record, indent=2))
-    else:
+    if not json_printed(args, record):
         print(pushed_line(record))
     return EXIT_OK
 
@@ -100,8 +100,7 @@ def cmd_suite_push(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_suite_list(settings: Settings, args: argparse.Namespace) -> int:
     """Every suite's newest version, built-ins first."""
     records: list[dict[str, Any]] = Gateway(settings).call("GET", SUITES)
-    if args.json:
-        print(json.dumps(records, indent=2))
+    if json_printed(args, records):
         return EXIT_OK
     rows = [["suite", "version", "scenarios", "prompts", "rubric", "pushed"]]
     rows += [
@@ -168,48 +167,34 @@ def show_lines(record: dict[str, Any], suite: Suite, n_versions: int) -> list[st
 def cmd_suite_show(settings: Settings, args: argparse.Namespace) -> int:
     """A stored suite version in full."""
     document, n_versions = suite_document(Gateway(settings), args.ref)
-    if args.json:
-        print(json.dumps(document, indent=2, ensure_ascii=False))
+    if json_printed(args, document, ensure_ascii=False):
         return EXIT_OK
     suite = Suite.model_validate(document["suite"])
     print("\n".join(show_lines(document["record"], suite, n_versions)))
     return EXIT_OK
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add `suite validate|push|list|show`."""
-    suite = sub.add_parser(
+    suite_sub = add_group(
+        sub,
         "suite",
         help="check, store and inspect suite files",
         description="A suite file (YAML, or JSON if it ends in .json) holds scenarios, prompt"
         " versions, checks and a rubric; see docs/examples/study-tips.yaml.",
     )
-    suite_sub = suite.add_subparsers(dest="suite_command", required=True)
-    validate = suite_sub.add_parser(
-        "validate",
-        help="check a suite file here, without a gateway",
-        description="Check a suite file; exit 0 with a summary, or exit 2 with one"
-        " FILE:LINE: place: message line per problem. E.g. tipbench suite validate study.yaml",
-    )
+    validate = suite_sub.add_parser("validate", help="check a suite file here, without a gateway")
     validate.add_argument("file", help="the suite file")
-    validate.set_defaults(func=cmd_suite_validate, offline=True)
-    push = suite_sub.add_parser(
-        "push",
-        help="check a suite file, then store it in the gateway",
-        description="Store a suite file as a new version (its content's hash); pushing the"
-        " same content again changes nothing. E.g. tipbench suite push study.yaml",
-    )
+    bind_command(validate, cmd_suite_validate, described=True, offline=True)
+    push = suite_sub.add_parser("push", help="check a suite file, then store it in the gateway")
     push.add_argument("file", help="the suite file")
-    push.add_argument("--json", action="store_true", help="print the stored record as JSON")
-    push.set_defaults(func=cmd_suite_push)
+    bind_command(push, cmd_suite_push, described=True, json_help="print the stored record as JSON")
     listing = suite_sub.add_parser("list", help="every suite's newest version")
-    listing.add_argument("--json", action="store_true", help="print the raw JSON")
-    listing.set_defaults(func=cmd_suite_list)
+    bind_command(listing, cmd_suite_list, json_help=RAW_JSON)
     show = suite_sub.add_parser(
         "show",
         help="a stored suite: scenarios, prompts, rubric",
         description="E.g. tipbench suite show tip-v1, tipbench suite show study-tips@0123456789ab",
     )
     show.add_argument("ref", metavar="NAME[@VERSION]", help="default version: the newest")
-    show.add_argument("--json", action="store_true", help="print the record and the suite")
-    show.set_defaults(func=cmd_suite_show)
+    bind_command(show, cmd_suite_show, json_help="print the record and the suite")
