@@ -12,7 +12,8 @@ import pytest
 from shared import tracking
 from shared.settings import Settings
 from tests.conftest import wait_until
-from tests.test_e2e import finished_job, judge
+from tests.jobs import packet_after_job
+from tests.test_e2e import judge
 
 pytestmark = pytest.mark.slow
 EXPERIMENT = "pairs-e2e"
@@ -49,16 +50,7 @@ def test_pair_packets_are_blind_and_verdicts_rank_rows_beside_the_rubric(
         "n_scenarios": 3,
         "experiment": EXPERIMENT,
     }
-    posted = api.post("/api/bench/run", json=request)
-    assert posted.status_code == 202, posted.text
-    finished_job(api, running_stack, posted.json()["job_id"], timeout_s=180)
-    packet = wait_until(
-        lambda: (
-            (r := api.get(f"/api/bench/judge/{EXPERIMENT}/packet")).status_code == 200 and r.json()
-        ),
-        timeout_s=60,
-        what="the judge packet",
-    )
+    packet = packet_after_job(api, running_stack, request, timeout_s=180)
     ingested(api, api.post(f"/api/bench/judge/{EXPERIMENT}/scores", json=judge(packet)))
     board = wait_until(
         lambda: (

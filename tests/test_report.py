@@ -29,10 +29,10 @@ from shared.suite import Scenario, Suite
 from shared.suite_files import builtin_suite
 from testkit.fake_ollama import FakeModel, FakeOllama
 from tests.conftest import gateway_client, wait_until
+from tests.jobs import packet_after_job
 from tests.test_admin_pages import browser  # noqa: F401 - fixture
 from tests.test_browser import chrome, shots  # noqa: F401 - fixtures
 from tests.test_cli import tipbench
-from tests.test_e2e import finished_job
 
 TIP_V1 = builtin_suite("tip-v1")
 # What a hostile model (or suite author) could write: each must stay text.
@@ -289,16 +289,7 @@ def reported(running_stack: Settings, fake_ollama: FakeOllama) -> str:
     name = "report-share"
     with gateway_client(running_stack) as api:
         request = {"models": ["tidy:1b", "hostile:1b"], "prompts": ["v1"], "n_scenarios": 3}
-        posted = api.post("/api/bench/run", json=request | {"experiment": name})
-        assert posted.status_code == 202, posted.text
-        finished_job(api, running_stack, posted.json()["job_id"], timeout_s=120)
-        packet = wait_until(
-            lambda: (
-                (r := api.get(f"/api/bench/judge/{name}/packet")).status_code == 200 and r.json()
-            ),
-            timeout_s=30,
-            what="the judge packet",
-        )
+        packet = packet_after_job(api, running_stack, request | {"experiment": name}, timeout_s=120)
         tidy = {"relevance": 5, "actionability": 4, "tone": 4, "format_ok": 1, "overlong": 0}
         rude = {"relevance": 1, "actionability": 1, "tone": 1, "format_ok": 0, "overlong": 1}
         scores = [
