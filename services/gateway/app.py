@@ -12,10 +12,10 @@ from services.gateway.api import bench_blueprint
 from services.gateway.auth import require_admin
 from services.gateway.checks import check_url_ids
 from services.gateway.deps import build_deps
-from services.gateway.docs import add_docs
+from services.gateway.docs import docs_blueprint
 from services.gateway.errors import register_error_handlers
 from services.gateway.metrics import instrument
-from services.gateway.probes import add_probes
+from services.gateway.probes import probes_blueprint
 from services.gateway.request_hooks import add_request_hooks
 from shared.logs import configure_logging
 from shared.settings import DEV_MODE_TOKEN, Settings
@@ -47,7 +47,8 @@ def _warn_dev_mode(settings: Settings) -> None:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the gateway: the API and admin pages behind the admin credential, and probes."""
+    """Build the gateway: the API and admin pages behind the admin credential, the probes and
+    the API's description."""
     settings = settings or Settings()  # read from the environment
     configure_logging(settings.service or "gateway")
     _refuse_bad_tokens(settings)
@@ -64,9 +65,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(_ids_in_the_url)  # after the credential check: no hint to strangers
     app.register_blueprint(bench_blueprint())
     app.register_blueprint(admin_blueprint())
+    app.register_blueprint(probes_blueprint())
+    app.register_blueprint(docs_blueprint())
     register_error_handlers(app)
-    add_probes(app)
-    add_docs(app)
     return app
 
 

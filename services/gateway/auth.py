@@ -39,11 +39,11 @@ if TYPE_CHECKING:
 # Endpoints anyone may call: liveness, readiness, metrics, the API's description, login.
 PUBLIC_ENDPOINTS = frozenset(
     {
-        "healthz",
-        "readyz",
+        "probes.healthz",
+        "probes.readyz",
         "metrics",
-        "openapi_json",
-        "openapi_docs",
+        "docs.openapi_json",
+        "docs.openapi_docs",
         "admin.login",
         "admin.static",
         "static",

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, render_template
 
 from services.gateway.openapi import build_spec
 
 
-def add_docs(app: Flask) -> None:
-    """Serve /api/openapi.json and /api/docs (endpoints `openapi_json`, `openapi_docs`)."""
-    app.get("/api/openapi.json")(openapi_json)
-    app.get("/api/docs")(openapi_docs)
+def docs_blueprint() -> Blueprint:
+    """The description's blueprint `docs`: /api/openapi.json and /api/docs, public."""
+    docs = Blueprint("docs", __name__)
+    docs.add_url_rule("/api/openapi.json", view_func=openapi_json, methods=["GET"])
+    docs.add_url_rule("/api/docs", view_func=openapi_docs, methods=["GET"])
+    return docs
 
 
 def openapi_document() -> dict[str, Any]:

@@ -24,7 +24,10 @@ from shared.suite import SUITE_NAME_PATTERN
 F = TypeVar("F", bound=Callable[..., Any])
 OPENAPI_VERSION = "3.1.0"
 DOCUMENTED_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics")
-UNDOCUMENTED_ENDPOINTS = frozenset({"openapi_json", "openapi_docs", "static"})
+UNDOCUMENTED_ENDPOINTS = frozenset({"docs.openapi_json", "docs.openapi_docs", "static"})
+# Blueprints whose operations are named by their view alone: the probes keep the ids they
+# had as app routes (healthz, readyz), which clients generated from the document use.
+BARE_OPERATION_IDS = frozenset({"probes"})
 
 # Path parameters, by name, wherever they appear.
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -141,7 +144,8 @@ def _response_schema(target: Any, refs: dict[Any, Any]) -> dict[str, Any]:
 
 
 def _operation_id(endpoint: str) -> str:
-    return endpoint.replace(".", "_")
+    blueprint, _, view = endpoint.rpartition(".")
+    return view if blueprint in BARE_OPERATION_IDS else endpoint.replace(".", "_")
 
 
 def build_spec(app: Flask) -> dict[str, Any]:

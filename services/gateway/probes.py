@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, Field
 
 from services.gateway.deps import deps
@@ -22,10 +22,12 @@ class Readiness(BaseModel):
     failed: dict[str, str] = Field(description="What failed (redis, mlflow) and why.")
 
 
-def add_probes(app: Flask) -> None:
-    """Serve /healthz and /readyz (endpoints `healthz` and `readyz`, public)."""
-    app.get("/healthz")(healthz)
-    app.get("/readyz")(readyz)
+def probes_blueprint() -> Blueprint:
+    """The probes' blueprint `probes`: /healthz and /readyz, public."""
+    probes = Blueprint("probes", __name__)
+    probes.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
+    probes.add_url_rule("/readyz", view_func=readyz, methods=["GET"])
+    return probes
 
 
 @documented(summary="The process is up.", response=Health, public=True)
