@@ -43,7 +43,6 @@ def fill(client: redis.Redis[bytes], settings: Settings, jobs: int, waiting: int
         store.create(
             job_id,
             BenchRequest(models=["tidy:1b"]),
-            "parent",
             [a_collect_cell(job_id=job_id)],
         )
     broker = make_broker(settings)

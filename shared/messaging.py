@@ -29,6 +29,7 @@ def collect_queue(host: str) -> str:
 # contract type -> every (queue, actor) that takes it
 ROUTES: Final[dict[type[messages.Message], tuple[tuple[str, str], ...]]] = {
     messages.CollectCell: ((COLLECT_QUEUE, "collect_cell"),),
+    messages.OpenJobRun: ((RECORD_QUEUE, "open_job_run"),),
     messages.RecordCell: ((RECORD_QUEUE, "record_cell"),),
     messages.CellFinished: ((REPORT_QUEUE, "rebuild_leaderboard"),),
     messages.JobFinished: ((JUDGE_QUEUE, "build_packet"), (REPORT_QUEUE, "rebuild_leaderboard")),

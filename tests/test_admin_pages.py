@@ -304,7 +304,7 @@ def test_the_job_page_buttons_retry_failed_cells_and_cancel(
             for scenario in scenarios
         ]
         asked = BenchRequest(models=["tidy:1b"], prompts=["v1"], scenarios=scenarios)
-        jobs.create(job_id, asked, "p", cells)
+        jobs.create(job_id, asked, cells)
         jobs.mark_cell(cells[0], ok=True)
         jobs.mark_cell(cells[1], ok=False, error="boom")
         assert jobs.get(job_id).status == "partial"
@@ -780,7 +780,7 @@ def test_the_job_page_names_each_models_generation_host(
             for model, host in (("tidy:1b", "a"), ("tidy-b:0.5b", "b"))
         ]
         asked = BenchRequest(models=["tidy:1b", "tidy-b:0.5b"], prompts=["v1"])
-        JobStore(client, core_settings).create(job_id, asked, "p", cells)
+        JobStore(client, core_settings).create(job_id, asked, cells)
         page = browser.get(f"/admin/jobs/{job_id}").get_data(as_text=True)
     # Then its page says where each model runs
     assert "<code>tidy:1b</code> on <code>a</code>" in page

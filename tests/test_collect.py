@@ -20,10 +20,7 @@ from shared import tracking
 from shared.broker import make_broker
 from shared.contracts import BenchRequest, CollectCell
 from shared.messaging import COLLECT_QUEUE
-from shared.queues import QueueInspector
 from shared.settings import Settings
-from shared.stores.jobs import JobStore
-from shared.stores.suites import SuiteStore
 from shared.suite_files import builtin_suite
 from testkit.cells import a_collect_cell
 from testkit.fake_ollama import FakeOllama
@@ -42,15 +39,8 @@ def deps(
     provider = OllamaProvider(fake_ollama.url, timeout_s=5, load_timeout_s=10)
     broker = make_broker(core_settings)
     mlflow = tracking.use_tracking_server(core_settings)
-    yield CollectorDeps(
-        settings=core_settings,
-        redis=client,
-        mlflow=mlflow,
-        jobs=JobStore(client, core_settings),
-        broker=broker,
-        queues=QueueInspector(client, core_settings),
-        session=ModelSession({"ollama": provider}),
-        suites=SuiteStore(client, mlflow, core_settings),
+    yield CollectorDeps.on(
+        core_settings, client, mlflow, broker, ModelSession({"ollama": provider})
     )
     broker.close()
     client.close()
@@ -68,7 +58,7 @@ def a_cell(deps: CollectorDeps, experiment: str) -> CollectCell:
         temperature=0.2,
         seed=11,
     )
-    deps.jobs.create(cell.job_id, BenchRequest(models=["tidy:1b"]), parent.info.run_id, [cell])
+    deps.jobs.create(cell.job_id, BenchRequest(models=["tidy:1b"]), [cell])
     return cell
 
 

@@ -275,8 +275,9 @@ def test_a_model_over_the_size_limit_fails_its_cells_with_the_reason(
     reason = "gguf:smollm2-135m has 0.14B parameters, over max_model_b=0.1"
     assert all(reason in e for e in job["failed_cells"].values()), job["failed_cells"]
     with redis.Redis.from_url(running_stack.redis_url) as client:
-        dead = client.zcard(running_stack.key("dramatiq", "collect.XQ"))
-    assert dead >= 2
+        # the job ends when its last cell is marked; dramatiq dead-letters the message after
+        dead_letters = running_stack.key("dramatiq", "collect.XQ")
+        wait_until(lambda: client.zcard(dead_letters) >= 2, timeout_s=30, what="2 dead letters")
     assert tracking.experiment_name("e2e-too-big") in {
         e["mlflow_experiment"] for e in api.get("/api/bench/experiments").json()
     }

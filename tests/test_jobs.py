@@ -33,7 +33,7 @@ def cells_of(job_id: str, spec: str) -> list[CollectCell]:
 def new_job(jobs: JobStore, spec: str) -> dict[str, CollectCell]:
     job_id = uuid.uuid4().hex
     cells = cells_of(job_id, spec)
-    jobs.create(job_id, BenchRequest(models=["tidy:1b"]), "parent-run", cells)
+    jobs.create(job_id, BenchRequest(models=["tidy:1b"]), cells)
     return {c.cell_key: c for c in cells}
 
 

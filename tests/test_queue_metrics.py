@@ -76,7 +76,7 @@ def test_job_status_counts_follow_every_change_of_state(
     for n in (2, 2, 1):
         job_id = uuid.uuid4().hex
         cells[job_id] = [a_collect_cell(job_id=job_id, key=f"c{i}") for i in range(n)]
-        jobs.create(job_id, BenchRequest(models=["tidy:1b"]), "parent", cells[job_id])
+        jobs.create(job_id, BenchRequest(models=["tidy:1b"]), cells[job_id])
     first, second, third = cells
     assert jobs.status_counts() == dict(STATES, queued=3)
     # When one runs, one ends partial and one is cancelled
@@ -104,7 +104,7 @@ def test_job_status_counts_start_from_the_records_of_a_stack_that_never_counted(
     jobs = JobStore(client, settings_of_test)
     for _ in range(2):
         cell = a_collect_cell()
-        jobs.create(cell.job_id, BenchRequest(models=["tidy:1b"]), "parent", [cell])
+        jobs.create(cell.job_id, BenchRequest(models=["tidy:1b"]), [cell])
     jobs.mark_cell(cell, ok=True)
     client.delete(settings_of_test.key("job-states"))
     # When they are counted, Then every job record counts, and the counts are kept after
@@ -123,9 +123,7 @@ def test_the_collector_publishes_queue_job_and_model_figures(
     send(broker, a_collect_cell("tidy:1b"))
     broker.enqueue(a_message(JUDGE_QUEUE, "build_packet", {}), delay=60_000)
     cell = a_collect_cell()
-    JobStore(client, settings_of_test).create(
-        cell.job_id, BenchRequest(models=["tidy:1b"]), "parent", [cell]
-    )
+    JobStore(client, settings_of_test).create(cell.job_id, BenchRequest(models=["tidy:1b"]), [cell])
     ModelStatsStore(client, settings_of_test).add_generation("tidy:1b", load_s=3, generation_s=1)
     # When Prometheus scrapes
     samples = scraped(client, settings_of_test)

@@ -1,7 +1,7 @@
 """Collector entrypoints, two processes of one service:
 
     dramatiq services.collector.actors -p 1 -t 1 -Q collect   (generation)
-    dramatiq services.collector.actors -p 1 -t 4 -Q record    (MLflow runs)
+    dramatiq services.collector.actors -p 1 -t 4 -Q record    (MLflow runs: jobs' and cells')
 
 With several generation hosts (TIPBENCH_HOSTS), one generation process per host, started
 with TIPBENCH_COLLECTOR_HOST=<name> and -Q collect.<name>, generates on that host alone.
@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 from services.collector.cells import finish_cell
 from services.collector.deps import CollectorDeps
 from services.collector.generate import generate_cell, release_unless_next
+from services.collector.job_run import job_run_id
 from services.collector.providers import ModelProvider
 from services.collector.providers.gguf import GgufProvider
 from services.collector.providers.ollama import OllamaProvider
@@ -31,12 +32,10 @@ from services.collector.record import record_cell
 from services.collector.session import ModelSession
 from shared.broker import worker_broker
 from shared.contracts import CollectCell, RecordCell
+from shared.contracts.messages import OpenJobRun
 from shared.errors import PermanentError
 from shared.messaging import RECORD_QUEUE, collect_queue
-from shared.queues import QueueInspector
 from shared.settings import Settings
-from shared.stores.jobs import JobStore
-from shared.stores.suites import SuiteStore
 from shared.worker import worker_deps
 
 settings = Settings()  # read from the environment
@@ -49,7 +48,12 @@ GENERATE_QUEUE = collect_queue(settings.collector_host)
 # A cold load of a large model plus a long generation can take many minutes.
 CELL_TIME_LIMIT_MS = 60 * 60 * 1000
 # MLflow may be down for a while: the recorder keeps trying for about an hour.
-RECORD_MAX_RETRIES = 60
+RECORDER_RETRIES: dict[str, Any] = {
+    "queue_name": RECORD_QUEUE,
+    "max_retries": 60,
+    "min_backoff": 1_000,
+    "max_backoff": 60_000,
+}
 
 
 def _build(client: redis.Redis[bytes], mlflow: MlflowClient) -> CollectorDeps:
@@ -70,19 +74,9 @@ def _build(client: redis.Redis[bytes], mlflow: MlflowClient) -> CollectorDeps:
             timeout_s=settings.openai_timeout_s,
         ),
     }
-    return CollectorDeps(
-        settings=settings,
-        redis=client,
-        mlflow=mlflow,
-        jobs=JobStore(client, settings),
-        broker=broker,
-        queues=QueueInspector(client, settings),
-        # the embedded provider runs one generation at a time (one llama.cpp context)
-        session=ModelSession(
-            providers, {"ollama": settings.ollama_parallel, "openai": settings.openai_parallel}
-        ),
-        suites=SuiteStore(client, mlflow, settings),
-    )
+    # the embedded provider runs one generation at a time (one llama.cpp context)
+    parallel = {"ollama": settings.ollama_parallel, "openai": settings.openai_parallel}
+    return CollectorDeps.on(settings, client, mlflow, broker, ModelSession(providers, parallel))
 
 
 deps = worker_deps(settings, _build, traces=True)  # built on the first message
@@ -134,13 +128,15 @@ def collect_cell_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) 
     release_unless_next(deps())
 
 
+@dramatiq.actor(actor_name="open_job_run", **RECORDER_RETRIES)
+def open_job_run(payload: dict[str, Any]) -> None:
+    """Open a new job's MLflow parent run (unless its first cell's recording did)."""
+    job_id = OpenJobRun.model_validate(payload).job_id
+    log.info("job %s has parent run %s", job_id, job_run_id(deps(), job_id))
+
+
 @dramatiq.actor(
-    actor_name="record_cell",
-    queue_name=RECORD_QUEUE,
-    max_retries=RECORD_MAX_RETRIES,
-    min_backoff=1_000,
-    max_backoff=60_000,
-    on_retry_exhausted="record_cell_exhausted",
+    actor_name="record_cell", on_retry_exhausted="record_cell_exhausted", **RECORDER_RETRIES
 )
 def record_cell_actor(payload: dict[str, Any]) -> None:
     """Write a generated cell's MLflow run and mark the cell done."""

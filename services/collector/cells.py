@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.collector.deps import CollectorDeps
+from services.collector.job_run import job_run_id
 from shared.contracts import CellFinished, CollectCell, JobFinished
 from shared.messaging import send
 
@@ -12,27 +13,19 @@ def finish_cell(
 ) -> None:
     """Mark the cell in its job and send CellFinished (and JobFinished after the last cell)."""
     mark = deps.jobs.mark_cell(cell, ok=ok, error=error)
-    send(
-        deps.broker,
-        CellFinished(
-            job_id=cell.job_id,
-            experiment=cell.experiment,
-            cell_key=cell.cell_key,
-            ok=ok,
-            run_id=run_id,
-            error=error or None,
-        ),
+    job = {"job_id": cell.job_id, "experiment": cell.experiment}  # what both events name
+    cell_ended = CellFinished(
+        **job, cell_key=cell.cell_key, ok=ok, run_id=run_id, error=error or None
     )
+    send(deps.broker, cell_ended)
     if mark.complete:
         # Sent by whoever sees the job complete, redeliveries included: consumers are
         # idempotent, and an event lost to a crash right here is sent again.
-        send(
-            deps.broker,
-            JobFinished(
-                job_id=cell.job_id,
-                experiment=cell.experiment,
-                parent_run_id=cell.parent_run_id,
-                status=deps.jobs.get(cell.job_id).status,
-                llm_judge=cell.llm_judge,
-            ),
+        status = deps.jobs.get(cell.job_id).status
+        job_ended = JobFinished(
+            **job,
+            parent_run_id=cell.parent_run_id or job_run_id(deps, cell.job_id),
+            status=status,
+            llm_judge=cell.llm_judge,
         )
+        send(deps.broker, job_ended)

@@ -8,6 +8,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from mlflow.tracking import MlflowClient
 from pydantic import Field
+from redis import Redis
 
 from services.collector.session import ModelSession
 from shared.base import Record
@@ -42,6 +43,28 @@ class CollectorDeps:
     queues: QueueInspector
     session: ModelSession
     suites: SuiteStore
+
+    @classmethod
+    def on(
+        cls,
+        settings: Settings,
+        client: Redis[bytes],
+        mlflow: MlflowClient,
+        broker: RedisBroker,
+        session: ModelSession,
+    ) -> CollectorDeps:
+        """The collector's stores around its Redis and MLflow clients and its broker,
+        generating through `session`."""
+        return cls(
+            settings=settings,
+            redis=client,
+            mlflow=mlflow,
+            jobs=JobStore(client, settings),
+            broker=broker,
+            queues=QueueInspector(client, settings),
+            session=session,
+            suites=SuiteStore(client, mlflow, settings),
+        )
 
     def registry_template(self, uri: str) -> str | list[dict[str, str]]:
         """The template of a fixed registry prompt version (read once per process)."""

@@ -1,7 +1,9 @@
-"""Turn a bench request into a job (record, parent run, one message per cell); retry cells.
+"""Turn a bench request into a job (its record and one message per cell); retry cells.
 
 The API routes and the admin pages both call these; they take plain values and the
-gateway's clients, never a Flask request.
+gateway's clients, never a Flask request. A submission touches Redis alone once its
+experiment's suite is known (MLflow is asked once per experiment, or after Redis lost the
+claim): the job's MLflow parent run is opened by the recorder (OpenJobRun).
 """
 
 from __future__ import annotations
@@ -10,16 +12,14 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from mlflow.entities import Param
-from pydantic import Field
-
 from services.gateway.checks import parse
 from services.gateway.deps import GatewayDeps
 from services.gateway.prompts import register_prompts, resolve_registry_prompt
 from services.gateway.sizes import model_problems
 from shared import tracking
-from shared.base import Record
 from shared.contracts import BenchRequest, CollectCell, cell_key, is_registry_prompt
+from shared.contracts.jobs import Submitted
+from shared.contracts.messages import OpenJobRun
 from shared.errors import InvalidRequest, ModelRefused, SuiteMismatch, SuiteNotFound, TooManyCells
 from shared.hosts import GenerationHost, assign_hosts
 from shared.messaging import send
@@ -27,17 +27,6 @@ from shared.model_names import parse_model
 from shared.settings import Settings
 from shared.stores.suites import SuiteRecord
 from shared.suite import Suite
-
-
-class Submitted(Record):
-    """The answer to an accepted bench request."""
-
-    job_id: str = Field(description="Job id; poll /api/bench/jobs/<job_id>.")
-    experiment: str = Field(description="Experiment name.")
-    mlflow_experiment: str = Field(description="MLflow experiment name.")
-    parent_run_id: str = Field(description="The job's MLflow parent run.")
-    suite: str = Field(description="The suite version the cells render from, `name@version`.")
-    cells: int = Field(description="Cells enqueued.")
 
 
 def choose(request: BenchRequest, suite: Suite) -> BenchRequest:
@@ -121,7 +110,6 @@ def _assign(cells_per_model: Counter[str], hosts: tuple[GenerationHost, ...]) ->
 def plan_cells(
     job_id: str,
     request: BenchRequest,
-    parent_run_id: str,
     prompt_uris: dict[str, str],
     hosts: dict[str, str] | None = None,
 ) -> list[CollectCell]:
@@ -133,7 +121,6 @@ def plan_cells(
             job_id=job_id,
             cell_key=cell_key(job_id, model, prompt, scenario_id, repeat),
             experiment=request.experiment,
-            parent_run_id=parent_run_id,
             model=model,
             suite=suite,
             suite_version=version,
@@ -166,56 +153,51 @@ def enqueue_cells(deps: GatewayDeps, cells: list[CollectCell]) -> None:
 
 
 def submit(request: BenchRequest, suite: Suite, deps: GatewayDeps) -> Submitted:
-    """Create the job's parent run and record, then enqueue its cells (an explicit request)."""
+    """Write the job's record, ask the recorder to open its parent run, enqueue its cells
+    (an explicit request)."""
     job_id = uuid.uuid4().hex
-    experiment_id = tracking.ensure_experiment(deps.mlflow, request.experiment)
-    claim_experiment_suite(deps, experiment_id, request)
-    parent = deps.mlflow.create_run(
-        experiment_id,
-        run_name=f"job {job_id[:8]}",
-        tags={
-            tracking.TAG_KIND: "job",
-            tracking.TAG_JOB_ID: job_id,
-            tracking.TAG_RUBRIC_ID: suite.rubric.id,
-            tracking.TAG_SUITE: request.suite,
-        },
-    )
-    parent_run_id = parent.info.run_id
-    deps.mlflow.log_batch(
-        parent_run_id,
-        params=[
-            Param(name, ",".join(value) if isinstance(value, list) else str(value)[:6000])
-            for name, value in request.model_dump(mode="json").items()
-        ],
-    )
-    deps.mlflow.log_dict(parent_run_id, request.model_dump(mode="json"), "request.json")
-    deps.mlflow.log_dict(parent_run_id, suite.rubric.as_dict(), "rubric.json")
+    claim_experiment_suite(deps, request)
     prompt_uris = deps.suites.prompt_uris(suite, lambda s: register_prompts(deps.mlflow, s))
     hosts = host_plan(request, deps.settings)
-    cells = plan_cells(job_id, request, parent_run_id, prompt_uris, hosts)
-    deps.jobs.create(job_id, request, parent_run_id, cells)
+    cells = plan_cells(job_id, request, prompt_uris, hosts)
+    deps.jobs.create(job_id, request, cells)
+    send(deps.broker, OpenJobRun(job_id=job_id))
     enqueue_cells(deps, cells)
     return Submitted(
         job_id=job_id,
         experiment=request.experiment,
         mlflow_experiment=tracking.experiment_name(request.experiment),
-        parent_run_id=parent_run_id,
+        parent_run_id=None,
         suite=request.suite,
         cells=len(cells),
     )
 
 
-def claim_experiment_suite(deps: GatewayDeps, experiment_id: str, request: BenchRequest) -> None:
-    """An experiment keeps one suite version: the first job's; SuiteMismatch for another."""
-    found = deps.mlflow.get_experiment(experiment_id)
-    current = found.tags.get(tracking.TAG_SUITE)
+def claim_experiment_suite(deps: GatewayDeps, request: BenchRequest) -> None:
+    """An experiment keeps one suite version: the first job's; SuiteMismatch for another.
+
+    The claim is the experiment's MLflow tag, kept in Redis so that only an experiment's
+    first submission (or the first after Redis lost it) asks MLflow; two first submissions
+    at once are decided by Redis (HSETNX), and the winner's tag is written to MLflow.
+    """
+    claims = deps.settings.key("experiment-suites")
+    current = deps.redis.hget(claims, request.experiment)
     if current is None:
-        deps.mlflow.set_experiment_tag(experiment_id, tracking.TAG_SUITE, request.suite)
-    elif current != request.suite:
+        experiment_id = tracking.ensure_experiment(deps.mlflow, request.experiment)
+        tagged = deps.mlflow.get_experiment(experiment_id).tags.get(tracking.TAG_SUITE)
+        if tagged is not None:  # MLflow is the truth
+            deps.redis.hset(claims, request.experiment, tagged)
+        else:
+            deps.redis.hsetnx(claims, request.experiment, request.suite)
+        current = deps.redis.hget(claims, request.experiment)
+        if tagged is None and current == request.suite.encode():
+            deps.mlflow.set_experiment_tag(experiment_id, tracking.TAG_SUITE, request.suite)
+    claimed = (current or b"").decode()
+    if claimed != request.suite:
         raise SuiteMismatch(
-            f"experiment {request.experiment!r} uses suite {current}, not {request.suite}:"
+            f"experiment {request.experiment!r} uses suite {claimed}, not {request.suite}:"
             " results of two suite versions would mix; name a new experiment",
-            [{"field": "suite", "message": f"the experiment uses {current}"}],
+            [{"field": "suite", "message": f"the experiment uses {claimed}"}],
         )
 
 

@@ -37,7 +37,10 @@ class JobStatus(Record):
 
     job_id: str = Field(description="Job id.")
     experiment: str = Field(description="Experiment name.")
-    parent_run_id: str = Field(description="The job's MLflow parent run.")
+    parent_run_id: str | None = Field(
+        description="The job's MLflow parent run; null until the recorder opens it, moments"
+        " after the submission."
+    )
     status: JobState = Field(
         description="queued, running, finished, partial (some cells failed), failed, cancelled."
     )
@@ -56,3 +59,17 @@ class JobStatus(Record):
         description="The failed cells by model, prompt, scenario and repeat, with the error."
     )
     request: dict[str, Any] = Field(description="The bench request as submitted.")
+
+
+class Submitted(Record):
+    """The answer to an accepted bench request."""
+
+    job_id: str = Field(description="Job id; poll /api/bench/jobs/<job_id>.")
+    experiment: str = Field(description="Experiment name.")
+    mlflow_experiment: str = Field(description="MLflow experiment name.")
+    parent_run_id: str | None = Field(
+        description="The job's MLflow parent run: null here, as the recorder opens it moments"
+        " after the submission (the job's status names it)."
+    )
+    suite: str = Field(description="The suite version the cells render from, `name@version`.")
+    cells: int = Field(description="Cells enqueued.")

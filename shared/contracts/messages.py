@@ -29,7 +29,11 @@ class CollectCell(Record):
     job_id: str = Field(description="The job the cell belongs to.")
     cell_key: str = Field(description="Stable key of (job, model, prompt, scenario).")
     experiment: str = Field(description="Experiment name (without the tip-bench- prefix).")
-    parent_run_id: str = Field(description="The job's MLflow parent run.")
+    parent_run_id: str = Field(
+        "",
+        description="The job's MLflow parent run if known when the cell was planned; empty:"
+        " the recorder reads it from the job (it opens the run off the request path).",
+    )
     model: str = Field(description="Model name as requested.")
     suite: str = Field(description="The suite's name.")
     suite_version: str = Field(description="The exact suite version the cell renders from.")
@@ -51,6 +55,13 @@ class CollectCell(Record):
         description="The generation host (a TIPBENCH_HOSTS name) whose collector takes the"
         " cell; empty: the one collector.",
     )
+
+
+class OpenJobRun(Record):
+    """Command to the collector's recorder: open a new job's MLflow parent run."""
+
+    kind: Literal["open_job_run"] = Field("open_job_run", description="Message tag.")
+    job_id: str = Field(description="The job, whose record is in Redis.")
 
 
 class RecordCell(Record):
@@ -125,6 +136,7 @@ class ScoresIngested(Record):
 
 Message = (
     CollectCell
+    | OpenJobRun
     | RecordCell
     | CellFinished
     | JobFinished

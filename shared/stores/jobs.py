@@ -135,6 +135,25 @@ return 0
 )
 
 
+# Cells not yet ended in an experiment's unfinished jobs, in one round trip: each job of the
+# experiment's open set counts total - done - failed while queued or running, and a job that
+# ended (or is gone) leaves the set. KEYS[1]: the open set; ARGV[1]: the job key prefix.
+_CELLS_LEFT = """
+local left = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local job = ARGV[1] .. id
+  local status = redis.call('HGET', job, 'status')
+  if status == 'queued' or status == 'running' then
+    local ended = redis.call('SCARD', job .. ':done') + redis.call('SCARD', job .. ':failed')
+    left = left + tonumber(redis.call('HGET', job, 'total')) - ended
+  else
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+return left
+"""
+
+
 class CellMark(Record):
     """What marking a cell did to its job."""
 
@@ -162,16 +181,16 @@ class JobStore:
         self._cancel = client.register_script(_CANCEL)
         self._set_status = client.register_script(_SET_STATUS)
         self._count_states = client.register_script(_COUNT_STATES)
+        self._cells_left = client.register_script(_CELLS_LEFT)
         self._states = settings.key("job-states")
 
     def _key(self, job_id: str, part: str = "") -> str:
         base = self._settings.key("job", job_id)
         return f"{base}:{part}" if part else base
 
-    def create(
-        self, job_id: str, request: BenchRequest, parent_run_id: str, cells: list[CollectCell]
-    ) -> None:
-        """Write a new job record in state queued, with its cells' specifications."""
+    def create(self, job_id: str, request: BenchRequest, cells: list[CollectCell]) -> None:
+        """Write a new job record in state queued, with its cells' specifications (its
+        MLflow parent run is opened later, off the request path: see set_parent_run)."""
         now = time.time()
         left: dict[str | bytes, bytes | float | int | str] = dict(
             Counter(cell.model for cell in cells)
@@ -185,7 +204,6 @@ class JobStore:
                 mapping={
                     "job_id": job_id,
                     "experiment": request.experiment,
-                    "parent_run_id": parent_run_id,
                     "total": len(cells),
                     "created_at": now,
                     "request": request.model_dump_json(),
@@ -243,6 +261,24 @@ class JobStore:
         """True if the job was cancelled."""
         return self._redis.hget(self._key(job_id), "status") == b"cancelled"
 
+    def parent_run(self, job_id: str) -> str | None:
+        """The job's MLflow parent run, once opened; JobNotFound if there is no job."""
+        exists, run_id = self._redis.hmget(self._key(job_id), ["job_id", "parent_run_id"])
+        if exists is None:
+            raise JobNotFound(f"no job {job_id!r}")
+        return run_id.decode() if run_id else None
+
+    def set_parent_run(self, job_id: str, run_id: str) -> None:
+        """Note the job's MLflow parent run (opened by the recorder)."""
+        self._redis.hset(self._key(job_id), "parent_run_id", run_id)
+
+    def request(self, job_id: str) -> BenchRequest:
+        """The job's explicit request (see the gateway's `choose`); JobNotFound if none."""
+        raw = self._redis.hget(self._key(job_id), "request")
+        if raw is None:
+            raise JobNotFound(f"no job {job_id!r}")
+        return BenchRequest.model_validate_json(raw)
+
     def set_current_model(self, job_id: str, model: str) -> None:
         """Record which model the collector is generating with."""
         self._redis.hset(self._key(job_id), "current_model", model)
@@ -270,7 +306,7 @@ class JobStore:
         return JobStatus(
             job_id=fields["job_id"],
             experiment=fields["experiment"],
-            parent_run_id=fields["parent_run_id"],
+            parent_run_id=fields.get("parent_run_id"),
             status=fields["status"],
             total=total,
             done=done,
@@ -318,20 +354,8 @@ class JobStore:
 
     def cells_left(self, experiment: str) -> int:
         """Cells of the experiment's unfinished jobs not yet ended (ended jobs leave the set)."""
-        key = self._settings.key("open-jobs", experiment)
-        left = 0
-        for raw in self._redis.smembers(key):
-            job_id = raw.decode()
-            with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hmget(self._key(job_id), "status", "total")
-                pipe.scard(self._key(job_id, "done"))
-                pipe.scard(self._key(job_id, "failed"))
-                (status, total), done, failed = pipe.execute()
-            if status is None or status.decode() not in ("queued", "running"):
-                self._redis.srem(key, job_id)
-                continue
-            left += int(total) - int(done) - int(failed)
-        return left
+        open_jobs = self._settings.key("open-jobs", experiment)
+        return int(self._cells_left(keys=[open_jobs], args=[self._key("")]))
 
     def status_counts(self) -> dict[str, int]:
         """How many jobs are in each state (every state named, 0 if none)."""

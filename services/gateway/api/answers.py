@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.gateway.submit import Submitted
 from shared.base import Record
+from shared.contracts.jobs import Submitted
 
 
 class Answer(Record):
