@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import httpx
 
-from shared.model_names import DEFAULT_GGUF_MODEL, parse_parameter_size
+from shared.errors import ModelSizeUnknown, ModelTooLarge
+from shared.model_names import DEFAULT_GGUF_MODEL, check_size, parse_parameter_size
 from shared.settings import Settings
 from tipbench import stack
 from tipbench.cli.client import EXIT_FAILED_CELLS, EXIT_OK, Gateway
 from tipbench.cli.command import Subcommands, bind_command
 from tipbench.cli.display import print_leaderboard, watch
 from tipbench.cli.judged import judge_view, wait_judged
-from tipbench.cli.request import add_request_flags, given_flags
+from tipbench.cli.request import add_request_flags, contract_default, given_flags
 from tipbench.cli.runs import print_failures, run_names
 
 DEMO_EXPERIMENT = "demo"
@@ -27,18 +29,23 @@ JUDGE_WAIT_S_PER_RUN = 30.0
 JUDGE_WAIT_MIN_S = 600.0
 
 
-def ollama_models(settings: Settings, max_b: float = 4.0) -> list[str]:
-    """Up to two models of at most max_b billion parameters from a local Ollama, if it answers."""
+def ollama_models(settings: Settings) -> list[str]:
+    """Up to two models of a local Ollama, if it answers, that a default request allows (of
+    known size, within its max_model_b)."""
     try:
         tags = httpx.get(f"{settings.ollama_host}/api/tags", timeout=2.0).json()
     except (httpx.HTTPError, ValueError):
         return []
-    small = [
-        m["name"]
-        for m in tags.get("models", [])
-        if (parse_parameter_size(m.get("details", {}).get("parameter_size", "")) or 1e9) <= max_b
-    ]
-    return small[:2]
+    return [m["name"] for m in tags.get("models", []) if _allowed(m)][:2]
+
+
+def _allowed(model: dict[str, Any]) -> bool:
+    size = parse_parameter_size(model.get("details", {}).get("parameter_size", ""))
+    try:
+        check_size(model["name"], size, contract_default("max_model_b"), allow_unknown=False)
+    except (ModelTooLarge, ModelSizeUnknown):
+        return False
+    return True
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
