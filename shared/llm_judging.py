@@ -20,13 +20,13 @@ from pydantic import ValidationError
 
 from shared.contracts import ItemScore, PairJudgment
 from shared.errors import InvalidVerdict, ProviderUnavailable
+from shared.model_names import LLM_JUDGE_PREFIX as LLM_JUDGE_PREFIX  # re-exported
 from shared.model_names import ModelRef
 from shared.rubric import Rubric
 from shared.strictjson import strict_loads
 
 ATTEMPTS = 3
 RATIONALE_LIMIT = 2000
-LLM_JUDGE_PREFIX = "llm:"
 
 # (model, messages, JSON schema) -> the model's text answer
 Chat = Callable[[str, list[dict[str, str]], dict[str, Any]], str]

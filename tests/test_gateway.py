@@ -17,11 +17,29 @@ from pydantic import SecretStr
 from services.gateway.app import create_app
 from services.gateway.auth import PUBLIC_ENDPOINTS
 from shared import tracking
-from shared.contracts import Candidate, CollectCell, PacketScenario
+from shared.contracts import (
+    Candidate,
+    CollectCell,
+    ExperimentInfo,
+    Health,
+    JudgeFailureInfo,
+    LlmJudgeAccepted,
+    PacketScenario,
+    Readiness,
+    RetryAccepted,
+    RunInfo,
+    ScoresAccepted,
+    SubmissionStatus,
+    SuitePushed,
+    SuiteRecord,
+    SuiteVersion,
+)
 from shared.judging import assemble_packet
+from shared.messaging import JUDGE_QUEUE
 from shared.settings import Settings
 from shared.stores.packets import PacketStore
-from shared.suite_files import builtin_suite
+from shared.stores.scores import ScoreStore
+from shared.suite_files import builtin_suite, parse_suite
 from testkit.processes import free_port
 from tests.conftest import TOKEN, auth
 
@@ -33,6 +51,13 @@ VALID_SCORE = {
     "format_ok": 1,
     "overlong": 0,
 }
+TIP_V1 = builtin_suite("tip-v1")
+# A candidate answer to put in a tip-v1 packet.
+CANDIDATE = Candidate(
+    scenario=PacketScenario(id="s", vars={"who": "x"}, n_tips=3, word_limit=30),
+    answer="1. a",
+    tips=["a"],
+)
 ROUTE_ARGS = {
     "experiment": "nothing-here",
     "job_id": "nojob",
@@ -67,6 +92,15 @@ def queue(core_settings: Settings) -> Iterator[Any]:
     yield messages
     client.delete(name, f"{name}.msgs")
     client.close()
+
+
+@pytest.fixture
+def judge_queue(core_settings: Settings) -> Iterator[None]:
+    """Empties the judge queue afterwards: no worker consumes it, and later tests count it."""
+    yield
+    with redis.Redis.from_url(core_settings.redis_url) as client:
+        name = core_settings.key("dramatiq", JUDGE_QUEUE)
+        client.delete(name, f"{name}.msgs")
 
 
 def protected_routes(app: Flask) -> list[tuple[str, str]]:
@@ -295,14 +329,7 @@ def test_score_values_out_of_the_rubric_get_422(
     # Given a packet of the experiment, judged by tip-v1
     with redis.Redis.from_url(core_settings.redis_url) as connection:
         packets = PacketStore(connection, core_settings)
-        candidate = Candidate(
-            scenario=PacketScenario(id="s", vars={"who": "x"}, n_tips=3, word_limit=30),
-            answer="1. a",
-            tips=["a"],
-        )
-        packet, _ = assemble_packet(
-            "gw-rubric", {"run-1": candidate}, None, builtin_suite("tip-v1").rubric
-        )
+        packet, _ = assemble_packet("gw-rubric", {"run-1": CANDIDATE}, None, TIP_V1.rubric)
         packets.save(packet, {packet.items[0].item_id: "run-1"}, latest=False)
     item = VALID_SCORE | {"item_id": packet.items[0].item_id} | score
     body = {"packet_id": packet.packet_id, "judge_id": "me", "scores": [item]}
@@ -526,3 +553,63 @@ def test_first_submissions_at_once_register_each_prompt_without_refusing_any(
     # Then none is refused (the one that lost the race reads the prompt again)
     assert errors == []
     assert len(found) == 6 and all(set(f) == {p.version for p in suite.prompts} for f in found)
+
+
+def test_each_answer_has_its_models_fields_in_order(
+    client: FlaskClient, core_settings: Settings, queue: Any, judge_queue: None
+) -> None:
+    # Given an experiment with a finished cell run, candidates to judge, a packet, a judge
+    # failure, a job, and a suite pushed under a name of its own
+    experiment = f"gw-answers-{uuid.uuid4().hex[:6]}"
+    mlflow = tracking.make_client(core_settings)
+    run = mlflow.create_run(
+        tracking.ensure_experiment(mlflow, experiment),
+        tags={tracking.TAG_KIND: "cell", tracking.TAG_JOB_ID: "j", tracking.TAG_CELL_KEY: "c"},
+    )
+    mlflow.log_metric(run.info.run_id, "composite", 12)
+    mlflow.set_terminated(run.info.run_id, tracking.RUN_FINISHED)
+    pool = {run.info.run_id: CANDIDATE}
+    with redis.Redis.from_url(core_settings.redis_url) as connection:
+        packets = PacketStore(connection, core_settings)
+        packets.add_candidates(experiment, pool, TIP_V1.rubric)
+        packet, item_runs = assemble_packet(experiment, pool, None, TIP_V1.rubric)
+        packets.save(packet, item_runs, latest=False)
+        ScoreStore(connection, core_settings).record_failure(experiment, "me", "r", "why")
+    score = VALID_SCORE | {"item_id": packet.items[0].item_id}
+    scores = {"packet_id": packet.packet_id, "judge_id": "me", "scores": [score]}
+    body = {"models": ["tidy:1b"], "prompts": ["v1"], "n_scenarios": 1, "experiment": experiment}
+    job = client.post("/api/bench/run", json=body, headers=auth()).json
+    name = f"answers-{uuid.uuid4().hex[:8]}"
+    example = (Path(__file__).parent.parent / "docs/examples/study-tips.yaml").read_text("utf-8")
+    suite = parse_suite(example.replace("suite: study-tips", f"suite: {name}", 1))
+    pushed = client.post("/api/bench/suites", json=suite.model_dump(mode="json"), headers=auth())
+    judging = f"/api/bench/judge/{experiment}"
+    # When each route answers
+    submitted = client.post(f"{judging}/scores", json=scores, headers=auth())
+    answers = [
+        (Health, client.get("/healthz")),
+        (Readiness, client.get("/readyz")),
+        (RetryAccepted, client.post(f"/api/bench/jobs/{job['job_id']}/retry", headers=auth())),
+        (ExperimentInfo, client.get("/api/bench/experiments", headers=auth())),
+        (RunInfo, client.get(f"/api/bench/runs/{experiment}", headers=auth())),
+        (
+            LlmJudgeAccepted,
+            client.post(f"{judging}/run", json={"model": "judge:8b"}, headers=auth()),
+        ),
+        (JudgeFailureInfo, client.get(f"{judging}/failures", headers=auth())),
+        (ScoresAccepted, submitted),
+        (SubmissionStatus, client.get(submitted.json["status_url"], headers=auth())),
+        (SuitePushed, pushed),
+        (SuiteRecord, client.get("/api/bench/suites", headers=auth())),
+        (
+            SuiteVersion,
+            client.get(f"/api/bench/suites/{name}/{pushed.json['version']}", headers=auth()),
+        ),
+    ]
+    # Then every answer is its model's fields, in the model's order
+    for model, answer in answers:
+        assert answer.status_code in (200, 201, 202), (model.__name__, answer.json)
+        items = answer.json if isinstance(answer.json, list) else [answer.json]
+        assert items, model.__name__
+        for item in items:
+            assert list(item) == list(model.model_fields), model.__name__

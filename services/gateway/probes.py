@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-from pydantic import BaseModel, Field
 
 from services.gateway.deps import deps
 from services.gateway.openapi import documented
-
-
-class Health(BaseModel):
-    """The process answers."""
-
-    status: str = Field(description="ok")
-
-
-class Readiness(BaseModel):
-    """Whether the gateway's dependencies answer."""
-
-    status: str = Field(description="ready or not ready.")
-    failed: dict[str, str] = Field(description="What failed (redis, mlflow) and why.")
+from shared.contracts import Health, Readiness
 
 
 def probes_blueprint() -> Blueprint:
@@ -33,7 +20,7 @@ def probes_blueprint() -> Blueprint:
 @documented(summary="The process is up.", response=Health, public=True)
 def healthz() -> Response:
     """The process is up (checks nothing else)."""
-    return jsonify({"status": "ok"})
+    return jsonify(Health(status="ok").model_dump(mode="json"))
 
 
 @documented(
@@ -45,5 +32,5 @@ def healthz() -> Response:
 def readyz() -> tuple[Response, int]:
     """Redis and MLflow answer (checked at most every 1.5 s); 503 naming what failed."""
     failed = deps().readiness.problems()
-    body = {"status": "ready" if not failed else "not ready", "failed": failed}
-    return jsonify(body), 200 if not failed else 503
+    answer = Readiness(status="ready" if not failed else "not ready", failed=failed)
+    return jsonify(answer.model_dump(mode="json")), 200 if not failed else 503

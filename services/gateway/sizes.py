@@ -7,7 +7,13 @@ import ollama
 
 from shared.contracts import BenchRequest
 from shared.errors import PermanentError, UnknownModel
-from shared.model_names import check_size, gguf_file, ollama_params_b, parse_model
+from shared.model_names import (
+    LLM_JUDGE_PREFIX,
+    check_size,
+    gguf_file,
+    ollama_params_b,
+    parse_model,
+)
 from shared.settings import Settings
 
 # Short: the check must not hold the request up; if Ollama is slow the collector decides.
@@ -37,7 +43,7 @@ def model_problems(
     TIPBENCH_HOSTS). The size of embedded models and an unreachable Ollama are left to the
     collector, which checks every model again before loading it.
     """
-    judge = [request.judge.removeprefix("llm:")] if request.judge else []
+    judge = [request.judge.removeprefix(LLM_JUDGE_PREFIX)] if request.judge else []
     problems = gguf_problems(request.models, "models", settings.gguf_dir)
     problems += gguf_problems(judge, "judge", settings.gguf_dir)
     urls = {h.name: h.url for h in settings.generation_hosts()}

@@ -1,9 +1,20 @@
 """The contracts, in one package: what people send (requests), what services send each
-other (messages), and what the API answers (jobs, packets, leaderboards).
+other (messages), and what the API answers (jobs, packets, leaderboards, suites, answers).
 
 Every name is importable from here; each is defined once, in the module named below.
 """
 
+from shared.contracts.answers import (
+    ExperimentInfo,
+    Health,
+    JudgeFailureInfo,
+    LlmJudgeAccepted,
+    Readiness,
+    RetryAccepted,
+    RunInfo,
+    ScoresAccepted,
+    SubmissionStatus,
+)
 from shared.contracts.comparisons import Comparison, RowDifference
 from shared.contracts.jobs import CellFailure, JobState, JobStatus, ModelProgress
 from shared.contracts.leaderboards import (
@@ -59,12 +70,14 @@ from shared.contracts.requests import (
     BenchRequest,
     ExperimentName,
     ItemScore,
+    LlmJudgeRequest,
     PromptRef,
     ScenarioId,
     ScoreFile,
     check_judge_id,
     is_registry_prompt,
 )
+from shared.contracts.suites import SuitePushed, SuiteRecord, SuiteVersion
 
 __all__ = [
     "EXPERIMENT_PATTERN",
@@ -86,18 +99,23 @@ __all__ = [
     "Comparison",
     "Disagreement",
     "Estimate",
+    "ExperimentInfo",
     "ExperimentName",
     "GroupWinner",
+    "Health",
     "IngestPairScores",
     "IngestScores",
     "ItemScore",
     "JobFinished",
     "JobState",
     "JobStatus",
+    "JudgeFailureInfo",
     "JudgePacket",
     "JudgePair",
     "Leaderboard",
     "LeaderboardRow",
+    "LlmJudgeAccepted",
+    "LlmJudgeRequest",
     "Marginal",
     "Message",
     "ModelProgress",
@@ -111,13 +129,21 @@ __all__ = [
     "Pairwise",
     "PairwiseRow",
     "PromptRef",
+    "Readiness",
     "RecordCell",
     "ReporterEvent",
+    "RetryAccepted",
     "RowDifference",
+    "RunInfo",
     "RunLlmJudge",
     "ScenarioId",
     "ScoreFile",
+    "ScoresAccepted",
     "ScoresIngested",
+    "SubmissionStatus",
+    "SuitePushed",
+    "SuiteRecord",
+    "SuiteVersion",
     "cell_key",
     "check_judge_id",
     "is_registry_prompt",

@@ -1,4 +1,5 @@
-"""What people send: the bench request and the score file, with the patterns that check them.
+"""What people send: the bench request, the LLM judging request and the score file, with
+the patterns that check them.
 
 Every model is frozen, forbids unknown fields and is strict about types; the gateway's
 validation and its documentation both come from these definitions.
@@ -20,7 +21,7 @@ from pydantic import (
 from shared.base import Request
 from shared.contracts.leaderboards import PANEL, PRIMARY
 from shared.errors import UnknownModel
-from shared.model_names import DEFAULT_GGUF_MODEL, parse_model
+from shared.model_names import DEFAULT_GGUF_MODEL, LLM_JUDGE_PREFIX, parse_model
 from shared.suite import (
     MAX_PROMPTS,
     MAX_SCENARIOS,
@@ -32,6 +33,8 @@ from shared.suite_files import DEFAULT_SUITE
 
 EXPERIMENT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 JUDGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+# The model of an LLM judge: its id is the prefix and this name (at most 64 characters).
+JUDGE_MODEL_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,59}"
 # The leaderboard's own views: a judge of that name would be shadowed by them.
 RESERVED_JUDGE_IDS = frozenset({PRIMARY, PANEL})
 # A prompt of a bench request: a version of its suite, or a prompt of the MLflow Prompt
@@ -116,7 +119,7 @@ class BenchRequest(Request):
     )
     judge: str | None = Field(
         None,
-        pattern=r"^llm:[A-Za-z0-9][A-Za-z0-9_.:-]{0,59}$",
+        pattern=rf"^{LLM_JUDGE_PREFIX}{JUDGE_MODEL_PATTERN}$",
         description="`llm:<model>`: an LLM judge scores every candidate when the job ends:"
         " an Ollama model (`llm:qwen2.5:7b`), an OpenAI-compatible server's"
         " (`llm:openai:<name>`) or the embedded one (`llm:gguf:smollm2-135m`).",
@@ -127,7 +130,7 @@ class BenchRequest(Request):
     def _judge_known(cls, judge: str | None) -> str | None:
         if judge is not None:
             try:
-                parse_model(judge.removeprefix("llm:"))
+                parse_model(judge.removeprefix(LLM_JUDGE_PREFIX))
             except UnknownModel as exc:
                 raise ValueError(f"judge: {exc}") from None
         return judge
@@ -169,6 +172,31 @@ class BenchRequest(Request):
         if self.scenarios is not None and self.n_scenarios is not None:
             raise ValueError("give scenarios or n_scenarios, not both")
         return self
+
+
+class LlmJudgeRequest(Request):
+    """Which model judges."""
+
+    model: str = Field(
+        pattern=rf"^{JUDGE_MODEL_PATTERN}$",
+        description="The judge model: an Ollama name (qwen2.5:7b), openai:<name> or"
+        " gguf:<name> (the catalog's smollm2-135m or a file of TIPBENCH_GGUF_DIR; not bound"
+        " by max_model_b).",
+    )
+    pairwise: bool = Field(
+        False,
+        description="Judge in the pairwise protocol: the model says which of two answers to"
+        " a scenario is better, for the pairs of its own pair packet.",
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _known(cls, model: str) -> str:
+        try:
+            parse_model(model)
+        except UnknownModel as exc:
+            raise ValueError(str(exc)) from None
+        return model
 
 
 def is_registry_prompt(name: str) -> bool:

@@ -17,10 +17,9 @@ from pathlib import Path
 import redis
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
-from pydantic import Field
 
 from shared import tracking
-from shared.base import Record
+from shared.contracts import SuiteRecord as SuiteRecord  # re-exported: submit.py uses it
 from shared.errors import SuiteNotFound, SuiteReserved
 from shared.settings import Settings
 from shared.suite import SUITE_NAME_PATTERN, SUITE_VERSION_PATTERN, Suite
@@ -31,22 +30,6 @@ SUITE_NAME = re.compile(SUITE_NAME_PATTERN)
 SUITE_VERSION = re.compile(SUITE_VERSION_PATTERN)
 TAG_SUITE, TAG_SUITE_VERSION = "tipbench.suite_name", "tipbench.suite_version"
 TAG_PROMPT_URIS = "tipbench.prompt_uris"
-
-
-class SuiteRecord(Record):
-    """A stored suite version, as the API lists it."""
-
-    suite: str = Field(description="Suite name.")
-    version: str = Field(description="Version id: a hash of the suite's content.")
-    created_at: float = Field(description="When this version was first pushed, Unix seconds.")
-    builtin: bool = Field(description="Shipped with tipbench (not stored).")
-    description: str = Field(description="What the suite is for.")
-    n_scenarios: int = Field(description="Scenarios.")
-    prompts: list[str] = Field(description="Prompt versions.")
-    rubric_id: str = Field(description="The rubric's id.")
-    prompt_uris: dict[str, str] = Field(
-        description="Prompt version -> its version in the MLflow Prompt Registry."
-    )
 
 
 def checked(name: str, version: str | None) -> None:

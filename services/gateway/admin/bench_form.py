@@ -16,7 +16,12 @@ from services.gateway.deps import deps
 from services.gateway.submit import accept_bench_request, choose
 from shared.contracts import EXPERIMENT_PATTERN, BenchRequest
 from shared.errors import InvalidRequest, PermanentError, SuiteMismatch
-from shared.model_names import DEFAULT_GGUF_MODEL, check_size, parse_parameter_size
+from shared.model_names import (
+    DEFAULT_GGUF_MODEL,
+    LLM_JUDGE_PREFIX,
+    check_size,
+    parse_parameter_size,
+)
 from shared.suite import Suite
 
 FORM_FIELDS = (
@@ -86,7 +91,7 @@ def default_values(suite: Suite) -> dict[str, Any]:
     return spelled.model_dump() | {
         "scenarios": [],  # none picked: the first n_scenarios
         "n_scenarios": len(spelled.scenarios or ()),
-        "judge": (spelled.judge or "").removeprefix("llm:"),
+        "judge": (spelled.judge or "").removeprefix(LLM_JUDGE_PREFIX),
         "other_models": "",
     }
 
@@ -111,7 +116,7 @@ def _form_body(suite_ref: str) -> dict[str, Any]:
         body["scenarios"] = form.getlist("scenarios")
         del body["n_scenarios"]
     if form.get("judge", "").strip():
-        body["judge"] = "llm:" + form["judge"].strip().removeprefix("llm:")
+        body["judge"] = LLM_JUDGE_PREFIX + form["judge"].strip().removeprefix(LLM_JUDGE_PREFIX)
     if form.get("allow_unknown_size"):
         body["allow_unknown_size"] = True
     return body
@@ -128,7 +133,7 @@ def new_benchmark() -> Response | tuple[str, int] | str:
     if request.method == "POST":
         body = _form_body(suite_ref)
         values |= body | {
-            "judge": body.get("judge", "").removeprefix("llm:"),
+            "judge": body.get("judge", "").removeprefix(LLM_JUDGE_PREFIX),
             "other_models": request.form.get("other_models", ""),
         }
         try:

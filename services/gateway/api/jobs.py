@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Response, jsonify, url_for
 
-from services.gateway.api.answers import JobAccepted, RetryAccepted
+from services.gateway.api.answers import JobAccepted
 from services.gateway.api.body import json_body
 from services.gateway.deps import deps
 from services.gateway.openapi import documented
 from services.gateway.submit import accept_bench_request, retry_failed_cells
-from shared.contracts import BenchRequest, JobStatus
+from shared.contracts import BenchRequest, JobStatus, RetryAccepted
 from shared.errors import JobEnded
 
 
@@ -45,7 +45,8 @@ def job_status(job_id: str) -> Response:
 )
 def retry_job(job_id: str) -> tuple[Response, int]:
     """Enqueue the job's failed cells again (only those)."""
-    return jsonify({"job_id": job_id, "retried": retry_failed_cells(job_id, deps())}), 202
+    retried = RetryAccepted(job_id=job_id, retried=retry_failed_cells(job_id, deps()))
+    return jsonify(retried.model_dump(mode="json")), 202
 
 
 @documented(summary="Cancel a job.", response=JobStatus, errors=(404, 409))

@@ -5,37 +5,29 @@ from __future__ import annotations
 import uuid
 
 from flask import Response, jsonify, request, url_for
-from pydantic import Field, field_validator
 
-from services.gateway.api.answers import (
-    JudgeFailureInfo,
-    LlmJudgeAccepted,
-    ScoresAccepted,
-    SubmissionStatus,
-)
 from services.gateway.api.body import json_body
 from services.gateway.checks import experiment_name, judge_id, parse
 from services.gateway.deps import deps
 from services.gateway.openapi import documented, judge_query
 from services.gateway.sizes import gguf_problems
-from shared.base import Request
 from shared.contracts import (
     Agreement,
     IngestPairScores,
     IngestScores,
+    JudgeFailureInfo,
     JudgePacket,
+    LlmJudgeAccepted,
+    LlmJudgeRequest,
     PairScoreFile,
     RunLlmJudge,
     ScoreFile,
+    ScoresAccepted,
+    SubmissionStatus,
 )
-from shared.errors import (
-    LeaderboardNotFound,
-    ModelRefused,
-    NothingToJudge,
-    SubmissionNotFound,
-    UnknownModel,
-)
+from shared.errors import LeaderboardNotFound, ModelRefused, NothingToJudge, SubmissionNotFound
 from shared.judging import check_scores, packet_for_judge
+from shared.llm_judging import llm_judge_id
 from shared.messaging import send
 from shared.model_names import parse_model
 
@@ -59,31 +51,6 @@ def judge_packet(experiment: str) -> Response:
     return jsonify(packet.model_dump(mode="json"))
 
 
-class LlmJudgeRequest(Request):
-    """Which model judges."""
-
-    model: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,59}$",
-        description="The judge model: an Ollama name (qwen2.5:7b), openai:<name> or"
-        " gguf:<name> (the catalog's smollm2-135m or a file of TIPBENCH_GGUF_DIR; not bound"
-        " by max_model_b).",
-    )
-    pairwise: bool = Field(
-        False,
-        description="Judge in the pairwise protocol: the model says which of two answers to"
-        " a scenario is better, for the pairs of its own pair packet.",
-    )
-
-    @field_validator("model")
-    @classmethod
-    def _known(cls, model: str) -> str:
-        try:
-            parse_model(model)
-        except UnknownModel as exc:
-            raise ValueError(str(exc)) from None
-        return model
-
-
 @documented(
     summary="Let an LLM judge score the unscored runs.",
     body=LlmJudgeRequest,
@@ -102,7 +69,8 @@ def run_llm_judge(experiment: str) -> tuple[Response, int]:
     if not deps().packets.candidates(name):
         raise NothingToJudge(name)
     send(deps().broker, RunLlmJudge(experiment=name, model=judge.model, pairwise=judge.pairwise))
-    return jsonify({"experiment": name, "judge_id": f"llm:{judge.model}"}), 202
+    accepted = LlmJudgeAccepted(experiment=name, judge_id=llm_judge_id(parse_model(judge.model)))
+    return jsonify(accepted.model_dump(mode="json")), 202
 
 
 @documented(summary="Items a judge could not score.", response=list[JudgeFailureInfo])
@@ -142,18 +110,9 @@ def queue_submission(
     submission_id = uuid.uuid4().hex
     deps().packets.save_submission(submission_id, name, answer)
     send(deps().broker, command(submission_id=submission_id, experiment=name))
-    return (
-        jsonify(
-            {
-                "submission_id": submission_id,
-                "status_url": url_for(
-                    "bench.submission_status", experiment=name, submission_id=submission_id
-                ),
-                "n_scores": n_scores,
-            }
-        ),
-        202,
-    )
+    status_url = url_for("bench.submission_status", experiment=name, submission_id=submission_id)
+    accepted = ScoresAccepted(submission_id=submission_id, status_url=status_url, n_scores=n_scores)
+    return jsonify(accepted.model_dump(mode="json")), 202
 
 
 @documented(
@@ -164,10 +123,7 @@ def submission_status(experiment: str, submission_id: str) -> Response:
     found = deps().packets.submission(submission_id)
     if found["experiment"] != experiment_name(experiment):
         raise SubmissionNotFound(f"no score submission {submission_id!r} in {experiment!r}")
-    return jsonify(
-        {
-            "submission_id": submission_id,
-            "status": found["status"],
-            "error": found.get("error") or None,
-        }
+    status = SubmissionStatus(
+        submission_id=submission_id, status=found["status"], error=found.get("error") or None
     )
+    return jsonify(status.model_dump(mode="json"))

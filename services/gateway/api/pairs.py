@@ -6,13 +6,12 @@ import re
 
 from flask import Response, jsonify, request
 
-from services.gateway.api.answers import ScoresAccepted
 from services.gateway.api.body import json_body
 from services.gateway.api.judging import queue_submission
 from services.gateway.checks import experiment_name, judge_id, parse
 from services.gateway.deps import deps
 from services.gateway.openapi import Query, documented, judge_query
-from shared.contracts import IngestPairScores, PairPacket, PairScoreFile
+from shared.contracts import IngestPairScores, PairPacket, PairScoreFile, ScoresAccepted
 from shared.errors import InvalidRequest, NothingToJudge
 from shared.pair_judging import check_pair_scores, pair_packet_for_judge
 from shared.pairing import MAX_PAIRS

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request
 
-from services.gateway.api.answers import ExperimentInfo, RunInfo
 from services.gateway.checks import experiment_name, is_leaderboard_view
 from services.gateway.deps import deps
 from services.gateway.openapi import Query, documented
 from shared import tracking
-from shared.contracts import JUDGE_ID_PATTERN, PRIMARY, Leaderboard, to_csv
+from shared.contracts import (
+    JUDGE_ID_PATTERN,
+    PRIMARY,
+    ExperimentInfo,
+    Leaderboard,
+    RunInfo,
+    to_csv,
+)
 from shared.errors import (
     ExperimentNotFound,
     InvalidFormat,
@@ -31,12 +37,12 @@ def list_experiments() -> Response:
     """Every tip-bench-* experiment."""
     return jsonify(
         [
-            {
-                "experiment": exp.name.removeprefix(tracking.EXPERIMENT_PREFIX),
-                "mlflow_experiment": exp.name,
-                "experiment_id": exp.experiment_id,
-                "created_at": (exp.creation_time or 0) / 1000,
-            }
+            ExperimentInfo(
+                experiment=exp.name.removeprefix(tracking.EXPERIMENT_PREFIX),
+                mlflow_experiment=exp.name,
+                experiment_id=exp.experiment_id,
+                created_at=(exp.creation_time or 0) / 1000,
+            ).model_dump(mode="json")
             for exp in tracking.list_experiments(deps().mlflow)
         ]
     )
@@ -57,15 +63,15 @@ def list_runs(experiment: str) -> Response:
     runs = tracking.search_runs(deps().mlflow, experiment_id, f"tags.{tracking.TAG_KIND} = 'cell'")
     return jsonify(
         [
-            {
-                "run_id": run.info.run_id,
-                "status": run.info.status,
-                "job_id": run.data.tags.get(tracking.TAG_JOB_ID),
-                "cell_key": run.data.tags.get(tracking.TAG_CELL_KEY),
-                "judge_pending": run.data.tags.get(tracking.TAG_JUDGE_PENDING) == "true",
-                "params": run.data.params,
-                "metrics": run.data.metrics,
-            }
+            RunInfo(
+                run_id=run.info.run_id,
+                status=run.info.status,
+                job_id=run.data.tags.get(tracking.TAG_JOB_ID),
+                cell_key=run.data.tags.get(tracking.TAG_CELL_KEY),
+                judge_pending=run.data.tags.get(tracking.TAG_JUDGE_PENDING) == "true",
+                params=run.data.params,
+                metrics=run.data.metrics,
+            ).model_dump(mode="json")
             for run in runs
             if run.info.status == tracking.RUN_FINISHED
         ]

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 from flask import Response, jsonify, request
-from pydantic import Field
 
 from services.gateway.api.body import json_body
 from services.gateway.deps import deps
 from services.gateway.errors import ApiError
 from services.gateway.openapi import documented
 from services.gateway.submit import store_suite
-from shared.base import Record
-from shared.stores.suites import SuiteRecord
+from shared.contracts import SuitePushed, SuiteRecord, SuiteVersion
 from shared.suite import Suite
 from shared.suite_files import parse_suite, suite_from_data, suite_json_schema
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
-
-
-class SuitePushed(SuiteRecord):
-    """A pushed suite version."""
-
-    created: bool = Field(description="False if the same content was already stored.")
-
-
-class SuiteVersion(Record):
-    """A stored suite version, whole."""
-
-    record: SuiteRecord = Field(description="Its listing record.")
-    suite: Suite = Field(description="The suite, as validated (the default rubric filled in).")
 
 
 def _pushed_suite() -> Suite:
@@ -58,7 +43,8 @@ def push_suite() -> tuple[Response, int]:
     """Store a suite version (its id is a hash of its content) and register its prompts."""
     suite = _pushed_suite()
     record, created = store_suite(suite, deps())
-    return jsonify(record.model_dump() | {"created": created}), 201 if created else 200
+    pushed = SuitePushed(**record.model_dump(), created=created)
+    return jsonify(pushed.model_dump(mode="json")), 201 if created else 200
 
 
 @documented(summary="Every suite, at its newest version.", response=list[SuiteRecord])
@@ -78,7 +64,7 @@ def suite_version(name: str, version: str) -> Response:
     """A suite version: its record and its content."""
     suite = deps().suites.get(name, version)
     record = next(r for r in deps().suites.versions(name) if r.version == version)
-    return jsonify({"record": record.model_dump(), "suite": suite.model_dump(mode="json")})
+    return jsonify(SuiteVersion(record=record, suite=suite).model_dump(mode="json"))
 
 
 @documented(summary="The suite file's JSON Schema.", response={"type": "object"})
