@@ -3,7 +3,9 @@ recorder (in-process gateway, real Redis, the real MLflow server)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from flask import Flask
@@ -60,3 +62,29 @@ def test_an_experiments_suite_is_kept_in_mlflow_when_redis_loses_its_copy(
     assert tip_v1 in refused.json["error"]["message"]
     # and the same suite goes on
     assert app.test_client().post("/api/bench/run", json=body, headers=auth()).status_code == 202
+
+
+def test_submissions_at_once_cannot_pass_an_experiments_room_together(
+    core_settings: Settings, mlflow_server: str
+) -> None:
+    # Given an experiment whose room is 6 queued cells (no worker takes them here)
+    tight = create_app(core_settings.model_copy(update={"max_queued_cells_per_experiment": 6}))
+    body = {
+        "models": ["gguf:smollm2-135m"],
+        "prompts": ["v1"],
+        "n_scenarios": 3,
+        "experiment": f"room-{uuid.uuid4().hex[:8]}",
+    }
+    assert tight.test_client().post("/api/bench/run", json=body, headers=auth()).status_code == 202
+    # When twelve 3-cell jobs are submitted at the same moment
+    start = threading.Barrier(12)
+
+    def submit(_: int) -> int:
+        client = tight.test_client()
+        start.wait()
+        return client.post("/api/bench/run", json=body, headers=auth()).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(submit, range(12)))
+    # Then exactly one more fits, and the others are refused with the reason
+    assert sorted(answers) == [202] + [422] * 11, answers

@@ -12,6 +12,8 @@ import uuid
 from collections import Counter
 from typing import Any
 
+from redis.lock import Lock
+
 from services.gateway.checks import parse
 from services.gateway.deps import GatewayDeps
 from services.gateway.prompts import register_prompts, resolve_registry_prompt
@@ -144,12 +146,35 @@ def plan_cells(
     ]
 
 
+def enqueue_lock(deps: GatewayDeps) -> Lock:
+    """The lock under which cells are enqueued: two jobs submitted together never
+    interleave their models, and an experiment's room is counted and taken at once. It is
+    held for a few Redis calls, so a waiter asks again every millisecond."""
+    return deps.redis.lock(
+        deps.settings.key("enqueue-lock"), timeout=60, blocking_timeout=60, sleep=0.001
+    )
+
+
 def enqueue_cells(deps: GatewayDeps, cells: list[CollectCell]) -> None:
-    """Enqueue cells as one block: two jobs submitted together never interleave models."""
-    lock = deps.redis.lock(deps.settings.key("enqueue-lock"), timeout=60, blocking_timeout=60)
-    with lock:
+    """Enqueue cells as one block (see `enqueue_lock`)."""
+    with enqueue_lock(deps):
         for cell in cells:
             send(deps.broker, cell)
+
+
+def check_room(deps: GatewayDeps, request: BenchRequest, cells: int) -> None:
+    """TooManyCells if the experiment's unfinished jobs and these cells pass its limit."""
+    waiting, most = (
+        deps.jobs.cells_left(request.experiment),
+        deps.settings.max_queued_cells_per_experiment,
+    )
+    if waiting + cells > most:
+        raise TooManyCells(
+            f"experiment {request.experiment!r} has {waiting} cells waiting in unfinished jobs;"
+            f" {cells} more would pass its limit of {most}: wait for them, or"
+            " name another experiment",
+            [{"field": "experiment", "message": f"{waiting} cells already waiting"}],
+        )
 
 
 def submit(request: BenchRequest, suite: Suite, deps: GatewayDeps) -> Submitted:
@@ -160,9 +185,12 @@ def submit(request: BenchRequest, suite: Suite, deps: GatewayDeps) -> Submitted:
     prompt_uris = deps.suites.prompt_uris(suite, lambda s: register_prompts(deps.mlflow, s))
     hosts = host_plan(request, deps.settings)
     cells = plan_cells(job_id, request, prompt_uris, hosts)
-    deps.jobs.create(job_id, request, cells)
-    send(deps.broker, OpenJobRun(job_id=job_id))
-    enqueue_cells(deps, cells)
+    with enqueue_lock(deps):  # submissions at once cannot all take the last room
+        check_room(deps, request, len(cells))
+        deps.jobs.create(job_id, request, cells)
+        send(deps.broker, OpenJobRun(job_id=job_id))
+        for cell in cells:
+            send(deps.broker, cell)
     return Submitted(
         job_id=job_id,
         experiment=request.experiment,
@@ -239,17 +267,7 @@ def accept_bench_request(body: dict[str, Any], deps: GatewayDeps) -> Submitted:
                 }
             ],
         )
-    waiting, most = (
-        deps.jobs.cells_left(request.experiment),
-        deps.settings.max_queued_cells_per_experiment,
-    )
-    if waiting + cell_count(request) > most:
-        raise TooManyCells(
-            f"experiment {request.experiment!r} has {waiting} cells waiting in unfinished jobs;"
-            f" {cell_count(request)} more would pass its limit of {most}: wait for them, or"
-            " name another experiment",
-            [{"field": "experiment", "message": f"{waiting} cells already waiting"}],
-        )
+    check_room(deps, request, cell_count(request))  # early; taken for good in `submit`
     problems = model_problems(request, deps.settings, host_plan(request, deps.settings))
     if problems:
         summary = "; ".join(p["message"] for p in problems)
