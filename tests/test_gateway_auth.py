@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import redis
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 from pydantic import SecretStr
 
@@ -165,6 +165,28 @@ def test_logging_out_revokes_the_session_a_copied_cookie_included(app: Flask) ->
     assert thief.get("/api/bench/jobs").status_code == 401
     assert thief.get("/admin/").status_code == 302
     assert admin.get("/admin/").status_code == 302
+
+
+def test_a_session_revoked_while_a_request_held_it_stays_revoked(app: Flask) -> None:
+    # Given a request that opened the admin's session (it will set a CSRF token in it)
+    admin = new_client(app)
+    assert log_in(admin).status_code == 302
+    cookie = admin.get_cookie(SESSION_COOKIE)
+    assert cookie is not None
+    interface = app.session_interface
+    with app.test_request_context(headers={"Cookie": f"{SESSION_COOKIE}={cookie.value}"}):
+        held = interface.open_session(app, request)
+        assert held is not None
+        # When the admin logs out meanwhile, and that request then saves its change
+        assert (
+            admin.post("/admin/logout", data={"csrf_token": session_csrf(admin)}).status_code == 302
+        )
+        held["csrf_token"] = "set late"
+        interface.save_session(app, held, app.response_class())
+    # Then the session is not brought back: the cookie opens nothing
+    thief = new_client(app)
+    thief.set_cookie(SESSION_COOKIE, cookie.value)
+    assert thief.get("/api/bench/jobs").status_code == 401
 
 
 def test_the_session_cookie_is_an_opaque_id_of_a_session_kept_in_redis_with_an_expiry(

@@ -80,8 +80,8 @@ class RedisSessionInterface(SecureCookieSessionInterface):
             sid = secrets.token_urlsafe(32)
             self._redis.set(self._key(sid), data, ex=lifetime)
             self._set_cookie(app, response, sid, lifetime)
-        elif session.modified:
-            self._redis.set(self._key(session.sid), data, keepttl=True)
+        elif session.modified:  # only while it lives: a logout meanwhile stays a logout
+            self._redis.set(self._key(session.sid), data, keepttl=True, xx=True)
         response.vary.add("Cookie")
 
     def _set_cookie(self, app: Flask, response: Response, sid: str, lifetime: int) -> None:
