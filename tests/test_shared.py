@@ -245,3 +245,10 @@ def test_embedded_model_file_is_found_in_its_package() -> None:
     path = gguf_file("smollm2-135m")
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert path.stat().st_size > 50_000_000
+
+
+def test_mlflow_links_use_the_public_url_when_one_is_set() -> None:
+    internal = Settings(admin_token="t" * 32, mlflow_uri="http://mlflow:5000/")
+    assert internal.mlflow_link_base() == "http://mlflow:5000"
+    public = internal.model_copy(update={"mlflow_public_url": "https://mlflow.example.org/"})
+    assert public.mlflow_link_base() == "https://mlflow.example.org"

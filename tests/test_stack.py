@@ -82,3 +82,14 @@ def test_up_starts_the_stack_and_down_stops_exactly_what_up_started(
         subprocess.run([TIPBENCH, "down"], env=env, capture_output=True, timeout=120, check=False)
         decoy.kill()
         decoy.wait()
+
+
+def test_mlflow_keeps_its_runs_in_sqlite_under_var_unless_a_backend_is_named(
+    tmp_path: Path,
+) -> None:
+    from tipbench.stack import mlflow_backend_uri
+
+    local = Settings(admin_token="t" * 32, var_dir=str(tmp_path))
+    assert mlflow_backend_uri(local) == f"sqlite:///{tmp_path.resolve() / 'mlflow' / 'mlflow.db'}"
+    named = local.model_copy(update={"mlflow_backend_uri": "postgresql://db/mlflow"})
+    assert mlflow_backend_uri(named) == "postgresql://db/mlflow"

@@ -88,3 +88,16 @@ def test_submissions_at_once_cannot_pass_an_experiments_room_together(
         answers = list(pool.map(submit, range(12)))
     # Then exactly one more fits, and the others are refused with the reason
     assert sorted(answers) == [202] + [422] * 11, answers
+
+
+def test_the_default_cell_limit_of_a_job_binds(app: Flask) -> None:
+    # 16 models x 3 prompts x 24 scenarios x 3 repeats of tip-v2: 3,456 cells
+    body = {
+        "suite": "tip-v2",
+        "models": [f"model-{i}:1b" for i in range(16)],
+        "repeats": 3,
+        "experiment": f"huge-{uuid.uuid4().hex[:8]}",
+    }
+    refused = app.test_client().post("/api/bench/run", json=body, headers=auth())
+    assert refused.status_code == 422, refused.text
+    assert "3456 cells; the limit is 2000" in refused.json["error"]["message"]
