@@ -423,10 +423,12 @@ def test_a_refused_suite_shows_every_problem_with_its_line_and_stores_nothing(
         stored_versions(browser, name)
 
 
-def test_a_suite_named_like_a_builtin_one_is_refused(browser: FlaskClient) -> None:
+def test_a_suite_named_like_a_builtin_one_is_refused_with_the_apis_409(
+    browser: FlaskClient,
+) -> None:
     text = EXAMPLE.read_text("utf-8").replace("suite: study-tips", "suite: tip-v1")
     status, page, _ = upload(browser, text, as_file="mine.yaml")
-    assert status == 422 and "built-in suite" in page
+    assert status == 409 and "built-in suite" in page
 
 
 def test_the_form_for_a_pushed_suite_starts_a_job_with_its_prompts(browser: FlaskClient) -> None:
@@ -494,7 +496,7 @@ def test_the_form_for_a_pushed_suite_starts_a_job_with_its_prompts(browser: Flas
     )
 
 
-def test_the_form_names_an_experiment_of_another_suite_next_to_its_field(
+def test_the_form_names_an_experiment_of_another_suite_next_to_its_field_with_a_409(
     browser: FlaskClient,
 ) -> None:
     upload(browser, EXAMPLE.read_text("utf-8"), as_file="study-tips.yaml")
@@ -513,7 +515,7 @@ def test_the_form_names_an_experiment_of_another_suite_next_to_its_field(
                 "experiment": experiment,
             },
         )
-    assert answer.status_code == 422
+    assert answer.status_code == 409  # the status the API answers a suite mismatch with
     page = html.unescape(answer.get_data(as_text=True))
     assert 'id="experiment-error"' in page and "uses suite tip-v1@" in page
 

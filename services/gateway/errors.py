@@ -82,6 +82,12 @@ def answer_for(exc: TipbenchError) -> tuple[int, str] | None:
     return None
 
 
+def refusal_status(exc: TipbenchError) -> int:
+    """The HTTP status of a named failure, for a page that shows it on its form (500 if
+    it is not a refusal, as the error handler would answer it)."""
+    return (answer_for(exc) or (500, ""))[0]
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer every error, named, HTTP or unexpected, with the JSON shape."""
 

@@ -13,6 +13,7 @@ import httpx
 from flask import Response, redirect, render_template, request, url_for
 
 from services.gateway.deps import deps
+from services.gateway.errors import refusal_status
 from services.gateway.submit import accept_bench_request, choose
 from shared.contracts import EXPERIMENT_PATTERN, BenchRequest
 from shared.errors import InvalidRequest, PermanentError, SuiteMismatch
@@ -129,7 +130,7 @@ def new_benchmark() -> Response | tuple[str, int] | str:
     suite_ref = f"{suite.suite}@{suite.content_version()}"  # the version the form shows
     values = default_values(suite)
     errors: dict[str, str] = {}
-    general = None
+    general, status = None, 200
     if request.method == "POST":
         body = _form_body(suite_ref)
         values |= body | {
@@ -143,8 +144,10 @@ def new_benchmark() -> Response | tuple[str, int] | str:
                 field = str(detail.get("field", "")).split(".")[0]
                 errors[field if field in FORM_FIELDS else "general"] = str(detail["message"])
             general = errors.pop("general", None) or (None if errors else str(exc))
+            status = refusal_status(exc)
         except SuiteMismatch as exc:
             errors["experiment"] = str(exc.args[0])
+            status = refusal_status(exc)
         else:
             return redirect(url_for("admin.job", job_id=accepted.job_id))  # type: ignore[return-value]
     max_b = values["max_model_b"]
@@ -164,4 +167,4 @@ def new_benchmark() -> Response | tuple[str, int] | str:
         bounds={name: field_bounds(name) for name, _ in NUMBER_FIELDS},
         experiment_pattern=EXPERIMENT_PATTERN.strip("^$"),
     )
-    return (page, 422) if errors or general else page
+    return (page, status) if errors or general else page

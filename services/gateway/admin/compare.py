@@ -6,7 +6,7 @@ from flask import render_template, request
 
 from services.gateway.api.compare import comparison
 from services.gateway.deps import deps
-from services.gateway.errors import answer_for
+from services.gateway.errors import refusal_status
 from shared import tracking
 from shared.contracts import Comparison
 from shared.errors import Conflict, InvalidRequest, NotFound
@@ -26,7 +26,7 @@ def compare() -> str | tuple[str, int]:
             result = comparison(form["a"], form["b"], form["row_a"] or None, form["row_b"] or None)
         except (InvalidRequest, NotFound, Conflict) as exc:
             # said on the form, beside what was chosen, with the status the API would give
-            error, status = str(exc), (answer_for(exc) or (422, ""))[0]
+            error, status = str(exc), refusal_status(exc)
     page = render_template(
         "admin/compare.html", form=form, experiments=sorted(names), result=result, error=error
     )

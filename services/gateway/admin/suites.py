@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, redirect, render_template, request, url_for
 
 from services.gateway.deps import deps
+from services.gateway.errors import refusal_status
 from services.gateway.prompts import registry_name
 from services.gateway.submit import store_suite
 from shared.errors import SuiteInvalid, SuiteReserved
@@ -32,23 +33,23 @@ def suites() -> Response | tuple[str, int] | str:
     """Every suite at its newest version, and the upload form: a refused file stores nothing
     and shows every problem with its line; an accepted one opens its page."""
     problems: list[str] = []
-    text = ""
+    text, status = "", 200
     if request.method == "POST":
         raw, is_json, text = _uploaded()
         try:
             suite = parse_suite(raw, is_json=is_json)
             record, _ = store_suite(suite, deps())
         except SuiteInvalid as exc:
-            problems = exc.lines
+            problems, status = exc.lines, refusal_status(exc)
         except SuiteReserved as exc:
-            problems = [str(exc)]
+            problems, status = [str(exc)], refusal_status(exc)
         else:
             page = url_for("admin.suite_version", name=record.suite, version=record.version)
             return redirect(page)  # type: ignore[return-value]
     page = render_template(
         "admin/suites.html", suites=deps().suites.newest(), problems=problems, text=text
     )
-    return (page, 422) if problems else page
+    return (page, status) if problems else page
 
 
 def suite_versions(name: str) -> str:
