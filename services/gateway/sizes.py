@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from functools import cache
+
 import httpx
 import ollama
 
@@ -33,6 +36,32 @@ def gguf_problems(names: list[str], field: str, gguf_dir: str) -> list[dict[str,
     return problems
 
 
+# A model's size as its Ollama states it, kept a little while per process: every job of a
+# burst names the same models. The collector asks again before it loads one.
+SIZE_KEPT_S = 30.0
+_sizes: dict[tuple[str, str], tuple[float, float | None]] = {}
+
+
+@cache
+def _ollama(url: str) -> ollama.Client:
+    """One client per Ollama address (a new one costs tens of ms: its TLS context)."""
+    return ollama.Client(host=url, timeout=SHOW_TIMEOUT_S)
+
+
+def ollama_size(url: str, model: str) -> float | None:
+    """The billions of parameters the Ollama at `url` states for a model (None: it does not
+    say); ollama.ResponseError if it has no such model, ConnectionError if unreachable."""
+    now = time.monotonic()
+    kept = _sizes.get((url, model))
+    if kept is not None and kept[0] > now:
+        return kept[1]
+    shown = _ollama(url).show(model)
+    label = shown.details.parameter_size if shown.details else None
+    size = ollama_params_b(dict(shown.modelinfo or {}), label)
+    _sizes[(url, model)] = (now + SIZE_KEPT_S, size)
+    return size
+
+
 def model_problems(
     request: BenchRequest, settings: Settings, hosts: dict[str, str] | None = None
 ) -> list[dict[str, str]]:
@@ -55,7 +84,7 @@ def model_problems(
         if ref.provider != "ollama" or url in unreachable:
             continue
         try:
-            shown = ollama.Client(host=url, timeout=SHOW_TIMEOUT_S).show(ref.name)
+            size = ollama_size(url, ref.name)
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
                 where = f" (host {host})" if host else ""  # its URL may hold credentials
@@ -66,10 +95,13 @@ def model_problems(
         except (ConnectionError, httpx.TransportError, ValueError):
             unreachable.add(url)  # Ollama unreachable now: the collector will check
             continue
-        label = shown.details.parameter_size if shown.details else None
-        size = ollama_params_b(dict(shown.modelinfo or {}), label) or request.sizes.get(name)
         try:
-            check_size(name, size, request.max_model_b, request.allow_unknown_size)
+            check_size(
+                name,
+                size or request.sizes.get(name),
+                request.max_model_b,
+                request.allow_unknown_size,
+            )
         except PermanentError as exc:
             problems.append({"field": "models", "message": str(exc)})
     return problems
