@@ -25,7 +25,7 @@ from shared.contracts.messages import OpenJobRun
 from shared.errors import InvalidRequest, ModelRefused, SuiteMismatch, SuiteNotFound, TooManyCells
 from shared.hosts import GenerationHost, assign_hosts
 from shared.messaging import send
-from shared.model_names import parse_model
+from shared.model_names import LLM_JUDGE_PREFIX, parse_model
 from shared.settings import Settings
 from shared.stores.suites import SuiteRecord
 from shared.suite import Suite
@@ -136,7 +136,7 @@ def plan_cells(
             max_model_b=request.max_model_b,
             allow_unknown_size=request.allow_unknown_size,
             declared_params_b=request.sizes.get(model),
-            llm_judge=request.judge.removeprefix("llm:") if request.judge else None,
+            llm_judge=request.judge.removeprefix(LLM_JUDGE_PREFIX) if request.judge else None,
             host=(hosts or {}).get(model, ""),
         )
         for model in request.models

@@ -13,6 +13,7 @@ from shared.compare import row_name
 from shared.contracts import Leaderboard, RowDifference
 from shared.errors import RowNotFound
 from shared.gate import Gate, evaluate
+from shared.model_names import LLM_JUDGE_PREFIX
 from tipbench.cli.client import EXIT_OK, EXIT_USAGE, CliError, Gateway
 from tipbench.cli.judged import wait_judged
 
@@ -30,7 +31,9 @@ def judge_of(body: dict[str, Any]) -> str:
             " run file (judge: llm:MODEL) or with --judge llm:MODEL",
             EXIT_USAGE,
         )
-    return "llm:" + str(judge).removeprefix("llm:")  # the gateway accepts it either way
+    return LLM_JUDGE_PREFIX + str(judge).removeprefix(
+        LLM_JUDGE_PREFIX
+    )  # the gateway accepts it either way
 
 
 def judged_board(

@@ -8,7 +8,12 @@ from typing import Any
 import httpx
 
 from shared.errors import ModelSizeUnknown, ModelTooLarge
-from shared.model_names import DEFAULT_GGUF_MODEL, check_size, parse_parameter_size
+from shared.model_names import (
+    DEFAULT_GGUF_MODEL,
+    LLM_JUDGE_PREFIX,
+    check_size,
+    parse_parameter_size,
+)
 from shared.settings import Settings
 from tipbench import stack
 from tipbench.cli.client import EXIT_FAILED_CELLS, EXIT_OK, Gateway
@@ -19,7 +24,7 @@ from tipbench.cli.request import add_request_flags, contract_default, given_flag
 from tipbench.cli.runs import print_failures, run_names
 
 DEMO_EXPERIMENT = "demo"
-DEMO_JUDGE = f"llm:{DEFAULT_GGUF_MODEL}"
+DEMO_JUDGE = f"{LLM_JUDGE_PREFIX}{DEFAULT_GGUF_MODEL}"
 SMALL_JUDGE_NOTE = (
     "A 135M-parameter judge demonstrates the pipeline, not quality: judge with a person"
     " (tipbench judge export) or a larger LLM judge before trusting the ranking."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from shared.model_names import LLM_JUDGE_PREFIX
 from shared.settings import Settings
 from tipbench.cli.client import Gateway
 from tipbench.cli.command import RAW_JSON, Subcommands, bind_command, json_printed
@@ -64,7 +65,7 @@ def cmd_prompts(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_judge_run(settings: Settings, args: argparse.Namespace) -> int:
     """Let an LLM judge score the runs of an experiment it has not scored yet."""
-    model = args.model.removeprefix("llm:")
+    model = args.model.removeprefix(LLM_JUDGE_PREFIX)
     body = {"model": model}
     answer = Gateway(settings).call("POST", f"/api/bench/judge/{args.experiment}/run", body)
     if not json_printed(args, answer):
