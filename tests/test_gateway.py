@@ -22,6 +22,7 @@ from shared.contracts import (
     CollectCell,
     ExperimentInfo,
     Health,
+    JobAccepted,
     JudgeFailureInfo,
     LlmJudgeAccepted,
     PacketScenario,
@@ -578,7 +579,7 @@ def test_each_answer_has_its_models_fields_in_order(
     score = VALID_SCORE | {"item_id": packet.items[0].item_id}
     scores = {"packet_id": packet.packet_id, "judge_id": "me", "scores": [score]}
     body = {"models": ["tidy:1b"], "prompts": ["v1"], "n_scenarios": 1, "experiment": experiment}
-    job = client.post("/api/bench/run", json=body, headers=auth()).json
+    job = client.post("/api/bench/run", json=body, headers=auth())
     name = f"answers-{uuid.uuid4().hex[:8]}"
     example = (Path(__file__).parent.parent / "docs/examples/study-tips.yaml").read_text("utf-8")
     suite = parse_suite(example.replace("suite: study-tips", f"suite: {name}", 1))
@@ -587,9 +588,10 @@ def test_each_answer_has_its_models_fields_in_order(
     # When each route answers
     submitted = client.post(f"{judging}/scores", json=scores, headers=auth())
     answers = [
+        (JobAccepted, job),
         (Health, client.get("/healthz")),
         (Readiness, client.get("/readyz")),
-        (RetryAccepted, client.post(f"/api/bench/jobs/{job['job_id']}/retry", headers=auth())),
+        (RetryAccepted, client.post(f"/api/bench/jobs/{job.json['job_id']}/retry", headers=auth())),
         (ExperimentInfo, client.get("/api/bench/experiments", headers=auth())),
         (RunInfo, client.get(f"/api/bench/runs/{experiment}", headers=auth())),
         (

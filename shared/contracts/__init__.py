@@ -7,6 +7,7 @@ Every name is importable from here; each is defined once, in the module named be
 from shared.contracts.answers import (
     ExperimentInfo,
     Health,
+    JobAccepted,
     JudgeFailureInfo,
     LlmJudgeAccepted,
     Readiness,
@@ -16,7 +17,7 @@ from shared.contracts.answers import (
     SubmissionStatus,
 )
 from shared.contracts.comparisons import Comparison, RowDifference
-from shared.contracts.jobs import CellFailure, JobState, JobStatus, ModelProgress
+from shared.contracts.jobs import CellFailure, JobState, JobStatus, ModelProgress, Submitted
 from shared.contracts.leaderboards import (
     PANEL,
     PRIMARY,
@@ -106,6 +107,7 @@ __all__ = [
     "IngestPairScores",
     "IngestScores",
     "ItemScore",
+    "JobAccepted",
     "JobFinished",
     "JobState",
     "JobStatus",
@@ -141,6 +143,7 @@ __all__ = [
     "ScoresAccepted",
     "ScoresIngested",
     "SubmissionStatus",
+    "Submitted",
     "SuitePushed",
     "SuiteRecord",
     "SuiteVersion",

@@ -1,11 +1,18 @@
-"""What the gateway answers beyond jobs, packets and leaderboards: retries, experiments and
-runs, LLM judgings, score submissions and the probes."""
+"""What the gateway answers beyond job statuses, packets and leaderboards: accepted jobs and
+retries, experiments and runs, LLM judgings, score submissions and the probes."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
 from shared.base import Record
+from shared.contracts.jobs import Submitted
+
+
+class JobAccepted(Submitted):
+    """A job was created and its cells enqueued."""
+
+    status_url: str = Field(description="Where to follow the job.")
 
 
 class RetryAccepted(Record):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from flask import Response, jsonify, url_for
 
-from services.gateway.api.answers import JobAccepted
 from services.gateway.api.body import json_body
 from services.gateway.deps import deps
 from services.gateway.openapi import documented
 from services.gateway.submit import accept_bench_request, retry_failed_cells
-from shared.contracts import BenchRequest, JobStatus, RetryAccepted
+from shared.contracts import BenchRequest, JobAccepted, JobStatus, RetryAccepted
 from shared.errors import JobEnded
 
 
