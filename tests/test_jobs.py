@@ -145,3 +145,26 @@ def test_unknown_job_is_named(jobs: JobStore) -> None:
         jobs.mark_cell(cell, ok=True)
     with pytest.raises(JobNotFound, match="no job 'missing'"):
         jobs.cancel("missing")
+
+
+def test_an_experiments_waiting_cells_are_counted_as_jobs_come_and_cells_end(
+    jobs: JobStore,
+) -> None:
+    experiment = f"waiting-{uuid.uuid4().hex[:8]}"
+    job_id = uuid.uuid4().hex
+    cells = {c.cell_key: c for c in cells_of(job_id, "a:m b:m c:m")}
+    jobs.create(
+        job_id, BenchRequest(models=["tidy:1b"], experiment=experiment), list(cells.values())
+    )
+    assert jobs.cells_left(experiment) == 3
+    jobs.mark_cell(cells["a"], ok=True)
+    jobs.mark_cell(cells["a"], ok=True)  # a redelivery ends nothing more
+    jobs.mark_cell(cells["b"], ok=False, error="timed out")
+    assert jobs.cells_left(experiment) == 1
+    jobs.mark_cell(cells["b"], ok=True)  # failed, then done on a retry: it had ended already
+    jobs.mark_cell(cells["c"], ok=False, error="timed out")
+    assert jobs.cells_left(experiment) == 0
+    # When the failed cell is retried, it waits again
+    assert [c.cell_key for c in jobs.reopen_failed(job_id)] == ["c"]
+    assert jobs.cells_left(experiment) == 1
+    assert jobs.cells_left("another-experiment") == 0

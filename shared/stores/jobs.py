@@ -51,11 +51,23 @@ end
 return redis.call('HGETALL', KEYS[2])
 """
 
+# The cells an experiment's jobs hold that have not ended (KEYS[waiting], a hash by
+# experiment): a job adds its cells, a cell's first end takes one away, a retry puts the
+# reopened ones back. A stack older than the count undercounts (never below 0).
+_ENDED_FN = """
+local function ended(waiting, experiment)
+  if redis.call('HINCRBY', waiting, experiment, -1) < 0 then
+    redis.call('HSET', waiting, experiment, 0)
+  end
+end
+"""
+
 # Marks a cell done or failed, at most once, and decides the job's status atomically so
 # that concurrent or redelivered marks can neither double-count nor miss the end. It also
 # counts down the cells left per model, which tells the collector when to unload a model.
 _MARK_CELL = (
     _SET_STATUS_FN
+    + _ENDED_FN
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0, 0, 0} end
 local added = 0
@@ -63,7 +75,10 @@ if ARGV[2] == '1' then
   added = redis.call('SADD', KEYS[2], ARGV[1])
   local was_failed = redis.call('SREM', KEYS[3], ARGV[1])
   redis.call('HDEL', KEYS[4], ARGV[1])
-  if added == 1 and was_failed == 0 then redis.call('HINCRBY', KEYS[5], ARGV[5], -1) end
+  if added == 1 and was_failed == 0 then
+    redis.call('HINCRBY', KEYS[5], ARGV[5], -1)
+    ended(KEYS[9], redis.call('HGET', KEYS[1], 'experiment'))
+  end
   if added == 1 then redis.call('HINCRBY', KEYS[6], ARGV[5], 1) end
   if was_failed == 1 then redis.call('HINCRBY', KEYS[7], ARGV[5], -1) end
 elseif redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
@@ -72,6 +87,7 @@ elseif redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
   if added == 1 then
     redis.call('HINCRBY', KEYS[5], ARGV[5], -1)
     redis.call('HINCRBY', KEYS[7], ARGV[5], 1)
+    ended(KEYS[9], redis.call('HGET', KEYS[1], 'experiment'))
   end
 end
 local done = redis.call('SCARD', KEYS[2])
@@ -112,6 +128,7 @@ for _, key in ipairs(keys) do
   redis.call('HINCRBY', KEYS[6], model, -1)
 end
 if #keys > 0 then
+  redis.call('HINCRBY', KEYS[8], redis.call('HGET', KEYS[1], 'experiment'), #keys)
   redis.call('DEL', KEYS[2], KEYS[5])
   set_status(KEYS[1], KEYS[7], 'running')
   redis.call('HDEL', KEYS[1], 'finished_at')
@@ -133,25 +150,6 @@ end
 return 0
 """
 )
-
-
-# Cells not yet ended in an experiment's unfinished jobs, in one round trip: each job of the
-# experiment's open set counts total - done - failed while queued or running, and a job that
-# ended (or is gone) leaves the set. KEYS[1]: the open set; ARGV[1]: the job key prefix.
-_CELLS_LEFT = """
-local left = 0
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local job = ARGV[1] .. id
-  local status = redis.call('HGET', job, 'status')
-  if status == 'queued' or status == 'running' then
-    local ended = redis.call('SCARD', job .. ':done') + redis.call('SCARD', job .. ':failed')
-    left = left + tonumber(redis.call('HGET', job, 'total')) - ended
-  else
-    redis.call('SREM', KEYS[1], id)
-  end
-end
-return left
-"""
 
 
 class CellMark(Record):
@@ -181,8 +179,8 @@ class JobStore:
         self._cancel = client.register_script(_CANCEL)
         self._set_status = client.register_script(_SET_STATUS)
         self._count_states = client.register_script(_COUNT_STATES)
-        self._cells_left = client.register_script(_CELLS_LEFT)
         self._states = settings.key("job-states")
+        self._waiting = settings.key("cells-waiting")
 
     def _key(self, job_id: str, part: str = "") -> str:
         base = self._settings.key("job", job_id)
@@ -219,13 +217,13 @@ class JobStore:
             if hosts:
                 pipe.hset(self._key(job_id, "host_by_model"), mapping=hosts)
             pipe.zadd(self._settings.key("jobs"), {job_id: now})
-            pipe.sadd(self._settings.key("open-jobs", request.experiment), job_id)
+            pipe.hincrby(self._waiting, request.experiment, len(cells))
             pipe.execute()
 
     def mark_cell(self, cell: CollectCell, *, ok: bool, error: str = "") -> CellMark:
         """Mark a cell done (ok) or failed; idempotent per cell and outcome."""
         parts = ("", "done", "failed", "errors", "left", "done_by_model", "failed_by_model")
-        keys = [self._key(cell.job_id, p) for p in parts] + [self._states]
+        keys = [self._key(cell.job_id, p) for p in parts] + [self._states, self._waiting]
         added, done, failed, complete, left = self._mark(
             keys=keys, args=[cell.cell_key, "1" if ok else "0", error, time.time(), cell.model]
         )
@@ -239,7 +237,7 @@ class JobStore:
         """Put the failed cells back in play and return them, to be enqueued again."""
         self.get(job_id)
         parts = ("", "failed", "left", "cells", "errors", "failed_by_model")
-        keys = [self._key(job_id, p) for p in parts] + [self._states]
+        keys = [self._key(job_id, p) for p in parts] + [self._states, self._waiting]
         cell_keys = [k.decode() for k in self._reopen(keys=keys)]
         if not cell_keys:
             return []
@@ -353,9 +351,8 @@ class JobStore:
         return sorted(found, key=lambda f: (f.model, f.prompt_version, f.scenario_id, f.repeat))
 
     def cells_left(self, experiment: str) -> int:
-        """Cells of the experiment's unfinished jobs not yet ended (ended jobs leave the set)."""
-        open_jobs = self._settings.key("open-jobs", experiment)
-        return int(self._cells_left(keys=[open_jobs], args=[self._key("")]))
+        """Cells of the experiment's jobs that have not ended (one read: see _ENDED_FN)."""
+        return int(self._redis.hget(self._waiting, experiment) or 0)
 
     def status_counts(self) -> dict[str, int]:
         """How many jobs are in each state (every state named, 0 if none)."""
