@@ -29,6 +29,15 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no network calls fr
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TOKEN = "test-admin-token-0123456789"
 T = TypeVar("T")
+# One valid tip-v1 score of an item, for score files in tests.
+TIP_V1_SCORE = {
+    "item_id": "x",
+    "relevance": 3,
+    "actionability": 3,
+    "tone": 3,
+    "format_ok": 1,
+    "overlong": 0,
+}
 
 
 def unavailable(what: str) -> None:

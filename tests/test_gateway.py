@@ -42,16 +42,9 @@ from shared.stores.packets import PacketStore
 from shared.stores.scores import ScoreStore
 from shared.suite_files import builtin_suite, parse_suite
 from testkit.processes import free_port
-from tests.conftest import TOKEN, auth
+from tests.conftest import TIP_V1_SCORE, TOKEN, auth
 
-VALID_SCORE = {
-    "item_id": "x",
-    "relevance": 3,
-    "actionability": 3,
-    "tone": 3,
-    "format_ok": 1,
-    "overlong": 0,
-}
+VALID_SCORE = TIP_V1_SCORE
 TIP_V1 = builtin_suite("tip-v1")
 # A candidate answer to put in a tip-v1 packet.
 CANDIDATE = Candidate(

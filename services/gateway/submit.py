@@ -19,7 +19,7 @@ from services.gateway.deps import GatewayDeps
 from services.gateway.prompts import register_prompts, resolve_registry_prompt
 from services.gateway.sizes import model_problems
 from shared import tracking
-from shared.contracts import BenchRequest, CollectCell, cell_key, is_registry_prompt
+from shared.contracts import BenchRequest, CollectCell, SuiteRecord, cell_key, is_registry_prompt
 from shared.contracts.jobs import Submitted
 from shared.contracts.messages import OpenJobRun
 from shared.errors import InvalidRequest, ModelRefused, SuiteMismatch, SuiteNotFound, TooManyCells
@@ -27,7 +27,6 @@ from shared.hosts import GenerationHost, assign_hosts
 from shared.messaging import send
 from shared.model_names import LLM_JUDGE_PREFIX, parse_model
 from shared.settings import Settings
-from shared.stores.suites import SuiteRecord
 from shared.suite import Suite
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from shared.contracts.answers import JudgeFailureInfo
 from shared.settings import Settings
 
 
@@ -58,13 +59,13 @@ class ScoreStore:
 
     def record_failure(self, experiment: str, judge_id: str, run_id: str, error: str) -> None:
         """Note an item a judge could not score (it stays unscored, never zero)."""
-        entry = {"at": time.time(), "judge_id": judge_id, "run_id": run_id, "error": error}
-        self._redis.rpush(self._settings.key("judge-failures", experiment), json.dumps(entry))
+        entry = JudgeFailureInfo(at=time.time(), judge_id=judge_id, run_id=run_id, error=error)
+        self._redis.rpush(self._settings.key("judge-failures", experiment), entry.model_dump_json())
 
-    def failures(self, experiment: str) -> list[dict[str, Any]]:
+    def failures(self, experiment: str) -> list[JudgeFailureInfo]:
         """Every judge failure of the experiment, oldest first."""
         raw = self._redis.lrange(self._settings.key("judge-failures", experiment), 0, -1)
-        return [dict(json.loads(entry)) for entry in raw]
+        return [JudgeFailureInfo.model_validate_json(entry) for entry in raw]
 
     def history(self, experiment: str) -> list[dict[str, Any]]:
         """Every score change of the experiment, oldest first."""

@@ -19,7 +19,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from shared import tracking
-from shared.contracts import SuiteRecord as SuiteRecord  # re-exported: submit.py uses it
+from shared.contracts import SuiteRecord
 from shared.errors import SuiteNotFound, SuiteReserved
 from shared.settings import Settings
 from shared.suite import SUITE_NAME_PATTERN, SUITE_VERSION_PATTERN, Suite

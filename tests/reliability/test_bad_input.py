@@ -18,19 +18,12 @@ import redis
 from shared import tracking
 from shared.settings import Settings
 from testkit.processes import settings_env
-from tests.conftest import gateway_client, wait_until
+from tests.conftest import TIP_V1_SCORE, gateway_client, wait_until
 
 pytestmark = pytest.mark.slow
 RUN = "/api/bench/run"
 SCORES = "/api/bench/judge/rel-bad/scores"
-SCORE = {
-    "item_id": "x",
-    "relevance": 3,
-    "actionability": 3,
-    "tone": 3,
-    "format_ok": 1,
-    "overlong": 0,
-}
+SCORE = TIP_V1_SCORE
 
 
 def score_file(**changes: Any) -> dict[str, Any]:

@@ -76,7 +76,8 @@ def run_llm_judge(experiment: str) -> tuple[Response, int]:
 @documented(summary="Items a judge could not score.", response=list[JudgeFailureInfo])
 def judge_failures(experiment: str) -> Response:
     """Items a judge could not score (after its retries), with why."""
-    return jsonify(deps().scores.failures(experiment_name(experiment)))
+    failures = deps().scores.failures(experiment_name(experiment))
+    return jsonify([f.model_dump(mode="json") for f in failures])
 
 
 @documented(summary="How far the judges agree.", response=Agreement, errors=(404,))
