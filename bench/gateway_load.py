@@ -7,7 +7,7 @@ tests) runs one real job so that a leaderboard exists; then the workers are stop
 that the load measures the gateway and not the collector competing for the same 2
 cores, and wrk drives, on loopback, for WRK_SECONDS each:
 1. GET /api/bench/leaderboard/<experiment>  (a Redis read and JSON);
-2. POST /api/bench/run with a 1-cell job    (size check, MLflow parent run, enqueue);
+2. POST /api/bench/run with a 1-cell job    (size check, job record, enqueue);
 3. the reads of 1. again, measured first, while the collector generates a 24-cell job
    with the embedded model (llama.cpp on the same 2 cores): is the gateway responsive
    while the workers are busy?
@@ -139,7 +139,7 @@ def main() -> None:
         stack.down(settings)
         fake.stop()
         forget(settings)
-    print(f"wrk -t{THREADS} -c{CONNECTIONS} -d{WRK_SECONDS}s on loopback, gunicorn 2 x 4 gthread")
+    print(f"wrk -t{THREADS} -c{CONNECTIONS} -d{WRK_SECONDS}s on loopback")
     print("| request | requests | req/s | p50 ms | p99 ms | errors |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
