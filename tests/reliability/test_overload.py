@@ -78,10 +78,10 @@ def test_slow_clients_neither_stall_the_api_nor_hold_the_gateway_for_long(
         started = time.monotonic()
         answer = api.get("/api/bench/jobs")
         waited = time.monotonic() - started
-    # Then it is answered at once (under a generous bound: the old gateway waited for as
-    # long as the slow clients kept sending)
+    # Then it is answered within the second the issue allows (measured: a few ms; the old
+    # gateway waited for as long as the slow clients kept sending)
     assert answer.status_code == 200
-    assert waited < 5.0, waited
+    assert waited < 1.0, waited
     # And every slow connection is cut at the request deadline, bodies answered 408/401
     deadline = rel_stack.request_read_timeout_s
     for client in slow_clients:
