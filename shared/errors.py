@@ -66,6 +66,19 @@ class LeaderboardNotFound(NotFound):
     """Raised when an experiment has no stored leaderboard (for that view) yet."""
 
 
+class LeaderboardRebuilding(TipbenchError):
+    """Raised when an experiment's stored leaderboard no longer matches today's contract
+    (stored before an upgrade): it is not answered; a full rebuild replaces it."""
+
+    retry_after = 5  # seconds: a rebuild from MLflow takes a few
+
+    def __init__(self, experiment: str, view: str) -> None:
+        super().__init__(
+            f"the leaderboard of {experiment!r} ({view}) was stored by an older version and is"
+            " being rebuilt; ask again in a few seconds"
+        )
+
+
 class ReportNotFound(NotFound):
     """Raised when an experiment has no report yet (the reporter writes one per rebuild)."""
 

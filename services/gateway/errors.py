@@ -22,6 +22,7 @@ from shared.errors import (
     InvalidRequest,
     InvalidScores,
     JobEnded,
+    LeaderboardRebuilding,
     ModelRefused,
     NotFound,
     SuiteInvalid,
@@ -61,6 +62,7 @@ ANSWERS: dict[type[TipbenchError], tuple[int, str]] = {
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
     JobEnded: (409, "job_ended"),
+    LeaderboardRebuilding: (503, "leaderboard_rebuilding"),
     InvalidRequest: (422, "invalid_request"),
     TooManyCells: (422, "too_many_cells"),
     ModelRefused: (422, "model_refused"),
@@ -141,4 +143,7 @@ def register_error_handlers(app: Flask) -> None:
         if answer is None:
             return _unexpected(exc)
         problems = getattr(exc, "problems", None)
-        return error_response(*answer, str(exc), problems or None)
+        response = error_response(*answer, str(exc), problems or None)
+        if retry_after := getattr(exc, "retry_after", None):
+            response.headers["Retry-After"] = str(retry_after)
+        return response

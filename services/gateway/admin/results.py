@@ -12,6 +12,7 @@ from typing import Any
 from flask import render_template, request
 from mlflow.exceptions import MlflowException
 
+from services.gateway.api.results import stored_leaderboard
 from services.gateway.checks import EXPERIMENT_NAME, is_leaderboard_view
 from services.gateway.deps import deps
 from shared import tracking
@@ -106,7 +107,7 @@ def leaderboard(experiment: str) -> str:
     view = request.args.get("judge", PRIMARY)
     if not is_leaderboard_view(view):
         raise LeaderboardNotFound(f"no leaderboard {view!r} for {name!r}")
-    board = deps().leaderboards.get(name, view)
+    board = stored_leaderboard(name, view)
     found = tracking.find_experiment(deps().mlflow, name)
     if found is None:
         raise ExperimentNotFound(f"no experiment {name!r}")

@@ -11,6 +11,7 @@ from shared import tracking
 from shared.contracts import (
     JUDGE_ID_PATTERN,
     PRIMARY,
+    CellFinished,
     ExperimentInfo,
     Leaderboard,
     RunInfo,
@@ -21,8 +22,10 @@ from shared.errors import (
     InvalidFormat,
     InvalidJudgeId,
     LeaderboardNotFound,
+    LeaderboardRebuilding,
     ReportNotFound,
 )
+from shared.messaging import send
 from shared.report import REPORT_CSP, REPORT_FILE
 
 JUDGE_VIEW = Query(
@@ -78,10 +81,23 @@ def list_runs(experiment: str) -> Response:
     )
 
 
+def stored_leaderboard(name: str, view: str = PRIMARY) -> Leaderboard | None:
+    """The stored leaderboard of a view, None if none was built; LeaderboardRebuilding (a
+    503) if it was stored by an older version, after asking the reporter for a full rebuild."""
+    try:
+        return deps().leaderboards.get(name, view)
+    except LeaderboardRebuilding:
+        if deps().leaderboards.ask_rebuild(name):
+            # A finished cell that names no run makes the reporter read every run again.
+            event = CellFinished(job_id="", experiment=name, cell_key="", ok=True, run_id=None)
+            send(deps().broker, event)
+        raise
+
+
 @documented(
     summary="An experiment's leaderboard (JSON or CSV).",
     response=Leaderboard,
-    errors=(404,),
+    errors=(404, 503),
     query=(
         JUDGE_VIEW,
         Query("format", {"type": "string", "enum": ["json", "csv"]}, "json (default) or csv."),
@@ -93,7 +109,7 @@ def leaderboard(experiment: str) -> Response:
     view = request.args.get("judge", PRIMARY)
     if not is_leaderboard_view(view):
         raise InvalidJudgeId(f"judge {view!r} must be primary, panel or a judge id")
-    board = deps().leaderboards.get(experiment_name(experiment), view)
+    board = stored_leaderboard(experiment_name(experiment), view)
     if board is None:
         raise LeaderboardNotFound(f"no leaderboard for {experiment!r} ({view}) yet")
     wanted = request.args.get("format", "json")
