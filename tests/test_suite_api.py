@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import pytest
 import redis
 from mlflow.tracking import MlflowClient
 
@@ -114,6 +115,39 @@ def test_a_refused_suite_gets_422_with_the_validators_messages_and_nothing_is_st
     }
     assert "unknown field {whoo}" in error["message"]
     assert api.get(f"/api/bench/suites/{name}").status_code == 404
+
+
+def big_suite(name: str) -> dict[str, Any]:
+    """The example with 900 scenarios of a 3,500-character `who`: 3.2 MB as JSON."""
+    data, _ = parse_document(example(name), is_json=False)
+    scenario = data["scenarios"][0]
+    long_who = "w" * 3_500
+    data["scenarios"] = [
+        {**scenario, "id": f"s{i}", "vars": {**scenario["vars"], "who": long_who}}
+        for i in range(900)
+    ]
+    return data
+
+
+@pytest.mark.parametrize("media", ["application/json", "application/yaml"])  # JSON is YAML too
+def test_a_suite_file_over_2_mib_gets_422_whatever_its_type_and_nothing_is_stored(
+    api: httpx.Client, media: str
+) -> None:
+    # Given a stored suite
+    name = unique("big")
+    kept = api.post("/api/bench/suites", content=example(name), headers=YAML).json()
+    # When a version of it over 2 MiB (under the gateway's 4 MiB body limit) is pushed
+    body = json.dumps(big_suite(name)).encode("utf-8")
+    assert 2 * 1024 * 1024 < len(body) < 4 * 1024 * 1024
+    answer = api.post("/api/bench/suites", content=body, headers={"Content-Type": media})
+    # Then it is refused as `tipbench suite validate` refuses the file, and not stored
+    assert answer.status_code == 422, answer.text[:300]
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_suite"
+    message = f"{len(body)} bytes; the limit is 2 MiB"
+    assert [(d["field"], d["message"]) for d in error["details"]] == [("(file)", message)]
+    listed = [v["version"] for v in api.get(f"/api/bench/suites/{name}").json()]
+    assert listed == [kept["version"]]
 
 
 def test_a_built_in_suite_name_cannot_be_taken(api: httpx.Client) -> None:

@@ -3,31 +3,36 @@
 from __future__ import annotations
 
 from flask import Response, jsonify, request
+from werkzeug.exceptions import ClientDisconnected
 
-from services.gateway.api.body import json_body
 from services.gateway.deps import deps
 from services.gateway.errors import ApiError
 from services.gateway.openapi import documented
 from services.gateway.submit import store_suite
 from shared.contracts import SuitePushed, SuiteRecord, SuiteVersion
 from shared.suite import Suite
-from shared.suite_files import parse_suite, suite_from_data, suite_json_schema
+from shared.suite_files import parse_suite, suite_json_schema
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 
 
 def _pushed_suite() -> Suite:
-    """The body as a suite: YAML text with a YAML content type, else JSON."""
-    if request.mimetype in YAML_TYPES:
-        raw = request.get_data(cache=True)  # 413 past the size limit
-        return parse_suite(raw)
-    if not request.is_json:
+    """The body as a suite file, read as `tipbench suite validate` reads one (the same
+    limits, the same messages): YAML with a YAML content type, else JSON."""
+    is_yaml = request.mimetype in YAML_TYPES
+    if not is_yaml and not request.is_json:
         raise ApiError(
             415,
             "unsupported_media_type",
             "send the suite as JSON (application/json) or YAML (application/yaml)",
         )
-    return suite_from_data(json_body())
+    try:
+        raw = request.get_data(cache=True)  # 413 past the gateway's body limit
+    except ClientDisconnected:  # gone, or cut off for sending too slowly
+        raise ApiError(
+            408, "request_timeout", "the request body did not arrive in full in time"
+        ) from None
+    return parse_suite(raw, is_json=not is_yaml)
 
 
 @documented(
