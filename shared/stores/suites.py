@@ -170,15 +170,29 @@ class SuiteStore:
     def prompt_uris(
         self, suite: Suite, register: Callable[[Suite], dict[str, str]]
     ) -> dict[str, str]:
-        """The registry URIs of a suite version's prompts: registered on first use (a built-in
-        suite's at its first job) and kept in Redis (`register` is idempotent, so a lost copy
-        only costs a lookup)."""
+        """The registry URIs of a suite version's prompts, cached in Redis.
+
+        A stored version's are its durable record's (`tipbench.prompt_uris`), the one truth
+        a lost Redis copy is read back from; a built-in suite's, or a version being pushed,
+        are registered on first use (`register` reuses any registry version with the same
+        text, so a lost copy comes back the same)."""
         cached = self._redis.get(self._uris_key(suite))
         if cached is not None:
             return dict(json.loads(cached))
-        uris = register(suite)
+        uris = self._recorded_uris(suite)
+        if uris is None:
+            uris = register(suite)
         self._redis.set(self._uris_key(suite), json.dumps(uris, sort_keys=True))
         return uris
+
+    def _recorded_uris(self, suite: Suite) -> dict[str, str] | None:
+        """The prompt URIs a stored suite version's run records; None if it has no record."""
+        if suite.suite in BUILTIN_SUITES:
+            return None
+        for run in self._runs(suite.suite, suite.content_version()):
+            if TAG_PROMPT_URIS in run.data.tags:
+                return dict(json.loads(run.data.tags[TAG_PROMPT_URIS]))
+        return None
 
     def resolve(self, ref: str = DEFAULT_SUITE) -> Suite:
         """The suite a bench request names: `name` (its newest version) or `name@version`."""
