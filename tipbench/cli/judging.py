@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from typing import Any
 from urllib.parse import urlencode
 
 from shared.settings import Settings
@@ -19,6 +21,45 @@ from tipbench.cli.client import (
 )
 from tipbench.cli.command import Subcommands, add_group, bind_command
 from tipbench.cli.manage import register_judge_run
+
+PACKET_WAIT_S = 60.0  # the judge bridge builds the packet a moment after a job ends
+NOT_YET = "has no judge packet yet"  # the gateway's answer before the first packet
+
+
+def job_just_ended(gateway: Gateway, experiment: str) -> bool:
+    """True if a recent job of the experiment has ended with runs: its packet is coming."""
+    jobs = gateway.call("GET", "/api/bench/jobs")
+    return any(
+        job["experiment"] == experiment and job["status"] in ("finished", "partial") and job["done"]
+        for job in jobs
+    )
+
+
+def packet_when_built(gateway: Gateway, path: str, experiment: str) -> Any:
+    """The packet; if it is not built yet right after a job ended, wait for it (up to
+    PACKET_WAIT_S). Any other refusal fails at once."""
+    try:
+        return gateway.call("GET", path)
+    except CliError as exc:
+        if NOT_YET not in str(exc) or not job_just_ended(gateway, experiment):
+            raise
+        print(
+            f"waiting for the judge packet of {experiment} (built when a job ends;"
+            f" up to {PACKET_WAIT_S:.0f} s)",
+            file=sys.stderr,
+        )
+        deadline = time.monotonic() + PACKET_WAIT_S
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                return gateway.call("GET", path)
+            except CliError as again:
+                if NOT_YET not in str(again):
+                    raise
+        raise CliError(
+            f"{exc} (still none after {PACKET_WAIT_S:.0f} s: is the judge_bridge running?)",
+            exc.code,
+        ) from exc
 
 
 def cmd_judge_export(settings: Settings, args: argparse.Namespace) -> int:
@@ -35,7 +76,7 @@ def cmd_judge_export(settings: Settings, args: argparse.Namespace) -> int:
         query = {"judge": args.judge} if args.judge else {}
         path = f"/api/bench/judge/{args.experiment}/packet"
         path, what = f"{path}?{urlencode(query)}" if query else path, "items"
-    packet = Gateway(settings).call("GET", path)
+    packet = packet_when_built(Gateway(settings), path, args.experiment)
     text = json.dumps(packet, indent=2, ensure_ascii=False)
     if args.output in (None, "-"):
         print(text)
