@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,13 +18,15 @@ from services.collector.generate import generate_cell
 from services.collector.providers.ollama import OllamaProvider
 from services.collector.record import record_cell
 from services.collector.session import ModelSession
+from services.gateway.prompts import register_prompts
 from shared import tracking
 from shared.broker import make_broker
 from shared.contracts import BenchRequest, CollectCell
 from shared.messaging import COLLECT_QUEUE
 from shared.settings import Settings
+from shared.suite import Suite
 from shared.suite_files import builtin_suite
-from testkit.cells import a_collect_cell
+from testkit.cells import TIP_V1, a_collect_cell
 from testkit.fake_ollama import FakeOllama
 
 
@@ -220,3 +224,30 @@ def test_a_lost_generation_sends_the_cell_back_to_the_collector(deps: CollectorD
     # Then the cell is next in the collect queue
     assert deps.queues.next_queued_model() == cell.model
     deps.broker.flush(COLLECT_QUEUE)
+
+
+def test_a_cell_renders_from_the_suite_version_it_names_not_the_newest(
+    deps: CollectorDeps,
+) -> None:
+    # Given two versions of a suite whose prompt says different things, the older pushed first
+    name = f"collect-versions-{uuid.uuid4().hex[:8]}"
+
+    def saying(words: str) -> Suite:
+        prompts = [p.model_copy(update={"system": f"{words} {p.system}"}) for p in TIP_V1.prompts]
+        return Suite.model_validate(TIP_V1.model_dump() | {"suite": name, "prompts": prompts})
+
+    older, newer = saying("Older wording."), saying("Newer wording.")
+    for suite in (older, newer):
+        deps.suites.push(suite, partial(register_prompts, deps.mlflow))
+    assert deps.suites.get(name).content_version() == newer.content_version()
+    # When a cell of the older version is generated and recorded
+    cell = a_cell(deps, "collect-versions").model_copy(
+        update={"suite": name, "suite_version": older.content_version()}
+    )
+    run_id = collect_cell(cell, deps)
+    # Then its prompt is the older version's
+    assert run_id is not None
+    with tempfile.TemporaryDirectory() as folder:
+        prompt = Path(deps.mlflow.download_artifacts(run_id, "prompt.json", folder)).read_text()
+    assert "Older wording." in prompt and "Newer wording." not in prompt
+    assert deps.mlflow.get_run(run_id).data.params["suite_version"] == older.content_version()
