@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from shared import tracking
+from shared.rubric import Rubric
 from shared.settings import Settings
 from shared.suite_files import builtin_suite
-from testkit.fake_ollama import FakeOllama
+from testkit.fake_ollama import FakeModel, FakeOllama
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow
 RUBRIC = builtin_suite("tip-v1").rubric
+EXAMPLE = Path(__file__).parent.parent / "docs" / "examples" / "study-tips.yaml"
+YAML = {"Content-Type": "application/yaml"}
 
 
 def judged_job(api: httpx.Client, experiment: str) -> list[Any]:
@@ -215,3 +221,54 @@ def test_a_two_model_job_judged_by_a_person_and_an_llm_shows_both_and_their_agre
     after = api.get("/api/bench/leaderboard/panel").json()
     assert after["version"] > before["version"]
     assert all(row["n_scored"] == 2 for row in after["rows"])
+
+
+def rubric_judge_reply(model: str, messages: list[dict[str, str]]) -> str:
+    """An LLM judge that answers the rubric its prompt shows (after the first line)."""
+    shown = Rubric.from_dict(json.loads(messages[0]["content"].split("\n", 1)[1]))
+    return json.dumps(shown.example_scores() | {"rationale": "By the rubric shown."})
+
+
+def test_an_llm_judge_scores_a_custom_rubric_suite_by_its_own_rubric(
+    api: httpx.Client, fake_ollama: FakeOllama
+) -> None:
+    # Given an experiment of the example suite, whose rubric has the items relevance and calm
+    name = f"llm-study-{uuid.uuid4().hex[:6]}"
+    example = EXAMPLE.read_text("utf-8").replace("suite: study-tips", f"suite: {name}", 1)
+    pushed = api.post("/api/bench/suites", content=example, headers=YAML)
+    assert pushed.status_code in (200, 201), pushed.text
+    judge = fake_ollama.add(
+        FakeModel("rubric-judge:8b", parameter_size="8B", reply=rubric_judge_reply)
+    )
+    experiment = f"{name}-exp"
+    body = {"suite": name, "models": ["tidy:1b"], "experiment": experiment}
+    posted = api.post("/api/bench/run", json=body)
+    assert posted.status_code == 202, posted.text
+    wait_until(
+        lambda: api.get(f"/api/bench/judge/{experiment}/packet").status_code == 200,
+        timeout_s=90,
+        what="the packet",
+    )
+    # When the LLM judge scores it
+    asked = api.post(f"/api/bench/judge/{experiment}/run", json={"model": judge.name})
+    assert asked.status_code == 202, asked.text
+
+    # Then every run has the suite's items from it, and none of tip-v1's own
+    prefix = f"judge/llm:{judge.name}/"
+
+    def scored() -> Any:
+        runs = api.get(f"/api/bench/runs/{experiment}").json()
+        done = runs and all(f"{prefix}composite" in r["metrics"] for r in runs)
+        return runs if done else None
+
+    runs = wait_until(scored, timeout_s=90, what="the LLM judge's scores")
+    for run in runs:
+        items = {key.removeprefix(prefix) for key in run["metrics"] if key.startswith(prefix)}
+        assert items == {"relevance", "calm", "format_ok", "overlong", "composite"}
+    schema = [
+        c["format"] for c in fake_ollama.state.calls_to("/api/chat") if c["model"] == judge.name
+    ]
+    assert schema and all(
+        "calm" in s["properties"] and "tone" not in s["properties"] for s in schema
+    )
+    assert api.get(f"/api/bench/judge/{experiment}/failures").json() == []
