@@ -57,7 +57,8 @@ ERROR_TEXT = {
     415: "The body is not application/json.",
     422: "Invalid input; details name each invalid field.",
     500: "Internal error (see the gateway log, by request id).",
-    503: "Redis or the MLflow server is unreachable.",
+    503: "Redis or the MLflow server is unreachable, or the leaderboard is being rebuilt"
+    " (Retry-After).",
 }
 
 

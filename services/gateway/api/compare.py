@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request
 
+from services.gateway.api.results import stored_leaderboard
 from services.gateway.checks import experiment_name, is_leaderboard_view
-from services.gateway.deps import deps
 from services.gateway.openapi import Query, documented
 from shared.compare import compare_boards, parse_row
 from shared.contracts import EXPERIMENT_PATTERN, PRIMARY, Comparison, Leaderboard
@@ -17,7 +17,7 @@ ROW = {"type": "string", "minLength": 3, "maxLength": 400}
 def stored_board(name: str, view: str = PRIMARY) -> Leaderboard:
     """An experiment's leaderboard (primary, panel or one judge's); LeaderboardNotFound
     until a rebuild stored one."""
-    board = deps().leaderboards.get(experiment_name(name), view)
+    board = stored_leaderboard(experiment_name(name), view)
     if board is None:
         raise LeaderboardNotFound(f"no leaderboard for {name!r} ({view}) yet: is it judged?")
     return board

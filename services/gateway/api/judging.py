@@ -7,6 +7,7 @@ import uuid
 from flask import Response, jsonify, request, url_for
 
 from services.gateway.api.body import json_body
+from services.gateway.api.results import stored_leaderboard
 from services.gateway.checks import experiment_name, judge_id, parse
 from services.gateway.deps import deps
 from services.gateway.openapi import documented, judge_query
@@ -83,7 +84,7 @@ def judge_failures(experiment: str) -> Response:
 @documented(summary="How far the judges agree.", response=Agreement, errors=(404,))
 def judge_agreement(experiment: str) -> Response:
     """How far the judges agree (kappa per pair, alpha), from the stored leaderboard."""
-    board = deps().leaderboards.get(experiment_name(experiment))
+    board = stored_leaderboard(experiment_name(experiment))
     if board is None:
         raise LeaderboardNotFound(f"no leaderboard for {experiment!r} yet")
     return jsonify(board.agreement.model_dump())

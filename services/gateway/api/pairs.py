@@ -8,6 +8,7 @@ from flask import Response, jsonify, request
 
 from services.gateway.api.body import json_body
 from services.gateway.api.judging import queue_submission
+from services.gateway.api.results import stored_leaderboard
 from services.gateway.checks import experiment_name, judge_id, parse
 from services.gateway.deps import deps
 from services.gateway.openapi import Query, documented, judge_query
@@ -52,7 +53,7 @@ def pair_packet(experiment: str) -> Response:
     n_pairs = n_pairs_asked()
     if not deps().packets.candidates(name):
         raise NothingToJudge(name)
-    board = deps().leaderboards.get(name)
+    board = stored_leaderboard(name)
     means = (
         {
             (row.model, row.prompt_version): row.mean_composite
