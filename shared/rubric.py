@@ -13,13 +13,21 @@ from functools import cached_property
 from itertools import product
 from typing import Annotated, Any
 
-from pydantic import Field, StrictStr, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    StrictStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from shared.base import Record
 
 ITEM_MIN, ITEM_MAX = 1, 5
 MAX_ITEMS, MAX_FLAGS = 12, 8
-TEXT_LIMIT = 64 * 1024
+TEXT_LIMIT = 64 * 1024  # bytes of UTF-8, not characters: 64 KiB whatever the script
 COMPOSITE = "composite"  # the composite's name as a metric and as MLflow feedback
 # Names a score file, a metric or a packet already uses for something else.
 RESERVED_SCORE_NAMES = frozenset({COMPOSITE, "rationale", "item_id"})
@@ -27,7 +35,27 @@ SCORE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 RUBRIC_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 
 ScoreName = Annotated[str, StringConstraints(pattern=SCORE_NAME_PATTERN)]
-Text = Annotated[StrictStr, StringConstraints(max_length=TEXT_LIMIT)]
+
+
+def _within_text_limit(text: str) -> str:
+    """The text, if its UTF-8 form fits TEXT_LIMIT."""
+    size = len(text.encode("utf-8"))
+    if size > TEXT_LIMIT:
+        raise PydanticCustomError(
+            "text_too_long",
+            "{size} bytes in UTF-8; the limit is 64 KiB ({limit} bytes)",
+            {"size": size, "limit": TEXT_LIMIT},
+        )
+    return text
+
+
+# JSON Schema's maxLength counts characters, so the schema states a bound no text can pass
+# (a character is at least one byte); the validator counts the bytes.
+Text = Annotated[
+    StrictStr,
+    AfterValidator(_within_text_limit),
+    Field(json_schema_extra={"maxLength": TEXT_LIMIT}),
+]
 Weight = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-100, le=100)]
 
 

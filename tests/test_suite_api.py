@@ -150,6 +150,26 @@ def test_a_suite_file_over_2_mib_gets_422_whatever_its_type_and_nothing_is_store
     assert listed == [kept["version"]]
 
 
+def test_a_text_over_64_kib_in_utf8_gets_422_naming_its_place_and_nothing_is_stored(
+    api: httpx.Client,
+) -> None:
+    # Given a stored suite
+    name = unique("long-text")
+    kept = api.post("/api/bench/suites", content=example(name), headers=YAML).json()
+    # When a version whose description is 40,000 "é" (80,000 bytes, 40,000 characters) is
+    # pushed as JSON
+    data, _ = parse_document(example(name), is_json=False)
+    answer = api.post("/api/bench/suites", json=data | {"description": "é" * 40_000})
+    # Then it is refused naming the field and the limit, and not stored
+    assert answer.status_code == 422, answer.text[:300]
+    details = answer.json()["error"]["details"]
+    assert [(d["field"], d["message"]) for d in details] == [
+        ("description", "80000 bytes in UTF-8; the limit is 64 KiB (65536 bytes)")
+    ]
+    listed = [v["version"] for v in api.get(f"/api/bench/suites/{name}").json()]
+    assert listed == [kept["version"]]
+
+
 def test_a_built_in_suite_name_cannot_be_taken(api: httpx.Client) -> None:
     answer = api.post("/api/bench/suites", content=example("tip-v1"), headers=YAML)
     assert answer.status_code == 409

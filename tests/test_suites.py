@@ -15,6 +15,9 @@ EXAMPLE = Path(__file__).parent.parent / "docs" / "examples" / "study-tips.yaml"
 GOLDEN = Path(__file__).parent / "data" / "tip-v1-prompt-sha256.json"
 
 
+DESCRIPTION = "description: Short tips for students on exam days."
+
+
 def example_text() -> str:
     return EXAMPLE.read_text("utf-8")
 
@@ -232,8 +235,23 @@ REFUSALS = [
     ),
     pytest.param(
         lambda t: t.replace("description: Short", "description: " + "x" * 70_000 + " Short"),
-        "description (line 2): String should have at most 65536 characters",
+        "description (line 2): 70038 bytes in UTF-8; the limit is 64 KiB (65536 bytes)",
         id="text-over-64-KiB",
+    ),
+    pytest.param(
+        lambda t: t.replace(DESCRIPTION, "description: " + "é" * 40_000),
+        "description (line 2): 80000 bytes in UTF-8; the limit is 64 KiB (65536 bytes)",
+        id="text-of-40000-characters-over-64-KiB-in-UTF-8",
+    ),
+    pytest.param(
+        lambda t: t.replace('when: "23:00, the night before the exam"', "when: " + "€" * 22_000),
+        "scenarios[0].vars.when (line 11): 66000 bytes in UTF-8; the limit is 64 KiB",
+        id="var-over-64-KiB-in-UTF-8",
+    ),
+    pytest.param(
+        lambda t: t.replace("question: Is any tip", "question: " + "ü" * 33_000 + " Is any tip"),
+        "rubric.flags[1].question (line 38): 66032 bytes in UTF-8; the limit is 64 KiB",
+        id="rubric-text-over-64-KiB-in-UTF-8",
     ),
     pytest.param(
         lambda t: t + "#" + "x" * (2 * 1024 * 1024),
@@ -251,6 +269,14 @@ def test_suite_refusal_names_the_place(change: object, expected: str) -> None:
     lines = refusal(text)
 
     assert any(expected in line for line in lines), lines
+
+
+def test_a_text_of_exactly_64_kib_in_utf8_is_accepted() -> None:
+    text = example_text().replace(DESCRIPTION, "description: " + "é" * 32_768)
+
+    suite = parse_suite(text)
+
+    assert len(suite.description.encode("utf-8")) == 65_536
 
 
 def test_suite_refusal_lists_every_problem_at_once() -> None:
