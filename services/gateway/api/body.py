@@ -1,4 +1,4 @@
-"""The request's body: JSON, and a JSON object."""
+"""The request's body: its bytes, JSON, and a JSON object."""
 
 from __future__ import annotations
 
@@ -12,6 +12,16 @@ from shared.errors import InvalidRequest
 from shared.strictjson import strict_loads
 
 
+def raw_body() -> bytes:
+    """The body's bytes: 413 past the size limit, 408 if it did not arrive in full."""
+    try:
+        return request.get_data(cache=True)
+    except ClientDisconnected:  # gone, or cut off for sending too slowly
+        raise ApiError(
+            408, "request_timeout", "the request body did not arrive in full in time"
+        ) from None
+
+
 def json_body() -> dict[str, Any]:
     """The body as a JSON object: 415 if not JSON, 400 if malformed, 422 if not an object."""
     if not request.is_json:
@@ -20,12 +30,7 @@ def json_body() -> dict[str, Any]:
             "unsupported_media_type",
             "send the body as JSON with Content-Type: application/json",
         )
-    try:
-        raw = request.get_data(cache=True)  # 413 past the size limit
-    except ClientDisconnected:  # gone, or cut off for sending too slowly
-        raise ApiError(
-            408, "request_timeout", "the request body did not arrive in full in time"
-        ) from None
+    raw = raw_body()
     try:
         body = strict_loads(raw)
     except RecursionError:

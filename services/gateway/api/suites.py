@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask import Response, jsonify, request
-from werkzeug.exceptions import ClientDisconnected
 
+from services.gateway.api.body import raw_body
 from services.gateway.deps import deps
 from services.gateway.errors import ApiError
 from services.gateway.openapi import documented
@@ -26,13 +26,7 @@ def _pushed_suite() -> Suite:
             "unsupported_media_type",
             "send the suite as JSON (application/json) or YAML (application/yaml)",
         )
-    try:
-        raw = request.get_data(cache=True)  # 413 past the gateway's body limit
-    except ClientDisconnected:  # gone, or cut off for sending too slowly
-        raise ApiError(
-            408, "request_timeout", "the request body did not arrive in full in time"
-        ) from None
-    return parse_suite(raw, is_json=not is_yaml)
+    return parse_suite(raw_body(), is_json=not is_yaml)
 
 
 @documented(
