@@ -119,12 +119,15 @@ class QueueInspector:
     def _in_progress(self, queue: str) -> int:
         # A worker leaves __heartbeats__ only once it holds no acks, so the ack sets are
         # those of the workers listed there: no scan of the whole keyspace.
+        # A retried message moves from the delay queue to the queue under its own id, and
+        # the consumer may take it before the delay queue's ack: counted once, by id.
         workers = [w.decode() for w in self._redis.zrange(self._key("__heartbeats__"), 0, -1)]
-        with self._redis.pipeline(transaction=False) as pipe:
-            for worker in workers:
-                pipe.scard(self._key(f"__acks__.{worker}.{queue}"))
-                pipe.scard(self._key(f"__acks__.{worker}.{queue}.DQ"))
-            return sum(int(n) for n in pipe.execute())
+        acks = [
+            self._key(f"__acks__.{worker}.{queue}{part}")
+            for worker in workers
+            for part in ("", ".DQ")
+        ]
+        return len(self._redis.sunion(acks)) if acks else 0
 
     def _head(self, queue: str) -> tuple[str, bytes] | None:
         """The id and payload of the message the queue's consumer takes next."""

@@ -235,3 +235,18 @@ def test_the_adapter_is_specified_against_the_pinned_dramatiq() -> None:
     pinned = re.search(r'"dramatiq\[redis\]==([0-9.]+)"', project.read_text("utf-8"))
     assert pinned is not None, "pyproject.toml no longer pins dramatiq exactly"
     assert dramatiq.__version__ == pinned.group(1)
+
+
+def test_a_retry_moving_from_the_delay_queue_counts_once_in_progress(
+    settings_of_test: Settings, inspector: QueueInspector
+) -> None:
+    # Given a worker whose delay-queue consumer has moved a retried message to the queue,
+    # and whose queue consumer took it before the delay queue's ack (dramatiq's layout)
+    prefix = settings_of_test.key("dramatiq")
+    with redis.Redis.from_url(settings_of_test.redis_url) as client:
+        client.zadd(f"{prefix}:__heartbeats__", {"w1": 1e12})
+        client.sadd(f"{prefix}:__acks__.w1.{JUDGE_QUEUE}", "m1")
+        client.sadd(f"{prefix}:__acks__.w1.{JUDGE_QUEUE}.DQ", "m1")
+        client.sadd(f"{prefix}:__acks__.w1.{JUDGE_QUEUE}.DQ", "m2")  # another, still delayed
+    # Then the message counts once
+    assert inspector.stats(JUDGE_QUEUE).in_progress == 2
