@@ -17,11 +17,14 @@ from shared.settings import Settings
 from shared.wakeup import WakingConsumer, push_wake
 
 # dramatiq puts back the messages of a dead worker (SIGKILL, OOM, power loss) only during
-# a "maintenance" pass, run with probability maintenance_chance/1e6 per fetch, and only
-# for workers silent for heartbeat_timeout ms. The defaults (0.1%, 60 s) left a killed
-# collector's cell unredelivered for minutes; 2% and 20 s bring it back within ~30 s
-# while a live worker (heartbeat every fetch, ~1 s) is never mistaken for a dead one.
-MAINTENANCE_CHANCE = 20_000
+# a "maintenance" pass of a command on the same queue, run with probability
+# maintenance_chance/1e6, and only for workers silent for heartbeat_timeout ms. Idle
+# consumers here fetch once per worker timeout (they are woken by enqueues, not polling),
+# so a chance per command would leave a dead worker's message waiting a minute or more:
+# every fetch does the pass (ResilientRedisBroker), a few cheap reads when no worker is
+# dead, and a dead worker's message comes back within a second of the 20 s timeout, while
+# a live worker (a heartbeat every fetch, ~1 s) is never mistaken for a dead one.
+MAINTENANCE_CHANCE = 20_000  # for the other commands
 HEARTBEAT_TIMEOUT_MS = 20_000
 
 
@@ -158,6 +161,12 @@ class ResilientRedisBroker(RedisBroker):
     def wake_key(self, queue_name: str) -> str:
         """The wake-up list of a queue (outside dramatiq's own namespace)."""
         return f"{self.wake_prefix}:{queue_name}"
+
+    def _should_do_maintenance(self, command: str) -> int:
+        """Every fetch does dramatiq's maintenance pass (see MAINTENANCE_CHANCE)."""
+        if command == "fetch":
+            return 1
+        return int(super()._should_do_maintenance(command))
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> WakingConsumer:
         return WakingConsumer(self, queue_name, prefetch, timeout, self.wake_key(queue_name))

@@ -124,3 +124,34 @@ def test_wake_up_lists_stay_bounded(idle_broker: RedisBroker) -> None:
     key = broker.wake_key("wake-burst")  # type: ignore[attr-defined]
     assert client.llen(key) == 256
     assert client.llen(f"{broker.namespace}:wake-burst") == 300  # every message queued
+
+
+def test_a_dead_workers_message_comes_back_at_an_idle_workers_next_fetch(
+    idle_broker: RedisBroker,
+) -> None:
+    broker = idle_broker
+    ran: list[str] = []
+
+    @dramatiq.actor(broker=broker, queue_name="orphan")
+    def orphan(tag: str) -> None:
+        ran.append(tag)
+
+    # Given a message a worker fetched and then died with (SIGKILL: no ack, no heartbeat
+    # since, past the heartbeat timeout), as dramatiq's Redis layout records it
+    orphan.send("lost")
+    client: redis.Redis[bytes] = broker.client
+    ns = broker.namespace
+    (message_id,) = client.lrange(f"{ns}:orphan", 0, -1)
+    client.lpop(f"{ns}:orphan")
+    client.sadd(f"{ns}:__acks__.dead-worker.orphan", message_id)
+    client.zadd(f"{ns}:__heartbeats__", {"dead-worker": 1})
+    # When an idle worker runs (woken by nothing: no enqueue follows)
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=1000)
+    worker.start()
+    try:
+        # Then its fetches put the message back and it runs: with dramatiq's chance per
+        # command (2% here) it would wait about 50 fetches, a second each
+        wait_until(lambda: ran == ["lost"], timeout_s=15, what="the dead worker's message")
+    finally:
+        worker.stop()
+    assert client.scard(f"{ns}:__acks__.dead-worker.orphan") == 0
