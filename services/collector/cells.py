@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.collector.deps import CollectorDeps
-from services.collector.job_run import job_run_id
+from services.collector.job_run import parent_run_of
 from shared.contracts import CellFinished, CollectCell, JobFinished
 from shared.messaging import send
 
@@ -24,7 +24,7 @@ def finish_cell(
         status = deps.jobs.get(cell.job_id).status
         job_ended = JobFinished(
             **job,
-            parent_run_id=cell.parent_run_id or job_run_id(deps, cell.job_id),
+            parent_run_id=parent_run_of(deps, cell),
             status=status,
             llm_judge=cell.llm_judge,
         )

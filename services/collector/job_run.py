@@ -13,6 +13,7 @@ from mlflow.entities import Param
 
 from services.collector.deps import CollectorDeps
 from shared import tracking
+from shared.contracts import CollectCell
 
 # Opening takes a few MLflow calls; a recorder killed while holding the lock frees it then.
 LOCK_TIMEOUT_S = 60
@@ -35,6 +36,12 @@ def job_run_id(deps: CollectorDeps, job_id: str) -> str:
         run_id = _open(deps, job_id)
         deps.jobs.set_parent_run(job_id, run_id)
         return run_id
+
+
+def parent_run_of(deps: CollectorDeps, cell: CollectCell) -> str:
+    """A cell's parent run: the one its message names (cells planned before the recorder
+    opened parent runs), else its job's, opened now if need be."""
+    return cell.parent_run_id or job_run_id(deps, cell.job_id)
 
 
 def _open(deps: CollectorDeps, job_id: str) -> str:

@@ -12,7 +12,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 
 from services.collector.cells import finish_cell
 from services.collector.deps import CollectorDeps, GeneratedCell
-from services.collector.job_run import job_run_id
+from services.collector.job_run import parent_run_of
 from services.collector.record_index import BEGUN, RecordIndex
 from shared import tracking
 from shared.contracts import CollectCell
@@ -69,7 +69,7 @@ def write_run(
     A crash before the end leaves an unfinished run that the next delivery deletes and
     replaces.
     """
-    parent_run_id = cell.parent_run_id or job_run_id(deps, cell.job_id)
+    parent_run_id = parent_run_of(deps, cell)
     run = deps.mlflow.create_run(
         experiment_id,
         run_name=f"{cell.model} | {cell.prompt_version} | {cell.scenario_id}",
