@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.conftest import unavailable
+from tipbench import stack
 
 ROOT = Path(__file__).parents[1]
 APP_SERVICES = ("gateway", "collector", "recorder", "judge_bridge", "reporter")
@@ -228,6 +229,19 @@ def test_mlflow_keeps_its_runs_in_postgres_and_its_artifacts_on_a_volume(
     assert mlflow["image"].endswith("-full")  # the image with PostgreSQL's drivers
     assert any(v.startswith("mlflow-data:") for v in mlflow["volumes"])
     assert mlflow["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+
+
+def test_mlflow_serves_with_the_no_delay_protocol_mounted_read_only(
+    compose: dict[str, Any],
+) -> None:
+    mlflow = compose["services"]["mlflow"]
+    command = " ".join(mlflow["command"])
+    assert f'--uvicorn-opts="{stack.MLFLOW_UVICORN_OPTS}"' in command  # as the local stack
+    mounted = (
+        f"./shared/mlflow_http.py:{mlflow['environment']['PYTHONPATH']}/shared/mlflow_http.py:ro"
+    )
+    assert mounted in mlflow["volumes"]
+    assert (ROOT / mounted.split(":")[0]).is_file()
 
 
 def test_stateful_services_persist_and_check_health(compose: dict[str, Any]) -> None:
