@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -66,6 +67,34 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
     if found is not None:
         return str(found.experiment_id)
     return create_experiment_once(client, experiment_name(name))
+
+
+class ExperimentIds:
+    """Experiment name -> MLflow experiment id, asked of MLflow once per process.
+
+    An id never changes while its experiment lives; see `using` for one that was deleted.
+    """
+
+    def __init__(self, client: MlflowClient) -> None:
+        self._client = client
+        self._known: dict[str, str] = {}
+
+    def ensure(self, name: str) -> str:
+        """The experiment's id (created if missing), from memory after the first call."""
+        known = self._known.get(name)
+        if known is None:
+            known = self._known[name] = ensure_experiment(self._client, name)
+        return known
+
+    @contextmanager
+    def using(self, name: str) -> Iterator[str]:
+        """The experiment's id for a block of MLflow calls; if one fails, the name is
+        forgotten (the experiment may have been deleted meanwhile) and asked again next time."""
+        try:
+            yield self.ensure(name)
+        except MlflowException:
+            self._known.pop(name, None)
+            raise
 
 
 def create_experiment_once(client: MlflowClient, full_name: str) -> str:

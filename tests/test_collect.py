@@ -8,9 +8,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import redis
+import requests
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from services.collector.deps import CollectorDeps
@@ -137,6 +140,53 @@ def test_a_cell_is_logged_as_one_complete_mlflow_run(deps: CollectorDeps) -> Non
     trace = deps.mlflow.get_trace(run.data.tags[tracking.TAG_TRACE_ID])
     assert trace.info.request_metadata.get("mlflow.sourceRun") == run_id
     assert len(json.loads(trace.data.response)["tips"]) == 4
+
+
+@pytest.fixture
+def mlflow_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every HTTP request MLflow's clients send from here on, as "METHOD /path" (a spy)."""
+    sent: list[str] = []
+    send = requests.Session.send
+
+    def spy(session: requests.Session, request: requests.PreparedRequest, **kw: object) -> object:
+        sent.append(f"{request.method} {urlparse(request.url).path}")
+        return send(session, request, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(requests.Session, "send", spy)
+    return sent
+
+
+def test_a_recorder_asks_mlflow_for_an_experiment_once(
+    deps: CollectorDeps, mlflow_requests: list[str]
+) -> None:
+    first = a_cell(deps, "collect-experiment-once")
+    second = a_collect_cell(
+        experiment=first.experiment,
+        parent_run_id=first.parent_run_id or "",
+        job_id=first.job_id,
+        scenario_id="student@evening",
+    )
+    deps.jobs.create(first.job_id, BenchRequest(models=["tidy:1b"]), [first, second])
+    for cell in (first, second):
+        generate_cell(cell, deps)
+    mlflow_requests.clear()
+    assert record_cell(first, deps) and record_cell(second, deps)
+    lookups = [r for r in mlflow_requests if r.endswith("/experiments/get-by-name")]
+    assert len(lookups) == 1, mlflow_requests
+
+
+def test_a_recorder_asks_again_for_an_experiment_after_a_failed_call(
+    deps: CollectorDeps, mlflow_requests: list[str]
+) -> None:
+    name = f"collect-forget-{uuid.uuid4().hex[:6]}"
+    ids = tracking.ExperimentIds(deps.mlflow)
+    experiment_id = ids.ensure(name)
+    deps.mlflow.delete_experiment(experiment_id)
+    with pytest.raises(MlflowException), ids.using(name) as cached:
+        deps.mlflow.create_run(cached)  # a deleted experiment takes no runs
+    mlflow_requests.clear()
+    ids.ensure(name)
+    assert any(r.endswith("/experiments/get-by-name") for r in mlflow_requests)
 
 
 def test_a_redelivered_cell_makes_no_second_run_and_no_second_call(

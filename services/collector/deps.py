@@ -16,6 +16,7 @@ from shared.queues import QueueInspector
 from shared.settings import Settings
 from shared.stores.jobs import JobStore
 from shared.stores.suites import SuiteStore
+from shared.tracking import ExperimentIds
 
 # Fixed registry prompt versions never change: their templates are kept per process.
 _TEMPLATES: dict[str, str | list[dict[str, str]]] = {}
@@ -43,6 +44,7 @@ class CollectorDeps:
     queues: QueueInspector
     session: ModelSession
     suites: SuiteStore
+    experiments: ExperimentIds
 
     @classmethod
     def on(
@@ -64,6 +66,7 @@ class CollectorDeps:
             queues=QueueInspector(client, settings),
             session=session,
             suites=SuiteStore(client, mlflow, settings),
+            experiments=ExperimentIds(mlflow),
         )
 
     def registry_template(self, uri: str) -> str | list[dict[str, str]]:

@@ -13,7 +13,7 @@ from mlflow.entities import Param
 
 from services.collector.deps import CollectorDeps
 from shared import tracking
-from shared.contracts import CollectCell
+from shared.contracts import BenchRequest, CollectCell
 
 # Opening takes a few MLflow calls; a recorder killed while holding the lock frees it then.
 LOCK_TIMEOUT_S = 60
@@ -47,8 +47,12 @@ def parent_run_of(deps: CollectorDeps, cell: CollectCell) -> str:
 def _open(deps: CollectorDeps, job_id: str) -> str:
     """Create the parent run (or find the one a crash left), then fill it; idempotent."""
     request = deps.jobs.request(job_id)
+    with deps.experiments.using(request.experiment) as experiment_id:
+        return _open_in(deps, job_id, request, experiment_id)
+
+
+def _open_in(deps: CollectorDeps, job_id: str, request: BenchRequest, experiment_id: str) -> str:
     suite = deps.suites.resolve(request.suite)
-    experiment_id = tracking.ensure_experiment(deps.mlflow, request.experiment)
     query = (
         f"tags.{tracking.TAG_JOB_ID} = {tracking.quote(job_id)}"
         f" and tags.{tracking.TAG_KIND} = 'job'"

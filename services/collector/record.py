@@ -39,7 +39,11 @@ def record_cell(cell: CollectCell, deps: CollectorDeps) -> str | None:
     If the generation is gone (Redis lost it) and there is no run, the cell is sent back
     to the collector to be generated again, and None is returned.
     """
-    experiment_id = tracking.ensure_experiment(deps.mlflow, cell.experiment)
+    with deps.experiments.using(cell.experiment) as experiment_id:
+        return _record(cell, deps, experiment_id)
+
+
+def _record(cell: CollectCell, deps: CollectorDeps, experiment_id: str) -> str | None:
     index = RecordIndex(deps.redis, deps.settings)
     state = index.state(deps.mlflow, experiment_id, cell)
     if state == "new":
