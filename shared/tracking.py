@@ -11,6 +11,8 @@ from typing import Final
 import mlflow
 from mlflow.entities import Experiment, Run, RunStatus, ViewType
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repo import ArtifactRepository
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
 from shared.settings import Settings
@@ -33,6 +35,11 @@ TAG_SUITE: Final = "suite"  # `name@version` of an experiment's (and a job's) su
 RUN_FINISHED: Final = RunStatus.to_string(RunStatus.FINISHED)
 RUN_FAILED: Final = RunStatus.to_string(RunStatus.FAILED)
 PAGE_SIZE: Final = 1000
+# A cell run's artifacts, written by the recorder.
+PROMPT_ARTIFACT: Final = "prompt.json"  # the rendered chat messages
+CANDIDATES_ARTIFACT: Final = "candidates.json"  # the answer, its tips, its other lines
+RAW_RESPONSE_ARTIFACT: Final = "raw_response.json"  # the provider's answer as it came
+RUBRIC_ARTIFACT: Final = "rubric.json"  # the rubric it is judged by (also on its job's run)
 
 
 def experiment_name(name: str) -> str:
@@ -151,15 +158,23 @@ def find_summary_run(client: MlflowClient, experiment_id: str) -> Run | None:
     return next(search_runs(client, experiment_id, f"tags.{TAG_KIND} = '{SUMMARY}'"), None)
 
 
-def read_artifact(client: MlflowClient, run_id: str, path: str) -> str:
+def artifact_store(client: MlflowClient, run: Run) -> ArtifactRepository:
+    """The run's artifact store, found from the run in hand: MlflowClient's artifact calls
+    ask the server for the run again (and for its logged models), six requests to read
+    one file where the store reads it in two (a listing, the file)."""
+    return get_artifact_repository(run.info.artifact_uri, tracking_uri=client.tracking_uri)
+
+
+def read_artifact(client: MlflowClient, run: Run, path: str) -> str:
     """A run's artifact as text; MlflowException or OSError if it cannot be read."""
-    return read_artifact_bytes(client, run_id, path).decode("utf-8")
+    return read_artifact_bytes(client, run, path).decode("utf-8")
 
 
-def read_artifact_bytes(client: MlflowClient, run_id: str, path: str) -> bytes:
+def read_artifact_bytes(client: MlflowClient, run: Run, path: str) -> bytes:
     """A run's artifact as bytes; MlflowException or OSError if it cannot be read."""
     with tempfile.TemporaryDirectory(prefix="tipbench-artifact-") as folder:
-        return Path(client.download_artifacts(run_id, path, folder)).read_bytes()
+        local = artifact_store(client, run).download_artifacts(path, folder)  # type: ignore[no-untyped-call]
+        return Path(local).read_bytes()
 
 
 def quote(value: str) -> str:

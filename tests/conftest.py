@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 import httpx
 import pytest
 import redis
+import requests
 from flask import Flask
 
 from shared.settings import Settings
@@ -209,3 +211,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         needs = FULL_TIER_FIXTURES & set(getattr(item, "fixturenames", ()))
         if needs or item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.full)
+
+
+@pytest.fixture
+def mlflow_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every HTTP request MLflow's clients send from here on, as "METHOD /path" (a spy)."""
+    sent: list[str] = []
+    send = requests.Session.send
+
+    def spy(session: requests.Session, request: requests.PreparedRequest, **kw: Any) -> Any:
+        sent.append(f"{request.method} {urlparse(str(request.url)).path}")
+        return send(session, request, **kw)
+
+    monkeypatch.setattr(requests.Session, "send", spy)
+    return sent

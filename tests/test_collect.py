@@ -8,11 +8,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 import redis
-import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -142,20 +140,6 @@ def test_a_cell_is_logged_as_one_complete_mlflow_run(deps: CollectorDeps) -> Non
     assert len(json.loads(trace.data.response)["tips"]) == 4
 
 
-@pytest.fixture
-def mlflow_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every HTTP request MLflow's clients send from here on, as "METHOD /path" (a spy)."""
-    sent: list[str] = []
-    send = requests.Session.send
-
-    def spy(session: requests.Session, request: requests.PreparedRequest, **kw: object) -> object:
-        sent.append(f"{request.method} {urlparse(request.url).path}")
-        return send(session, request, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(requests.Session, "send", spy)
-    return sent
-
-
 def test_a_recorder_asks_mlflow_for_an_experiment_once(
     deps: CollectorDeps, mlflow_requests: list[str]
 ) -> None:
@@ -187,6 +171,19 @@ def test_a_recorder_asks_again_for_an_experiment_after_a_failed_call(
     mlflow_requests.clear()
     ids.ensure(name)
     assert any(r.endswith("/experiments/get-by-name") for r in mlflow_requests)
+
+
+def test_reading_a_runs_answer_asks_mlflow_for_the_file_not_the_run_again(
+    deps: CollectorDeps, mlflow_requests: list[str]
+) -> None:
+    run_id = collect_cell(a_cell(deps, "collect-read"), deps)
+    assert run_id is not None
+    run = deps.mlflow.get_run(run_id)
+    mlflow_requests.clear()
+    answer = json.loads(tracking.read_artifact(deps.mlflow, run, tracking.CANDIDATES_ARTIFACT))
+    assert len(answer["tips"]) == 4
+    # a listing (is it a folder?) and the file; MlflowClient.download_artifacts made six
+    assert [r.rsplit("/", 1)[-1] for r in mlflow_requests] == ["artifacts", "candidates.json"]
 
 
 def test_a_redelivered_cell_makes_no_second_run_and_no_second_call(

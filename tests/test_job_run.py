@@ -70,9 +70,9 @@ def test_a_jobs_parent_run_is_opened_once_by_many_at_once(recorder: CollectorDep
     run = recorder.mlflow.get_run(run_id)
     assert run.data.tags[tracking.TAG_SUITE] == request.suite
     assert run.data.params["models"] == "tidy:1b"
-    stored = json.loads(tracking.read_artifact(recorder.mlflow, run_id, "request.json"))
+    stored = json.loads(tracking.read_artifact(recorder.mlflow, run, "request.json"))
     assert stored == request.model_dump(mode="json")
-    rubric = json.loads(tracking.read_artifact(recorder.mlflow, run_id, "rubric.json"))
+    rubric = json.loads(tracking.read_artifact(recorder.mlflow, run, tracking.RUBRIC_ARTIFACT))
     assert rubric == TIP_V1.rubric.as_dict()
 
 

@@ -328,7 +328,7 @@ def test_the_reporter_writes_the_report_and_the_gateway_serves_that_file(
     assert found is not None
     summary = tracking.find_summary_run(client, str(found.experiment_id))
     assert summary is not None
-    stored = tracking.read_artifact(client, summary.info.run_id, REPORT_FILE)
+    stored = tracking.read_artifact(client, summary, REPORT_FILE)
     assert stored == served.text
 
 

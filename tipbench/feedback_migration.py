@@ -11,9 +11,7 @@ stopped: a replay equal to the judge's current feedback writes nothing.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Feedback, Run
@@ -24,8 +22,6 @@ from shared import tracking
 from shared.feedback import criterion_feedback, current_feedback, log_verdict, tracing
 from shared.rubric import COMPOSITE, Rubric
 from shared.suite_files import DEFAULT_SUITE, builtin_suite
-
-RUBRIC_ARTIFACT = "rubric.json"
 
 
 @dataclass
@@ -41,13 +37,12 @@ class Migration:
 
 def run_rubric(client: MlflowClient, run: Run) -> Rubric | None:
     """The rubric stored with a cell run; tip-v1 for runs older than stored rubrics."""
-    with tempfile.TemporaryDirectory(prefix="tipbench-migrate-") as folder:
-        try:
-            path = client.download_artifacts(run.info.run_id, RUBRIC_ARTIFACT, folder)
-        except (MlflowException, OSError):
-            default = builtin_suite(DEFAULT_SUITE).rubric
-            return default if run.data.tags.get(tracking.TAG_RUBRIC_ID) == default.id else None
-        return Rubric.from_dict(json.loads(Path(path).read_text("utf-8")))
+    try:
+        stored = tracking.read_artifact(client, run, tracking.RUBRIC_ARTIFACT)
+    except (MlflowException, OSError):
+        default = builtin_suite(DEFAULT_SUITE).rubric
+        return default if run.data.tags.get(tracking.TAG_RUBRIC_ID) == default.id else None
+    return Rubric.from_dict(json.loads(stored))
 
 
 def _scores(value: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +71,7 @@ def migrate_trace(client: MlflowClient, run: Run, trace_id: str, report: Migrati
     for assessment, value, assessment_id in old:
         where = f"trace {trace_id} (run {run.info.run_id}), assessment {assessment_id}"
         if rubric is None:
-            report.left.append(f"{where}: the run holds no {RUBRIC_ARTIFACT}")
+            report.left.append(f"{where}: the run holds no {tracking.RUBRIC_ARTIFACT}")
             continue
         values = _scores(value)
         problems = rubric.check_scores(values, "value")

@@ -13,6 +13,7 @@ from services.collector.deps import CollectorDeps, GeneratedCell
 from services.collector.parsing import format_ok, overlong, parse_tips
 from services.collector.providers import GenerationOptions
 from services.collector.session import SIZE_SOURCE
+from shared import tracking
 from shared.contracts import CollectCell, RecordCell, is_registry_prompt
 from shared.messaging import send
 from shared.stores.models import ModelStatsStore
@@ -128,13 +129,13 @@ def _generate(cell: CollectCell, deps: CollectorDeps) -> GeneratedCell:
         params={k: str(v) for k, v in params.items()},
         metrics={k: float(v) for k, v in metrics.items()},
         artifacts={
-            "prompt.json": prompt.messages,
-            "candidates.json": {
+            tracking.PROMPT_ARTIFACT: prompt.messages,
+            tracking.CANDIDATES_ARTIFACT: {
                 "answer": generation.text,
                 "tips": parsed.tips,
                 "other_lines": parsed.other_lines,
             },
-            "raw_response.json": generation.raw,
-            "rubric.json": rubric.as_dict(),
+            tracking.RAW_RESPONSE_ARTIFACT: generation.raw,
+            tracking.RUBRIC_ARTIFACT: rubric.as_dict(),
         },
     )

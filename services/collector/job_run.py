@@ -81,5 +81,5 @@ def _open_in(deps: CollectorDeps, job_id: str, request: BenchRequest, experiment
         ],
     )
     deps.mlflow.log_dict(run_id, request.model_dump(mode="json"), "request.json")
-    deps.mlflow.log_dict(run_id, suite.rubric.as_dict(), "rubric.json")
+    deps.mlflow.log_dict(run_id, suite.rubric.as_dict(), tracking.RUBRIC_ARTIFACT)
     return str(run_id)

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
-from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from services.collector.cells import finish_cell
 from services.collector.deps import CollectorDeps, GeneratedCell
@@ -83,7 +82,7 @@ def write_run(
             tracking.TAG_JOB_ID: cell.job_id,
             tracking.TAG_CELL_KEY: cell.cell_key,
             tracking.TAG_JUDGE_PENDING: "true",
-            tracking.TAG_RUBRIC_ID: str(generated.artifacts["rubric.json"]["id"]),  # type: ignore[index]
+            tracking.TAG_RUBRIC_ID: str(generated.artifacts[tracking.RUBRIC_ARTIFACT]["id"]),  # type: ignore[index]
         },
     )
     run_id: str = run.info.run_id
@@ -91,12 +90,12 @@ def write_run(
     # The generation as an MLflow trace linked to the run: judges' assessments attach to it.
     span = deps.mlflow.start_trace(
         name="generate_tips",
-        inputs={"messages": generated.artifacts["prompt.json"]},
+        inputs={"messages": generated.artifacts[tracking.PROMPT_ARTIFACT]},
         experiment_id=experiment_id,
         run_id=run_id,
         tags={tracking.TAG_CELL_KEY: cell.cell_key},
     )
-    deps.mlflow.end_trace(span.trace_id, outputs=generated.artifacts["candidates.json"])
+    deps.mlflow.end_trace(span.trace_id, outputs=generated.artifacts[tracking.CANDIDATES_ARTIFACT])
     now = int(time.time() * 1000)
     deps.mlflow.log_batch(
         run_id,
@@ -109,11 +108,6 @@ def write_run(
             Path(folder, name).write_text(
                 json.dumps(content, indent=2, ensure_ascii=False, default=str), "utf-8"
             )
-        # The repository from the run just created: MlflowClient.log_artifacts would ask
-        # the server for the run again to find it.
-        artifacts = get_artifact_repository(
-            run.info.artifact_uri, tracking_uri=deps.mlflow.tracking_uri
-        )
-        artifacts.log_artifacts(folder)  # type: ignore[no-untyped-call]
+        tracking.artifact_store(deps.mlflow, run).log_artifacts(folder)  # type: ignore[no-untyped-call]
     deps.mlflow.set_terminated(run_id, tracking.RUN_FINISHED)
     return run_id

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -29,9 +27,7 @@ def suite_of(suites: SuiteStore, run: Run) -> Suite:
 def candidate_of(client: MlflowClient, run: Run, suite: Suite) -> Candidate:
     """What a judge sees of a run: its scenario and its answer (from candidates.json)."""
     target = suite.scenario(run.data.params["scenario_id"])
-    with tempfile.TemporaryDirectory(prefix="tipbench-packet-") as folder:
-        path = client.download_artifacts(run.info.run_id, "candidates.json", folder)
-        answer = json.loads(Path(path).read_text("utf-8"))
+    answer = json.loads(tracking.read_artifact(client, run, tracking.CANDIDATES_ARTIFACT))
     return Candidate(
         scenario=PacketScenario(
             id=target.id,

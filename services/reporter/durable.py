@@ -69,7 +69,7 @@ def load(client: MlflowClient, experiment_id: str) -> tuple[list[Cell], int] | N
     if summary is None:
         return None
     try:
-        raw = tracking.read_artifact_bytes(client, summary.info.run_id, f"{CACHE_DIR}/{CACHE_FILE}")
+        raw = tracking.read_artifact_bytes(client, summary, f"{CACHE_DIR}/{CACHE_FILE}")
         body = json.loads(gzip.decompress(raw))
     except (MlflowException, OSError, ValueError):
         return None  # no copy yet, or unreadable: the caller reads everything

@@ -22,7 +22,6 @@ from shared.report import RUN_PARAMS, ReportAnswer, render_report
 from shared.stores.answers import AnswerStore, RunAnswer
 from shared.suite import Suite
 
-CANDIDATES_ARTIFACT = "candidates.json"  # the collector's record of a run's answer
 NEW_ANSWERS_PER_REBUILD = 200
 log = logging.getLogger("tipbench.reporter")
 
@@ -30,9 +29,12 @@ log = logging.getLogger("tipbench.reporter")
 def read_run(client: MlflowClient, run_id: str) -> RunAnswer | None:
     """A run's answer and reproducibility params from MLflow; None if its answer cannot be
     read now (it is tried again at the next rebuild)."""
-    params = client.get_run(run_id).data.params
+    run = client.get_run(run_id)
+    params = run.data.params
     try:
-        answer = json.loads(tracking.read_artifact(client, run_id, CANDIDATES_ARTIFACT))["answer"]
+        answer = json.loads(tracking.read_artifact(client, run, tracking.CANDIDATES_ARTIFACT))[
+            "answer"
+        ]
     except (MlflowException, OSError, ValueError, KeyError) as exc:
         log.warning("run %s: its answer cannot be read (%s)", run_id, exc)
         return None

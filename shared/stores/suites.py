@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 
 import redis
 from mlflow.entities import Run
@@ -24,6 +22,8 @@ from shared.errors import SuiteNotFound, SuiteReserved
 from shared.settings import Settings
 from shared.suite import SUITE_NAME_PATTERN, SUITE_VERSION_PATTERN, Suite
 from shared.suite_files import BUILTIN_SUITES, DEFAULT_SUITE, builtin_suite
+
+SUITE_ARTIFACT = "suite.json"  # the suite run's one artifact: the suite as pushed
 
 SUITES_EXPERIMENT = "tipbench-suites"
 SUITE_NAME = re.compile(SUITE_NAME_PATTERN)
@@ -123,7 +123,7 @@ class SuiteStore:
                     TAG_PROMPT_URIS: json.dumps(prompt_uris, sort_keys=True),
                 },
             )
-            self._mlflow.log_text(run.info.run_id, suite.model_dump_json(), "suite.json")
+            self._mlflow.log_text(run.info.run_id, suite.model_dump_json(), SUITE_ARTIFACT)
             self._mlflow.set_terminated(run.info.run_id, tracking.RUN_FINISHED)
             self._redis.set(self._cache_key(suite.suite, version), suite.model_dump_json())
         return record_of(suite, run.info.start_time / 1000, prompt_uris), True
@@ -153,9 +153,7 @@ class SuiteStore:
             wanted = f"{name}@{version}" if version else name
             raise SuiteNotFound(f"no suite {wanted!r}; push it first (tipbench suite push FILE)")
         run = runs[0]
-        with tempfile.TemporaryDirectory(prefix="tipbench-suite-") as folder:
-            path = self._mlflow.download_artifacts(run.info.run_id, "suite.json", folder)
-            text = Path(path).read_text("utf-8")
+        text = tracking.read_artifact(self._mlflow, run, SUITE_ARTIFACT)
         self._redis.set(self._cache_key(name, run.data.tags[TAG_SUITE_VERSION]), text)
         return _parsed(text)
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flask import render_template, request
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
 from services.gateway.api.results import stored_leaderboard
@@ -127,13 +126,11 @@ def leaderboard(experiment: str) -> str:
     )
 
 
-def _artifact(run_id: str, path: str) -> Any:
-    with tempfile.TemporaryDirectory() as folder:
-        try:
-            local = deps().mlflow.download_artifacts(run_id, path, folder)
-        except (MlflowException, OSError):
-            return None
-        return json.loads(Path(local).read_text(encoding="utf-8"))
+def _artifact(run: Run, path: str) -> Any:
+    try:
+        return json.loads(tracking.read_artifact(deps().mlflow, run, path))
+    except (MlflowException, OSError):
+        return None
 
 
 def cell(experiment: str, run_id: str) -> str:
@@ -156,7 +153,7 @@ def cell(experiment: str, run_id: str) -> str:
     for key, value in run.data.tags.items():
         if key.startswith("judge/") and key.endswith("/rationale"):
             judges.setdefault(key.split("/")[1], {})["rationale"] = value
-    stored = _artifact(run_id, "rubric.json")
+    stored = _artifact(run, tracking.RUBRIC_ARTIFACT)
     rubric = Rubric.from_dict(stored) if stored else deps().packets.rubric(experiment)
     return render_template(
         "admin/cell.html",
@@ -164,7 +161,7 @@ def cell(experiment: str, run_id: str) -> str:
         run=run,
         judges=judges,
         score_names=[*rubric.score_names, "composite"],
-        candidates=_artifact(run_id, "candidates.json"),
-        prompt=_artifact(run_id, "prompt.json"),
+        candidates=_artifact(run, tracking.CANDIDATES_ARTIFACT),
+        prompt=_artifact(run, tracking.PROMPT_ARTIFACT),
         link=mlflow_link(run.info.experiment_id, run_id),
     )

@@ -130,12 +130,14 @@ def report(experiment: str) -> Response:
     """The report the reporter wrote with the experiment's latest leaderboard."""
     experiment_id = existing_experiment_id(experiment)
     summary = tracking.find_summary_run(deps().mlflow, experiment_id)
-    stored = () if summary is None else deps().mlflow.list_artifacts(summary.info.run_id)
-    if summary is None or REPORT_FILE not in {artifact.path for artifact in stored}:
+    if summary is None or REPORT_FILE not in {
+        artifact.path
+        for artifact in tracking.artifact_store(deps().mlflow, summary).list_artifacts()
+    }:
         raise ReportNotFound(
             f"no report for {experiment!r} yet: the reporter writes one with each leaderboard"
         )
-    html = tracking.read_artifact(deps().mlflow, summary.info.run_id, REPORT_FILE)
+    html = tracking.read_artifact(deps().mlflow, summary, REPORT_FILE)
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = REPORT_CSP  # inline styles, nothing else
     return response
