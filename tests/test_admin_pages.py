@@ -215,6 +215,7 @@ def test_a_dead_letter_can_be_requeued_purged_only_after_confirmation(
     with redis.Redis.from_url(core_settings.redis_url) as client:
         inspector = QueueInspector(client, core_settings)
         queue = "judge"
+        job_id = uuid.uuid4().hex  # other specs of this session may leave messages there
         ids = []
         for _ in range(3):
             message_id = str(uuid.uuid4())
@@ -222,7 +223,7 @@ def test_a_dead_letter_can_be_requeued_purged_only_after_confirmation(
             body = {
                 "queue_name": queue,
                 "actor_name": "build_packet",
-                "args": [{"job_id": "j1"}],
+                "args": [{"job_id": job_id}],
                 "kwargs": {},
                 "options": failed,
                 "message_id": message_id,
@@ -241,7 +242,8 @@ def test_a_dead_letter_can_be_requeued_purged_only_after_confirmation(
         )
         assert answer.status_code == 302
         assert inspector.stats(queue).dead == 2
-        (requeued,) = inspector.messages(queue, "ready")
+        ready = inspector.messages(queue, "ready", limit=100_000)
+        (requeued,) = [m for m in ready if m.job_id == job_id]
         assert requeued.actor == "build_packet" and requeued.retries == 0 and requeued.error is None
         # purge: the first post without confirmation only asks
         asked = browser.post(f"/admin/queues/{queue}/dead/purge", data={"csrf_token": token})
