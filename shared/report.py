@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from shared.charts import leaderboard_svg
 from shared.contracts import Leaderboard
+from shared.stores.answers import MODEL_PARAMS, SAMPLING_PARAMS
 from shared.suite import Suite
 
 REPORT_FILE = "report.html"  # its name among the summary run's artifacts
@@ -33,10 +34,6 @@ REPORT_CSP = (
 # The file says which leaderboard it shows, for readers that want the latest one.
 VERSION_META = "tipbench-leaderboard-version"
 _VERSION = re.compile(rf'<meta name="{VERSION_META}" content="(\d+)">')
-# The run params that say how an answer was made (the collector records them).
-MODEL_PARAMS = ("provider", "model_digest", "quantization", "parameter_count_b", "provider_version")
-SAMPLING_PARAMS = ("temperature", "n_tips", "num_predict", "num_ctx")
-RUN_PARAMS = (*MODEL_PARAMS, *SAMPLING_PARAMS, "seed", "repeat", "prompt_sha256", "prompt_uri")
 
 
 @dataclass(frozen=True)

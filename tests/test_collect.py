@@ -20,11 +20,13 @@ from services.collector.providers.ollama import OllamaProvider
 from services.collector.record import record_cell
 from services.collector.session import ModelSession
 from services.gateway.prompts import register_prompts
+from services.reporter.report import read_run
 from shared import tracking
 from shared.broker import make_broker
 from shared.contracts import BenchRequest, CollectCell
 from shared.messaging import COLLECT_QUEUE
 from shared.settings import Settings
+from shared.stores.answers import AnswerStore
 from shared.suite import Suite
 from shared.suite_files import builtin_suite
 from testkit.cells import TIP_V1, a_collect_cell
@@ -184,6 +186,18 @@ def test_reading_a_runs_answer_asks_mlflow_for_the_file_not_the_run_again(
     assert len(answer["tips"]) == 4
     # a listing (is it a folder?) and the file; MlflowClient.download_artifacts made six
     assert [r.rsplit("/", 1)[-1] for r in mlflow_requests] == ["artifacts", "candidates.json"]
+
+
+def test_a_recorded_cells_answer_reaches_the_reporters_copy_as_mlflow_has_it(
+    deps: CollectorDeps,
+) -> None:
+    cell = a_cell(deps, "collect-answer-copy")
+    run_id = collect_cell(cell, deps)
+    assert run_id is not None
+    kept = AnswerStore(deps.redis, deps.settings).get(cell.experiment)
+    # what the reporter would otherwise read from MLflow (three requests per run)
+    assert kept[run_id] == read_run(deps.mlflow, run_id)
+    assert kept[run_id].params["model_digest"] == "sha256:" + "0" * 64
 
 
 def test_a_redelivered_cell_makes_no_second_run_and_no_second_call(

@@ -17,6 +17,7 @@ from shared import tracking
 from shared.contracts import CollectCell
 from shared.faults import fault_point
 from shared.messaging import send
+from shared.stores.answers import AnswerStore, RunAnswer
 
 
 def finished_run_id(deps: CollectorDeps, experiment_id: str, key: str) -> str | None:
@@ -58,6 +59,11 @@ def _record(cell: CollectCell, deps: CollectorDeps, experiment_id: str) -> str |
             return None
         index.begin(cell)
         run_id = write_run(deps, experiment_id, cell, generated)
+        # the reporter's copy of the answer, so that its next rebuild need not read the run
+        answer = generated.artifacts[tracking.CANDIDATES_ARTIFACT]["answer"]  # type: ignore[index]
+        AnswerStore(deps.redis, deps.settings).add(
+            cell.experiment, {run_id: RunAnswer.of(str(answer), generated.params)}
+        )
     index.recorded(cell, run_id)
     finish_cell(cell, deps, ok=True, run_id=run_id)
     deps.forget_generated(cell.cell_key)

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from services.reporter.leaderboard import Cell, with_composite
 from shared import tracking
 from shared.contracts import Leaderboard
-from shared.report import RUN_PARAMS, ReportAnswer, render_report
+from shared.report import ReportAnswer, render_report
 from shared.stores.answers import AnswerStore, RunAnswer
 from shared.suite import Suite
 
@@ -38,7 +38,7 @@ def read_run(client: MlflowClient, run_id: str) -> RunAnswer | None:
     except (MlflowException, OSError, ValueError, KeyError) as exc:
         log.warning("run %s: its answer cannot be read (%s)", run_id, exc)
         return None
-    return RunAnswer(answer=str(answer), params={k: params[k] for k in RUN_PARAMS if k in params})
+    return RunAnswer.of(str(answer), params)
 
 
 def run_answers(
