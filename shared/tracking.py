@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import mlflow
 from mlflow.entities import Experiment, Run, RunStatus, ViewType
@@ -35,7 +36,9 @@ TAG_SUITE: Final = "suite"  # `name@version` of an experiment's (and a job's) su
 RUN_FINISHED: Final = RunStatus.to_string(RunStatus.FINISHED)
 RUN_FAILED: Final = RunStatus.to_string(RunStatus.FAILED)
 PAGE_SIZE: Final = 1000
-# A cell run's artifacts, written by the recorder.
+# A cell run's record: the parts of CELL_ARTIFACT, one upload (runs recorded before it was
+# one file have each part as an artifact of its own, `<part>.json`: read_cell_part).
+CELL_ARTIFACT: Final = "cell.json"
 PROMPT_ARTIFACT: Final = "prompt.json"  # the rendered chat messages
 CANDIDATES_ARTIFACT: Final = "candidates.json"  # the answer, its tips, its other lines
 RAW_RESPONSE_ARTIFACT: Final = "raw_response.json"  # the provider's answer as it came
@@ -175,6 +178,48 @@ def read_artifact_bytes(client: MlflowClient, run: Run, path: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="tipbench-artifact-") as folder:
         local = artifact_store(client, run).download_artifacts(path, folder)  # type: ignore[no-untyped-call]
         return Path(local).read_bytes()
+
+
+def cell_record(parts: dict[str, object]) -> dict[str, object]:
+    """The content of CELL_ARTIFACT: each part (named by its file, `candidates.json`) under
+    its stem (`candidates`)."""
+    return {name.removesuffix(".json"): content for name, content in parts.items()}
+
+
+def _cell_bundle(client: MlflowClient, run: Run) -> dict[str, Any] | None:
+    """The run's CELL_ARTIFACT, or None if it has none (recorded before the bundle)."""
+    try:
+        found: dict[str, Any] = json.loads(read_artifact(client, run, CELL_ARTIFACT))
+    except (MlflowException, OSError):
+        return None
+    return found
+
+
+def read_cell_part(client: MlflowClient, run: Run, part: str) -> Any:
+    """One part of a cell run's record (`tracking.CANDIDATES_ARTIFACT`...), parsed; from
+    CELL_ARTIFACT, or from the part's own file for a run recorded before the bundle.
+    MlflowException, OSError or ValueError if it cannot be read, KeyError if it has none."""
+    bundle = _cell_bundle(client, run)
+    if bundle is None:
+        return json.loads(read_artifact(client, run, part))
+    return bundle[part.removesuffix(".json")]
+
+
+def read_cell_parts(client: MlflowClient, run: Run, *parts: str) -> dict[str, Any]:
+    """Several parts of a cell run's record by name, in one read where the run has the
+    bundle; a part that cannot be read is left out."""
+    bundle = _cell_bundle(client, run)
+    found: dict[str, Any] = {}
+    for part in parts:
+        try:
+            found[part] = (
+                json.loads(read_artifact(client, run, part))
+                if bundle is None
+                else bundle[part.removesuffix(".json")]
+            )
+        except (MlflowException, OSError, ValueError, KeyError):
+            continue
+    return found
 
 
 def quote(value: str) -> str:

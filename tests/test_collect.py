@@ -31,6 +31,7 @@ from shared.suite import Suite
 from shared.suite_files import builtin_suite
 from testkit.cells import TIP_V1, a_collect_cell
 from testkit.fake_ollama import FakeOllama
+from tipbench import stack
 
 
 @pytest.fixture
@@ -41,6 +42,8 @@ def deps(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[CollectorDeps]:
     monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")  # as the stack runs it
+    for name, value in stack.QUIET_ENV.items():
+        monkeypatch.setenv(name, value)
     fake_ollama.state.reset()
     client = redis.Redis.from_url(core_settings.redis_url)
     provider = OllamaProvider(fake_ollama.url, timeout_s=5, load_timeout_s=10)
@@ -128,13 +131,16 @@ def test_a_cell_is_logged_as_one_complete_mlflow_run(deps: CollectorDeps) -> Non
     )
     assert metrics["generation_s"] == pytest.approx(0.4)
     assert metrics["latency_s"] > 0 and metrics["tokens_per_s"] > 0
-    artifacts = {a.path for a in deps.mlflow.list_artifacts(run_id)}
-    assert artifacts == {"prompt.json", "candidates.json", "raw_response.json", "rubric.json"}
+    # the record in one artifact: its four parts, one upload
+    assert [a.path for a in deps.mlflow.list_artifacts(run_id)] == ["cell.json"]
     with tempfile.TemporaryDirectory() as folder:
-        candidates = json.loads(
-            Path(deps.mlflow.download_artifacts(run_id, "candidates.json", folder)).read_text()
+        record = json.loads(
+            Path(deps.mlflow.download_artifacts(run_id, "cell.json", folder)).read_text()
         )
-    assert len(candidates["tips"]) == 4
+    assert set(record) == {"prompt", "candidates", "raw_response", "rubric"}
+    assert len(record["candidates"]["tips"]) == 4
+    assert record["rubric"] == TIP_V1.rubric.as_dict()
+    assert record["prompt"][-1]["role"] == "user"
     assert deps.jobs.get(cell.job_id).status == "finished"
     assert deps.generated(cell.cell_key) is None  # dropped once the run is written
     trace = deps.mlflow.get_trace(run.data.tags[tracking.TAG_TRACE_ID])
@@ -159,6 +165,27 @@ def test_a_recorder_asks_mlflow_for_an_experiment_once(
     assert record_cell(first, deps) and record_cell(second, deps)
     lookups = [r for r in mlflow_requests if r.endswith("/experiments/get-by-name")]
     assert len(lookups) == 1, mlflow_requests
+    # the second cell's run in six requests: create, the trace (spans, then its info),
+    # params and metrics, the record (one file), the end
+    mlflow_requests.clear()
+    third = a_collect_cell(
+        experiment=first.experiment,
+        parent_run_id=first.parent_run_id or "",
+        job_id=first.job_id,
+        scenario_id="nurse@evening",
+    )
+    deps.jobs.create(first.job_id, BenchRequest(models=["tidy:1b"]), [first, second, third])
+    generate_cell(third, deps)
+    mlflow_requests.clear()
+    assert record_cell(third, deps)
+    assert sorted(r.rsplit("/", 1)[-1] if r.startswith("PUT") else r for r in mlflow_requests) == [
+        "POST /api/2.0/mlflow/runs/create",
+        "POST /api/2.0/mlflow/runs/log-batch",
+        "POST /api/2.0/mlflow/runs/update",
+        "POST /api/3.0/mlflow/traces",
+        "POST /v1/traces",
+        "cell.json",
+    ]
 
 
 def test_a_recorder_asks_again_for_an_experiment_after_a_failed_call(
@@ -182,10 +209,10 @@ def test_reading_a_runs_answer_asks_mlflow_for_the_file_not_the_run_again(
     assert run_id is not None
     run = deps.mlflow.get_run(run_id)
     mlflow_requests.clear()
-    answer = json.loads(tracking.read_artifact(deps.mlflow, run, tracking.CANDIDATES_ARTIFACT))
+    answer = tracking.read_cell_part(deps.mlflow, run, tracking.CANDIDATES_ARTIFACT)
     assert len(answer["tips"]) == 4
     # a listing (is it a folder?) and the file; MlflowClient.download_artifacts made six
-    assert [r.rsplit("/", 1)[-1] for r in mlflow_requests] == ["artifacts", "candidates.json"]
+    assert [r.rsplit("/", 1)[-1] for r in mlflow_requests] == ["artifacts", "cell.json"]
 
 
 def test_a_recorded_cells_answer_reaches_the_reporters_copy_as_mlflow_has_it(
@@ -198,6 +225,27 @@ def test_a_recorded_cells_answer_reaches_the_reporters_copy_as_mlflow_has_it(
     # what the reporter would otherwise read from MLflow (three requests per run)
     assert kept[run_id] == read_run(deps.mlflow, run_id)
     assert kept[run_id].params["model_digest"] == "sha256:" + "0" * 64
+
+
+def test_a_runs_record_reads_the_same_from_the_bundle_and_from_the_older_files(
+    deps: CollectorDeps,
+) -> None:
+    run_id = collect_cell(a_cell(deps, "collect-layouts"), deps)
+    assert run_id is not None
+    bundled = deps.mlflow.get_run(run_id)
+    parts = (tracking.PROMPT_ARTIFACT, tracking.CANDIDATES_ARTIFACT, tracking.RUBRIC_ARTIFACT)
+    record = tracking.read_cell_parts(deps.mlflow, bundled, *parts)
+    # a run recorded before the bundle: each part a file of its own
+    older = deps.mlflow.create_run(bundled.info.experiment_id)
+    for part in parts:
+        deps.mlflow.log_dict(older.info.run_id, record[part], part)
+    older = deps.mlflow.get_run(older.info.run_id)
+    assert tracking.read_cell_parts(deps.mlflow, older, *parts) == record
+    assert set(record) == set(parts) and record[tracking.RUBRIC_ARTIFACT]["id"] == "tip-v1"
+    for part in parts:
+        assert tracking.read_cell_part(deps.mlflow, older, part) == record[part]
+    with pytest.raises((MlflowException, OSError)):
+        tracking.read_cell_part(deps.mlflow, older, tracking.RAW_RESPONSE_ARTIFACT)
 
 
 def test_a_redelivered_cell_makes_no_second_run_and_no_second_call(
@@ -308,7 +356,7 @@ def test_a_cell_renders_from_the_suite_version_it_names_not_the_newest(
     run_id = collect_cell(cell, deps)
     # Then its prompt is the older version's
     assert run_id is not None
-    with tempfile.TemporaryDirectory() as folder:
-        prompt = Path(deps.mlflow.download_artifacts(run_id, "prompt.json", folder)).read_text()
+    run = deps.mlflow.get_run(run_id)
+    prompt = json.dumps(tracking.read_cell_part(deps.mlflow, run, tracking.PROMPT_ARTIFACT))
     assert "Older wording." in prompt and "Newer wording." not in prompt
     assert deps.mlflow.get_run(run_id).data.params["suite_version"] == older.content_version()

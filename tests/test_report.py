@@ -347,13 +347,15 @@ def test_an_experiment_without_a_report_gets_404_naming_it(
 def test_tipbench_report_saves_the_served_file(
     api: httpx.Client, running_stack: Settings, reported: str, tmp_path: Path
 ) -> None:
+    # (the reporter may publish a later rebuild meanwhile: the file is one of the two served)
+    before = api.get(f"/api/bench/report/{reported}").text
     saved = tipbench(running_stack, "report", reported, "-o", str(tmp_path / "r.html"))
     assert saved.returncode == 0, saved.stderr
     assert saved.stdout.strip().endswith(f"-> {tmp_path / 'r.html'}")
     saved_html = (tmp_path / "r.html").read_text()
-    assert saved_html == api.get(f"/api/bench/report/{reported}").text
+    assert saved_html in (before, api.get(f"/api/bench/report/{reported}").text)
     board = api.get(f"/api/bench/leaderboard/{reported}").json()
-    assert report_version(saved_html) == board["version"]
+    assert report_version(before) <= report_version(saved_html) <= board["version"]
     default = tipbench(running_stack, "report", reported, cwd=tmp_path)
     assert default.returncode == 0 and (tmp_path / f"{reported}-report.html").exists()
 

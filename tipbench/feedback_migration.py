@@ -10,7 +10,6 @@ stopped: a replay equal to the judge's current feedback writes nothing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,11 +37,11 @@ class Migration:
 def run_rubric(client: MlflowClient, run: Run) -> Rubric | None:
     """The rubric stored with a cell run; tip-v1 for runs older than stored rubrics."""
     try:
-        stored = tracking.read_artifact(client, run, tracking.RUBRIC_ARTIFACT)
-    except (MlflowException, OSError):
+        stored = tracking.read_cell_part(client, run, tracking.RUBRIC_ARTIFACT)
+    except (MlflowException, OSError, KeyError):
         default = builtin_suite(DEFAULT_SUITE).rubric
         return default if run.data.tags.get(tracking.TAG_RUBRIC_ID) == default.id else None
-    return Rubric.from_dict(json.loads(stored))
+    return Rubric.from_dict(stored)
 
 
 def _scores(value: dict[str, Any]) -> dict[str, Any]:

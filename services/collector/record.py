@@ -109,11 +109,11 @@ def write_run(
         params=[Param(k, v) for k, v in generated.params.items()],
         tags=[RunTag(tracking.TAG_TRACE_ID, span.trace_id)],
     )
+    # one upload for the whole record (each part was a file of its own: three more requests)
     with tempfile.TemporaryDirectory(prefix="tipbench-cell-") as folder:
-        for name, content in generated.artifacts.items():
-            Path(folder, name).write_text(
-                json.dumps(content, indent=2, ensure_ascii=False, default=str), "utf-8"
-            )
-        tracking.artifact_store(deps.mlflow, run).log_artifacts(folder)  # type: ignore[no-untyped-call]
+        path = Path(folder, tracking.CELL_ARTIFACT)
+        record = tracking.cell_record(generated.artifacts)
+        path.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str), "utf-8")
+        tracking.artifact_store(deps.mlflow, run).log_artifact(str(path))  # type: ignore[no-untyped-call]
     deps.mlflow.set_terminated(run_id, tracking.RUN_FINISHED)
     return run_id

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
@@ -27,7 +25,7 @@ def suite_of(suites: SuiteStore, run: Run) -> Suite:
 def candidate_of(client: MlflowClient, run: Run, suite: Suite) -> Candidate:
     """What a judge sees of a run: its scenario and its answer (from candidates.json)."""
     target = suite.scenario(run.data.params["scenario_id"])
-    answer = json.loads(tracking.read_artifact(client, run, tracking.CANDIDATES_ARTIFACT))
+    answer = tracking.read_cell_part(client, run, tracking.CANDIDATES_ARTIFACT)
     return Candidate(
         scenario=PacketScenario(
             id=target.id,

@@ -9,7 +9,6 @@ the rest.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from mlflow.exceptions import MlflowException
@@ -32,9 +31,7 @@ def read_run(client: MlflowClient, run_id: str) -> RunAnswer | None:
     run = client.get_run(run_id)
     params = run.data.params
     try:
-        answer = json.loads(tracking.read_artifact(client, run, tracking.CANDIDATES_ARTIFACT))[
-            "answer"
-        ]
+        answer = tracking.read_cell_part(client, run, tracking.CANDIDATES_ARTIFACT)["answer"]
     except (MlflowException, OSError, ValueError, KeyError) as exc:
         log.warning("run %s: its answer cannot be read (%s)", run_id, exc)
         return None

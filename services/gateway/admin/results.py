@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from flask import render_template, request
-from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
 from services.gateway.api.results import stored_leaderboard
@@ -126,13 +124,6 @@ def leaderboard(experiment: str) -> str:
     )
 
 
-def _artifact(run: Run, path: str) -> Any:
-    try:
-        return json.loads(tracking.read_artifact(deps().mlflow, run, path))
-    except (MlflowException, OSError):
-        return None
-
-
 def cell(experiment: str, run_id: str) -> str:
     """One cell: its tips, the rendered prompt, every judge's scores and rationales."""
     checked_experiment(experiment)
@@ -153,7 +144,14 @@ def cell(experiment: str, run_id: str) -> str:
     for key, value in run.data.tags.items():
         if key.startswith("judge/") and key.endswith("/rationale"):
             judges.setdefault(key.split("/")[1], {})["rationale"] = value
-    stored = _artifact(run, tracking.RUBRIC_ARTIFACT)
+    record = tracking.read_cell_parts(
+        deps().mlflow,
+        run,
+        tracking.RUBRIC_ARTIFACT,
+        tracking.CANDIDATES_ARTIFACT,
+        tracking.PROMPT_ARTIFACT,
+    )
+    stored = record.get(tracking.RUBRIC_ARTIFACT)
     rubric = Rubric.from_dict(stored) if stored else deps().packets.rubric(experiment)
     return render_template(
         "admin/cell.html",
@@ -161,7 +159,7 @@ def cell(experiment: str, run_id: str) -> str:
         run=run,
         judges=judges,
         score_names=[*rubric.score_names, "composite"],
-        candidates=_artifact(run, tracking.CANDIDATES_ARTIFACT),
-        prompt=_artifact(run, tracking.PROMPT_ARTIFACT),
+        candidates=record.get(tracking.CANDIDATES_ARTIFACT),
+        prompt=record.get(tracking.PROMPT_ARTIFACT),
         link=mlflow_link(run.info.experiment_id, run_id),
     )
