@@ -1,10 +1,11 @@
 """The shared report of a rebuild: the board, the suite and every run's answer, as HTML.
 
-A run's answer and params are read from MLflow the first time a rebuild sees the run and
-kept in Redis (AnswerStore); later rebuilds read them all in one call. A rebuild reads at
-most NEW_ANSWERS_PER_REBUILD runs from MLflow (two calls each), so the first rebuild of
-a large experiment stays well inside the rebuild lock's expiry; the next rebuilds read
-the rest.
+A run's answer and params are kept in Redis (AnswerStore): the recorder adds each run as
+it writes it, and a rebuild reads from MLflow, once, any run missing there (after a Redis
+loss, or recorded by an earlier version); later rebuilds read them all in one call. A
+rebuild reads at most NEW_ANSWERS_PER_REBUILD runs from MLflow (three requests each), so
+the first rebuild of a large experiment stays well inside the rebuild lock's expiry; the
+next rebuilds read the rest.
 """
 
 from __future__ import annotations
