@@ -4,7 +4,9 @@
 
 The seed's 48 cells (4 models x 3 prompts x the suite's first 4 scenarios, prompts
 rendered by tipbench's own render_prompt) against the fake Ollama answering each chat
-after 0 ms, then after 50 ms; each tool timed from its start to its last result stored:
+after 0 ms, then after 50 ms, then after 1 s with 2 s for each model load (the plain loop
+and tipbench only: promptfoo adds nothing to learn there); each tool timed from its start
+to its last result stored:
 
 - a plain loop of ollama-python chats, the answers kept in a list and written to a file;
 - `promptfoo eval -j 1 --no-cache` (one test case per prompt and scenario, one provider
@@ -52,6 +54,8 @@ PROMPTFOO_DIR = Path(
     )
 )
 DELAYS_S = (0.0, 0.05)
+SLOW = "1 s, 2 s per load"  # the issue's third row: 1 s generations, a model load costs 2 s
+SLOW_GENERATION_S, SLOW_LOAD_S = 1.0, 2.0
 N_SCENARIOS = 4
 DEFAULTS = BenchRequest()  # the request's sampling defaults, as tipbench sends them
 
@@ -142,11 +146,25 @@ def promptfoo_eval(fake: FakeOllama, folder: Path) -> float:
     return wall
 
 
-def tipbench_jobs(fake: FakeOllama, backend_uri: str) -> dict[float, dict[str, float]]:
-    """A warm-up job, then the 48 cells at each delay on one stack: wall and recorder cost."""
+def slow_model(fake: FakeOllama) -> None:
+    """The fake as the issue's third row: 1 s per generation, 2 s per load, none resident."""
+    fake.state.generation_delay_s = SLOW_GENERATION_S
+    fake.state.load_delay_s = SLOW_LOAD_S
+    fake.state.resident.clear()
+    fake.state.loads.clear()
+
+
+def slow_floor_s(fake: FakeOllama) -> float:
+    """The model's own time in the slow case: generations and the loads it made."""
+    return 48 * SLOW_GENERATION_S + len(fake.state.loads) * SLOW_LOAD_S
+
+
+def tipbench_jobs(fake: FakeOllama, backend_uri: str) -> dict[float | str, dict[str, float]]:
+    """A warm-up job, then the 48 cells at each delay on one stack: wall and recorder cost;
+    then the slow case: wall and the model's own time."""
     settings = bench_settings(ollama_host=fake.url, mlflow_backend_uri=backend_uri)
     job = {"models": MODELS, "prompts": PROMPTS, "n_scenarios": N_SCENARIOS}
-    figures: dict[float, dict[str, float]] = {}
+    figures: dict[float | str, dict[str, float]] = {}
     try:
         stack.up(settings)
         with gateway_api(settings) as api, redis.Redis.from_url(settings.redis_url) as client:
@@ -168,7 +186,12 @@ def tipbench_jobs(fake: FakeOllama, backend_uri: str) -> dict[float, dict[str, f
                     "record_ms": record_ms,
                     "cells": cells,
                 }
+            slow_model(fake)
+            started = time.monotonic()
+            wait_jobs(api, [run_job(api, job | {"experiment": "bench-slow"})])
+            figures[SLOW] = {"wall_s": time.monotonic() - started, "floor_s": slow_floor_s(fake)}
     finally:
+        fake.state.load_delay_s = 0.0
         fake.state.generation_delay_s = 0.0
         stack.down(settings)
         forget(settings)
@@ -181,7 +204,10 @@ def main() -> None:
     for model in FAKE_MODELS:
         fake.add(model)
     fake.start()
-    rows: dict[str, dict[float, float]] = {"plain ollama-python loop": {}, "promptfoo -j 1": {}}
+    rows: dict[str, dict[float | str, float]] = {
+        "plain ollama-python loop": {},
+        "promptfoo -j 1": {},
+    }
     try:
         for delay in DELAYS_S:
             fake.state.generation_delay_s = delay
@@ -189,17 +215,33 @@ def main() -> None:
                 rows["plain ollama-python loop"][delay] = plain_loop(fake, Path(scratch))
             with tempfile.TemporaryDirectory(prefix="tipbench-compare-") as scratch:
                 rows["promptfoo -j 1"][delay] = promptfoo_eval(fake, Path(scratch))
+        slow_model(fake)
+        with tempfile.TemporaryDirectory(prefix="tipbench-compare-") as scratch:
+            rows["plain ollama-python loop"][SLOW] = plain_loop(fake, Path(scratch))
+        plain_floor = slow_floor_s(fake)
+        fake.state.load_delay_s = 0.0
         tipbench = {"SQLite": tipbench_jobs(fake, "")}
         with postgres_database() as uri:
             tipbench["PostgreSQL"] = tipbench_jobs(fake, uri)
     finally:
         fake.stop()
     for backend, figures in tipbench.items():
-        rows[f"tipbench, MLflow on {backend}"] = {d: figures[d]["wall_s"] for d in DELAYS_S}
-    print("| tool (48 cells, start to last result stored) | 0 ms | 50 ms |")
-    print("| --- | --- | --- |")
+        cases = (*DELAYS_S, SLOW)
+        rows[f"tipbench, MLflow on {backend}"] = {d: figures[d]["wall_s"] for d in cases}
+    floors = {"plain ollama-python loop": plain_floor} | {
+        f"tipbench, MLflow on {backend}": figures[SLOW]["floor_s"]
+        for backend, figures in tipbench.items()
+    }
+    print(f"| tool (48 cells, start to last result stored) | 0 ms | 50 ms | {SLOW} |")
+    print("| --- | --- | --- | --- |")
     for name, walls in rows.items():
-        print(f"| {name} | {walls[0.0]:.1f} s | {walls[0.05]:.1f} s |")
+        slow = (
+            f"{walls[SLOW]:.1f} s (floor {floors[name]:.0f} s: ratio"
+            f" {walls[SLOW] / floors[name]:.3f})"
+            if SLOW in walls
+            else "—"
+        )
+        print(f"| {name} | {walls[0.0]:.1f} s | {walls[0.05]:.1f} s | {slow} |")
     print()
     print(
         "| MLflow backend | recorder, per message | amortized per cell (0 ms job)"
