@@ -41,7 +41,8 @@ def test_an_llm_judge_says_which_of_two_answers_is_better(
 
     # Then its verdicts rank the tidy row first in the leaderboard's pairwise section
     def section() -> Any:
-        return api.get(f"/api/bench/leaderboard/{EXPERIMENT}").json()["pairwise"]
+        board = api.get(f"/api/bench/leaderboard/{EXPERIMENT}")  # 404 until the first rebuild
+        return board.json()["pairwise"] if board.status_code == 200 else None
 
     found = wait_until(section, timeout_s=90, what="the LLM judge's pairwise verdicts")
     assert found["judges"] == ["llm:pair-judge:8b"] and found["n_judgments"] == 3
