@@ -4,9 +4,8 @@ A run's answer and params are kept in Redis (AnswerStore): the recorder adds eac
 it writes it, and a rebuild reads from MLflow, once, any run missing there (after a Redis
 loss, or recorded by an earlier version); later rebuilds read them all in one call. A
 rebuild reads at most NEW_ANSWERS_PER_REBUILD runs from MLflow (three requests each, five
-for a run recorded before the cell.json bundle), so
-the first rebuild of a large experiment stays well inside the rebuild lock's expiry; the
-next rebuilds read the rest.
+for a run recorded before the cell.json bundle), so the first rebuild of a large
+experiment stays well inside the rebuild lock's expiry; the next rebuilds read the rest.
 """
 
 from __future__ import annotations

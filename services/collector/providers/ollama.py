@@ -27,8 +27,6 @@ class OllamaProvider:
     name = "ollama"
 
     def __init__(self, host: str, *, timeout_s: float, load_timeout_s: float) -> None:
-        self._host = host
-        self._timeout_s = timeout_s
         # The client has no timeout unless given one; a cold load needs a longer one.
         self._warm = ollama.Client(host=host, timeout=timeout_s)
         self._cold = ollama.Client(host=host, timeout=load_timeout_s)
