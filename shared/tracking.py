@@ -180,10 +180,15 @@ def read_artifact_bytes(client: MlflowClient, run: Run, path: str) -> bytes:
         return Path(local).read_bytes()
 
 
+def _stem(part: str) -> str:
+    """A part's key in CELL_ARTIFACT: its file name without `.json`."""
+    return part.removesuffix(".json")
+
+
 def cell_record(parts: dict[str, object]) -> dict[str, object]:
     """The content of CELL_ARTIFACT: each part (named by its file, `candidates.json`) under
     its stem (`candidates`)."""
-    return {name.removesuffix(".json"): content for name, content in parts.items()}
+    return {_stem(name): content for name, content in parts.items()}
 
 
 def _cell_bundle(client: MlflowClient, run: Run) -> dict[str, Any] | None:
@@ -195,14 +200,18 @@ def _cell_bundle(client: MlflowClient, run: Run) -> dict[str, Any] | None:
     return found
 
 
+def _part_of(client: MlflowClient, run: Run, bundle: dict[str, Any] | None, part: str) -> Any:
+    """A part from the bundle, or from its own file when the run has no bundle."""
+    if bundle is None:
+        return json.loads(read_artifact(client, run, part))
+    return bundle[_stem(part)]
+
+
 def read_cell_part(client: MlflowClient, run: Run, part: str) -> Any:
     """One part of a cell run's record (`tracking.CANDIDATES_ARTIFACT`...), parsed; from
     CELL_ARTIFACT, or from the part's own file for a run recorded before the bundle.
     MlflowException, OSError or ValueError if it cannot be read, KeyError if it has none."""
-    bundle = _cell_bundle(client, run)
-    if bundle is None:
-        return json.loads(read_artifact(client, run, part))
-    return bundle[part.removesuffix(".json")]
+    return _part_of(client, run, _cell_bundle(client, run), part)
 
 
 def read_cell_parts(client: MlflowClient, run: Run, *parts: str) -> dict[str, Any]:
@@ -212,11 +221,7 @@ def read_cell_parts(client: MlflowClient, run: Run, *parts: str) -> dict[str, An
     found: dict[str, Any] = {}
     for part in parts:
         try:
-            found[part] = (
-                json.loads(read_artifact(client, run, part))
-                if bundle is None
-                else bundle[part.removesuffix(".json")]
-            )
+            found[part] = _part_of(client, run, bundle, part)
         except (MlflowException, OSError, ValueError, KeyError):
             continue
     return found
