@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 from mlflow.exceptions import MlflowException
+from mlflow.tracing import reset as reset_tracing
 from mlflow.tracking import MlflowClient
 
 from services.collector.deps import CollectorDeps
@@ -44,6 +45,8 @@ def deps(
     monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")  # as the stack runs it
     for name, value in stack.QUIET_ENV.items():
         monkeypatch.setenv(name, value)
+    # the tracer reads its export mode once: start it anew, as a recorder process starts
+    reset_tracing()
     fake_ollama.state.reset()
     client = redis.Redis.from_url(core_settings.redis_url)
     provider = OllamaProvider(fake_ollama.url, timeout_s=5, load_timeout_s=10)
