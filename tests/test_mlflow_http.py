@@ -74,6 +74,31 @@ def test_uvicorns_own_protocol_leaves_nagle_on_there_uvicorn_issue_3149() -> Non
     assert _nodelay_of_a_served_connection("auto") == 0
 
 
+def test_a_server_that_loaded_the_protocol_ticks_once_a_second() -> None:
+    # uvicorn counts its ticks in tenths of a second and refreshes the Date header at each
+    # multiple of ten; a worker that loaded the protocol module ticks only on those.
+    config = uvicorn.Config(
+        _ok, host="127.0.0.1", port=0, http="shared.mlflow_http:NoDelayHTTPProtocol"
+    )
+    server = uvicorn.Server(config)
+    ticks: list[int] = []
+    on_tick = server.on_tick
+
+    async def noted(counter: int) -> bool:
+        ticks.append(counter)
+        return await on_tick(counter)
+
+    server.on_tick = noted  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while len(ticks) < 3:
+        time.sleep(0.05)
+    server.should_exit = True
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert ticks[:3] == [0, 10, 20], ticks  # uvicorn's own loop: 0, 1, 2
+
+
 def test_the_local_stacks_mlflow_server_runs_the_protocol(tmp_path: Path) -> None:
     argv = stack.mlflow_service(Settings(var_dir=str(tmp_path))).argv
     opts = shlex.split(argv[argv.index("--uvicorn-opts") + 1])
