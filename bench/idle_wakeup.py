@@ -10,9 +10,9 @@
 2. At rest: the local stack (MLflow server, gateway, collector, recorder, judge bridge,
    one reporter) started as `make up` does, left alone, then the CPU time of every
    process of each service over --idle-s seconds (from /proc), as a share of one core;
-   once as shipped, once as before (every worker polling every 20 ms as the collector and
-   the recorder did, MLflow's server-side job runner on). Then the time from a job's POST
-   answer to its first generation.
+   once as shipped, once as before (every worker's timeout at 20 ms, as the collector and
+   the recorder polled: idle waits of 20-80 ms; MLflow's server-side job runner on).
+   Then the time from a job's POST answer to its first generation.
 """
 
 from __future__ import annotations

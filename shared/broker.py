@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 import dramatiq
@@ -19,11 +20,12 @@ from shared.wakeup import WakingConsumer, push_wake
 # dramatiq puts back the messages of a dead worker (SIGKILL, OOM, power loss) only during
 # a "maintenance" pass of a command on the same queue, run with probability
 # maintenance_chance/1e6, and only for workers silent for heartbeat_timeout ms. Idle
-# consumers here fetch once per worker timeout (they are woken by enqueues, not polling),
-# so a chance per command would leave a dead worker's message waiting a minute or more:
-# every fetch does the pass (ResilientRedisBroker), a few cheap reads when no worker is
-# dead, and a dead worker's message comes back within a second of the 20 s timeout, while
-# a live worker (a heartbeat every fetch, ~1 s) is never mistaken for a dead one.
+# consumers here fetch once per wait (every 4 s; they are woken by enqueues, not polling,
+# shared/wakeup.py), so a chance per command would leave a dead worker's message waiting
+# many minutes: every fetch does the pass (ResilientRedisBroker), a few cheap reads when
+# no worker is dead, and a dead worker's message comes back within 4 s of the 20 s
+# timeout, while a live worker (a heartbeat every fetch, at most 4 s apart) is never
+# mistaken for a dead one.
 MAINTENANCE_CHANCE = 20_000  # for the other commands
 HEARTBEAT_TIMEOUT_MS = 20_000
 
@@ -144,6 +146,15 @@ class WorkerName(MessageEnd):
 ENQUEUE_RETRY_S = 60.0
 
 
+class WakeAtShutdown(Middleware):
+    """Wakes the broker's consumers when a worker begins to stop (idle ones wait up to
+    several worker timeouts, shared/wakeup.py)."""
+
+    def before_worker_shutdown(self, broker: Broker, worker: dramatiq.Worker) -> None:
+        if isinstance(broker, ResilientRedisBroker):
+            broker.wake_for_shutdown()
+
+
 class ResilientRedisBroker(RedisBroker):
     """A RedisBroker whose enqueue waits out a Redis restart instead of failing, and whose
     idle consumers block until a message is enqueued (`shared/wakeup.py`).
@@ -157,6 +168,9 @@ class ResilientRedisBroker(RedisBroker):
     def __init__(self, *, wake_prefix: str, **options: Any) -> None:
         super().__init__(**options)  # type: ignore[no-untyped-call]
         self.wake_prefix = wake_prefix
+        self.stopping = False
+        self._consumers: weakref.WeakSet[WakingConsumer] = weakref.WeakSet()
+        self.add_middleware(WakeAtShutdown())
 
     def wake_key(self, queue_name: str) -> str:
         """The wake-up list of a queue (outside dramatiq's own namespace)."""
@@ -169,7 +183,21 @@ class ResilientRedisBroker(RedisBroker):
         return int(super()._should_do_maintenance(command))
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> WakingConsumer:
-        return WakingConsumer(self, queue_name, prefetch, timeout, self.wake_key(queue_name))
+        consumer = WakingConsumer(self, queue_name, prefetch, timeout, self.wake_key(queue_name))
+        if self.stopping:
+            consumer.wake_to_stop()
+        self._consumers.add(consumer)
+        return consumer
+
+    def wake_for_shutdown(self) -> None:
+        """A worker of this broker is stopping: end its consumers' idle waits now, and
+        keep their later waits to one worker timeout, so that they see the stop."""
+        self.stopping = True
+        for consumer in list(self._consumers):
+            try:
+                consumer.wake_to_stop()
+            except redis.RedisError:
+                pass  # Redis is away: the consumer's wait fails on its own
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         deadline = time.monotonic() + ENQUEUE_RETRY_S

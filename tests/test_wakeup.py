@@ -16,7 +16,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from shared.broker import make_broker
 from shared.settings import Settings
-from shared.wakeup import push_wake
+from shared.wakeup import IDLE_TIMEOUTS, push_wake
 from tests.conftest import wait_until
 
 # Far beyond every pickup below: a worker that only polled would mostly wait for it.
@@ -69,20 +69,15 @@ class Woken:
 
 @pytest.fixture(scope="module")
 def woken(broker: RedisBroker) -> Iterator[Woken]:
-    """One worker for the module (stopping one waits out its 10 s timeout once): a single
-    thread with one message in hand at a time, its consumers blocked, waiting."""
+    """One worker for the module: a single thread with one message in hand at a time, its
+    consumers blocked, waiting."""
     actors = Woken(broker)
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=POLL_TIMEOUT_MS)
     worker.queue_prefetch = 1
     worker.start()
     time.sleep(0.5)
     yield actors
-    stopper = threading.Thread(target=worker.stop)
-    stopper.start()
-    while stopper.is_alive():  # wake the blocked consumers, as an enqueue would
-        for queue in ("wake", "wake-busy"):
-            push_wake(broker.client, broker.wake_key(queue))  # type: ignore[attr-defined]
-        stopper.join(0.05)
+    worker.stop()
 
 
 def test_an_idle_worker_takes_a_message_when_it_is_enqueued(woken: Woken) -> None:
@@ -155,3 +150,70 @@ def test_a_dead_workers_message_comes_back_at_an_idle_workers_next_fetch(
     finally:
         worker.stop()
     assert client.scard(f"{ns}:__acks__.dead-worker.orphan") == 0
+
+
+def test_an_idle_consumer_fetches_once_per_wait(idle_broker: RedisBroker) -> None:
+    broker = idle_broker
+    fetched: list[str] = []
+    fetch = broker.do_fetch  # type: ignore[attr-defined]
+
+    def counted(queue_name: str, prefetch: int) -> list[bytes]:
+        fetched.append(queue_name)
+        return fetch(queue_name, prefetch)  # type: ignore[no-any-return]
+
+    broker.do_fetch = counted  # type: ignore[attr-defined]
+    broker.declare_queue("idle")
+    consumer = broker.consume("idle", prefetch=1, timeout=100)
+    try:
+        # Three turns of an idle consumer: each fetches, then waits out its timeout on
+        # the wake-up list (nothing is enqueued)
+        turns = [next(consumer) for _ in range(3)]
+        assert turns == [None, None, None]
+        # one fetch a turn: none again right after a wait that timed out
+        assert fetched == ["idle"] * 3
+        # A wait that a token ends (here a token alone) is followed by a fetch
+        push_wake(broker.client, broker.wake_key("idle"))  # type: ignore[attr-defined]
+        assert next(consumer) is None
+        assert fetched == ["idle"] * 5
+    finally:
+        consumer.close()
+
+
+def test_an_idle_consumer_waits_longer_with_nothing_in_hand(idle_broker: RedisBroker) -> None:
+    broker = idle_broker
+
+    @dramatiq.actor(broker=broker, queue_name="in-hand")
+    def in_hand() -> None:
+        """Never run: the consumer is read by hand."""
+
+    consumer = broker.consume("in-hand", prefetch=2, timeout=100)
+    try:
+        assert consumer.wait_s() == IDLE_TIMEOUTS * 0.1  # type: ignore[attr-defined]
+        in_hand.send()
+        assert next(consumer) is not None
+        # a message in hand (a delay queue's must be re-enqueued on time): one timeout
+        assert consumer.wait_s() == 0.1  # type: ignore[attr-defined]
+    finally:
+        consumer.close()
+
+
+def test_a_stopping_worker_wakes_its_idle_consumers(idle_broker: RedisBroker) -> None:
+    broker = idle_broker
+    broker.declare_queue("stopping")
+    # Given an idle consumer waiting for a wake-up (up to 4 s: nothing in hand)
+    consumer = broker.consume("stopping", prefetch=1, timeout=1000)
+    turned: list[object] = []
+    waiting = threading.Thread(target=lambda: turned.append(next(consumer)))
+    waiting.start()
+    time.sleep(0.3)
+    try:
+        # When a worker of its broker begins to stop (dramatiq's before_worker_shutdown)
+        broker.emit_before("worker_shutdown", None)
+        # Then its wait ends at once, long before its 4 s, and its next waits last one
+        # worker timeout, so that it sees the stop within a second
+        waiting.join(timeout=2)
+        assert not waiting.is_alive() and turned == [None]
+        assert consumer.wait_s() == 1.0  # type: ignore[attr-defined]
+    finally:
+        waiting.join()
+        consumer.close()
