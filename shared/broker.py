@@ -65,9 +65,13 @@ class ActorStats(MessageEnd):
         self._client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url)
         self._started: dict[str, float] = {}
 
-    def _count(self, actor: str, what: str, amount: float = 1) -> None:
+    def _count(self, actor: str, counts: dict[str, float]) -> None:
+        """Add to the actor's counters, in one round trip."""
         try:
-            self._client.hincrbyfloat(self._key, f"{actor}:{what}", amount)
+            with self._client.pipeline(transaction=False) as pipe:
+                for what, amount in counts.items():
+                    pipe.hincrbyfloat(self._key, f"{actor}:{what}", amount)
+                pipe.execute()
         except redis.RedisError:
             pass  # statistics never fail a message
 
@@ -80,13 +84,14 @@ class ActorStats(MessageEnd):
         started = self._started.pop(message.message_id, None)
         if skipped:
             return
-        self._count(message.actor_name, "processed" if exception is None else "failed")
+        counts: dict[str, float] = {"processed" if exception is None else "failed": 1}
         if started is not None:
-            self._count(message.actor_name, "ms", (time.perf_counter() - started) * 1000)
+            counts["ms"] = (time.perf_counter() - started) * 1000
+        self._count(message.actor_name, counts)
 
     def after_enqueue(self, broker: Broker, message: Message[Any], delay: int) -> None:
         if message.options.get("retries"):
-            self._count(message.actor_name, "retried")
+            self._count(message.actor_name, {"retried": 1})
 
 
 class RequestId(MessageEnd):
@@ -109,6 +114,9 @@ class RequestId(MessageEnd):
 
 # A worker's name outlives a silent week at most; a SIGKILLed worker cannot remove its own.
 WORKER_NAME_TTL_S = 7 * 24 * 3600
+# A working worker renews it at most this often (not with every message: one round trip
+# less between two generations).
+WORKER_NAME_RENEW_S = 60.0
 
 
 def worker_name_key(settings: Settings, broker_id: str) -> str:
@@ -118,24 +126,30 @@ def worker_name_key(settings: Settings, broker_id: str) -> str:
 
 class WorkerName(MessageEnd):
     """Records which service a worker process is, by the broker id its heartbeats carry
-    (dramatiq's `__heartbeats__` knows only that id); refreshed with every message."""
+    (dramatiq's `__heartbeats__` knows only that id); renewed as messages end, at most
+    once a WORKER_NAME_RENEW_S."""
 
     def __init__(self, settings: Settings, service: str) -> None:
         self._settings, self._service = settings, service
         self._client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url)
         self._key: str | None = None
+        self._noted = -WORKER_NAME_RENEW_S  # monotonic time of the last write
 
-    def _note(self) -> None:
+    def _note(self, *, force: bool = False) -> None:
         if self._key is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._noted < WORKER_NAME_RENEW_S:
             return
         try:
             self._client.set(self._key, self._service, ex=WORKER_NAME_TTL_S)
+            self._noted = now
         except redis.RedisError:
             pass  # a name for the admin page never fails a worker or a message
 
     def after_worker_boot(self, broker: Broker, worker: Any) -> None:
         self._key = worker_name_key(self._settings, str(getattr(broker, "broker_id", "")))
-        self._note()
+        self._note(force=True)
 
     def ended(
         self, message: MessageProxy, exception: BaseException | None, *, skipped: bool = False
