@@ -168,8 +168,8 @@ def test_a_recorder_asks_mlflow_for_an_experiment_once(
     assert record_cell(first, deps) and record_cell(second, deps)
     lookups = [r for r in mlflow_requests if r.endswith("/experiments/get-by-name")]
     assert len(lookups) == 1, mlflow_requests
-    # the second cell's run in six requests: create, the trace (spans, then its info),
-    # params and metrics, the record (one file), the end
+    # the second cell's run in six requests: create, the trace (its info, then its spans
+    # as one file), params and metrics, the record (one file), the end
     mlflow_requests.clear()
     third = a_collect_cell(
         experiment=first.experiment,
@@ -186,8 +186,8 @@ def test_a_recorder_asks_mlflow_for_an_experiment_once(
         "POST /api/2.0/mlflow/runs/log-batch",
         "POST /api/2.0/mlflow/runs/update",
         "POST /api/3.0/mlflow/traces",
-        "POST /v1/traces",
         "cell.json",
+        "traces.json",
     ]
 
 
