@@ -38,7 +38,8 @@ QUIET_ENV = {
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
 # uvicorn's HTTP protocol with TCP_NODELAY for the MLflow server (shared/mlflow_http.py:
-# without it every keep-alive request past the first waits ~40 ms); compose names it too.
+# without it every keep-alive request past the first waits ~40 ms; loading it also makes
+# the workers tick once a second at rest); compose names it too.
 MLFLOW_UVICORN_OPTS = "--http shared.mlflow_http:NoDelayHTTPProtocol"
 # The recorder's MLflow calls wait on the server most of their time: several in flight
 # keep up with a fast model (bench/promptfoo_compare.py).
