@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 from typing import Any
@@ -168,6 +169,10 @@ class WakeAtShutdown(Middleware):
         if isinstance(broker, ResilientRedisBroker):
             broker.wake_for_shutdown()
 
+    def after_worker_shutdown(self, broker: Broker, worker: dramatiq.Worker) -> None:
+        if isinstance(broker, ResilientRedisBroker):
+            broker.stopping = False  # a later worker of the broker waits as usual
+
 
 class ResilientRedisBroker(RedisBroker):
     """A RedisBroker whose enqueue waits out a Redis restart instead of failing, and whose
@@ -182,8 +187,9 @@ class ResilientRedisBroker(RedisBroker):
     def __init__(self, *, wake_prefix: str, **options: Any) -> None:
         super().__init__(**options)  # type: ignore[no-untyped-call]
         self.wake_prefix = wake_prefix
-        self.stopping = False
+        self.stopping = False  # a worker of this broker is stopping
         self._consumers: weakref.WeakSet[WakingConsumer] = weakref.WeakSet()
+        self._consumers_lock = threading.Lock()
         self.add_middleware(WakeAtShutdown())
 
     def wake_key(self, queue_name: str) -> str:
@@ -198,18 +204,19 @@ class ResilientRedisBroker(RedisBroker):
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> WakingConsumer:
         consumer = WakingConsumer(self, queue_name, prefetch, timeout, self.wake_key(queue_name))
-        if self.stopping:
-            consumer.wake_to_stop()
-        self._consumers.add(consumer)
+        with self._consumers_lock:
+            self._consumers.add(consumer)
         return consumer
 
     def wake_for_shutdown(self) -> None:
-        """A worker of this broker is stopping: end its consumers' idle waits now, and
-        keep their later waits to one worker timeout, so that they see the stop."""
+        """A worker of this broker is stopping: end its consumers' idle waits now; their
+        later waits last one worker timeout (`stopping`), so that they see the stop."""
         self.stopping = True
-        for consumer in list(self._consumers):
+        with self._consumers_lock:
+            consumers = list(self._consumers)
+        for consumer in consumers:
             try:
-                consumer.wake_to_stop()
+                consumer.wake()
             except redis.RedisError:
                 pass  # Redis is away: the consumer's wait fails on its own
 

@@ -13,8 +13,8 @@ delay queue's consumer must re-enqueue each when its time comes; the worker's he
 goes with every fetch), IDLE_TIMEOUTS of them when it has none. Each wait ends in a fetch,
 which also finds the messages that arrive without an enqueue (a dead worker's, put back by
 dramatiq's maintenance) and refreshes the worker's heartbeat. A stopping worker wakes its
-consumers (`WakingConsumer.wake_to_stop`), which then wait one timeout at a time, as
-dramatiq's own shutdown expects.
+consumers (`WakingConsumer.wake`), which then wait one timeout at a time, as dramatiq's
+own shutdown expects.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ class WakingConsumer(_RedisConsumer):
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
         self._wake_key = wake_key
         self._stop_key = f"{wake_key}:stop:{uuid.uuid4().hex}"  # this consumer's own
-        self._stopping = False
         self._freed = threading.Event()
 
     def ack(self, message: MessageProxy) -> None:
@@ -70,9 +69,8 @@ class WakingConsumer(_RedisConsumer):
         super().nack(message)  # type: ignore[no-untyped-call]
         self._freed.set()
 
-    def wake_to_stop(self) -> None:
-        """End this consumer's wait now, and keep later waits to one timeout each."""
-        self._stopping = True
+    def wake(self) -> None:
+        """End this consumer's wait now (its worker is stopping)."""
         with self.broker.client.pipeline(transaction=False) as pipe:
             pipe.lpush(self._stop_key, b"1")
             pipe.expire(self._stop_key, STOP_TOKEN_TTL_S)
@@ -88,7 +86,7 @@ class WakingConsumer(_RedisConsumer):
     def wait_s(self) -> float:
         """How long the next wait for a wake-up may last (see the module's docstring)."""
         timeout_s = max(float(self.timeout) / 1000, 0.001)
-        if self.outstanding_message_count or self._stopping:
+        if self.outstanding_message_count or getattr(self.broker, "stopping", False):
             return min(timeout_s, MAX_WAIT_S)
         return min(IDLE_TIMEOUTS * timeout_s, MAX_WAIT_S)
 
@@ -107,7 +105,8 @@ class WakingConsumer(_RedisConsumer):
             woken = self.broker.client.blpop(
                 [self._wake_key, self._stop_key], timeout=self.wait_s()
             )
-        except redis.ConnectionError as exc:
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # (a reply later than the client's socket timeout: restarted as a lost connection)
             raise ConnectionClosed(exc) from None  # type: ignore[no-untyped-call]
         if woken is None:
             # Timed out: the next call fetches first; fetching here too would make two

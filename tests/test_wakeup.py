@@ -1,6 +1,7 @@
 """Workers woken by the enqueue itself (shared/wakeup.py), on a real Redis with real
-dramatiq workers whose poll timeout is 10 s: a message is picked up long before a poll
-would find it, and a busy consumer takes the next message as soon as one is done."""
+dramatiq workers whose timeout is 10 s (an idle consumer's wait is then its longest, 4 s):
+a message is picked up long before a fetch at the end of a wait would find it, and a busy
+consumer takes the next message as soon as one is done."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from shared.settings import Settings
 from shared.wakeup import IDLE_TIMEOUTS, push_wake
 from tests.conftest import wait_until
 
-# Far beyond every pickup below: a worker that only polled would mostly wait for it.
+# Far beyond every pickup below: a worker that only fetched at the end of each wait
+# (MAX_WAIT_S, 4 s) would mostly wait for it.
 POLL_TIMEOUT_MS = 10_000
 
 
@@ -88,9 +90,9 @@ def test_an_idle_worker_takes_a_message_when_it_is_enqueued(woken: Woken) -> Non
         wait_until(lambda c=count: len(woken.ran) == c, timeout_s=30, what=f"message {count}")
         latencies.append(woken.ran[-1] - sent)
         time.sleep(0.3)  # idle again between messages
-    # A worker that polled every 10 s would pick each up after 0-10 s; all four within
-    # 2 s by chance would happen once in 600 runs.
-    assert max(latencies) < 2.0, latencies
+    # A worker that only fetched at the end of each 4 s wait would pick each up after
+    # 0-4 s; all four within 0.5 s by chance would happen once in 4,096 runs.
+    assert max(latencies) < 0.5, latencies
 
 
 def test_a_full_consumer_fetches_the_next_message_when_one_is_acknowledged(
@@ -214,6 +216,9 @@ def test_a_stopping_worker_wakes_its_idle_consumers(idle_broker: RedisBroker) ->
         waiting.join(timeout=2)
         assert not waiting.is_alive() and turned == [None]
         assert consumer.wait_s() == 1.0  # type: ignore[attr-defined]
+        # and once the worker has stopped, a later one's consumers wait as usual again
+        broker.emit_after("worker_shutdown", None)
+        assert consumer.wait_s() == IDLE_TIMEOUTS * 1.0  # type: ignore[attr-defined]
     finally:
         waiting.join()
         consumer.close()
