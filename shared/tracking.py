@@ -77,13 +77,13 @@ def spans_after_their_trace() -> None:
     With span logging the spans' request creates the trace, and the info's request then
     finds it there: the server rolls back and merges the info row by row, the slow path of
     its start_trace. A one-span trace cost the server 35-42 ms of CPU that way, 13-17 ms
-    info first (bench/recorder_backends, docs/performance.md). Spans kept as an artifact
+    info first (docs/performance.md, the recorder's section). Spans kept as an artifact
     are MLflow's own layout for stores without span logging: `get_trace`, the UI and
-    assessments read either; what is lost is searching traces by span contents, which
-    tipbench does not do. The exporter has no setting for it: this sets the flag its
-    instances keep (`_store_supports_log_spans`, which it clears itself when a server cannot
-    log spans); `tests/test_collect.py` lists a cell's requests, so a change of MLflow's
-    shows there.
+    assessments read either; what is lost is searching traces by span contents and traces
+    continued from another process, neither of which tipbench does. The exporter has no
+    setting for it: this sets the flag its instances keep (`_store_supports_log_spans`,
+    which it clears itself when a server cannot log spans); `tests/test_collect.py` lists
+    a cell's requests, so a change of MLflow's shows there.
     """
     if getattr(MlflowV3SpanExporter, "_tipbench_spans_after", False):
         return

@@ -7,6 +7,7 @@ import ast
 import http.client
 import shlex
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -97,6 +98,20 @@ def test_a_server_that_loaded_the_protocol_ticks_once_a_second() -> None:
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert ticks[:3] == [0, 10, 20], ticks  # uvicorn's own loop: 0, 1, 2
+
+
+def test_a_worker_that_loads_the_protocol_by_its_name_ticks_once_a_second() -> None:
+    # what a worker of `mlflow server --uvicorn-opts "--http …"` does, in a fresh process
+    probe = (
+        "import uvicorn.server as s; before = s.Server.main_loop;"
+        "from uvicorn.importer import import_from_string;"
+        "import_from_string('shared.mlflow_http:NoDelayHTTPProtocol');"
+        "print(s.Server.main_loop is not before, s.Server.main_loop.__module__)"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert found.stdout.split() == ["True", "shared.mlflow_http"], found.stderr
 
 
 def test_the_local_stacks_mlflow_server_runs_the_protocol(tmp_path: Path) -> None:
