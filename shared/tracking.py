@@ -80,10 +80,15 @@ def spans_after_their_trace() -> None:
     info first (docs/performance.md, the recorder's section). Spans kept as an artifact
     are MLflow's own layout for stores without span logging: `get_trace`, the UI and
     assessments read either; what is lost is searching traces by span contents and traces
-    continued from another process, neither of which tipbench does. The exporter has no
-    setting for it: this sets the flag its instances keep (`_store_supports_log_spans`,
-    which it clears itself when a server cannot log spans); `tests/test_collect.py` lists
-    a cell's requests, so a change of MLflow's shows there.
+    continued from another process, neither of which tipbench does. One thing to know:
+    MLflow reads (and writes) a trace's artifact through the process's global tracking URI,
+    so a client of another server than that one (`MlflowClient(uri).get_trace`) finds no
+    spans; tipbench's processes have one server, and read assessments from the trace's
+    info (`shared.feedback.tracing`), which any client reads from its own server.
+
+    The exporter has no setting for it: this sets the flag its instances keep
+    (`_store_supports_log_spans`, which it clears itself when a server cannot log spans);
+    `tests/test_collect.py` lists a cell's requests, so a change of MLflow's shows there.
     """
     if getattr(MlflowV3SpanExporter, "_tipbench_spans_after", False):
         return

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from shared import tracking
+from shared.feedback import tracing
 from shared.settings import Settings
 from shared.stores.scores import ScoreStore
 from tests.conftest import log_tail, wait_until
@@ -228,7 +229,8 @@ def test_bench_job_runs_end_to_end_and_ranks_the_judged_pairs(
     criteria = {"relevance", "actionability", "tone", "format_ok", "overlong", "composite"}
     for run in api.get("/api/bench/runs/e2e").json():
         trace_id = mlflow.get_run(run["run_id"]).data.tags[tracking.TAG_TRACE_ID]
-        assessments = mlflow.get_trace(trace_id).info.assessments
+        # (the trace's info, where assessments live, from the stack's own server)
+        assessments = tracing(mlflow).get_trace_info(trace_id).assessments
         sources = {(a.source.source_type, a.source.source_id) for a in assessments}
         assert sources == {("HUMAN", "e2e-judge"), ("LLM_JUDGE", "bob")}
         current = sorted((a.source.source_id, a.name) for a in assessments if a.valid)

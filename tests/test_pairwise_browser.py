@@ -61,11 +61,12 @@ def test_a_person_judges_pairs_from_the_keyboard(
         body.send_keys(winner)
     WebDriverWait(driver, 30).until(lambda d: "are judged" in text_of(d, "#pair-progress"))
 
-    # And the leaderboard page ranks the tidy row first in its pairwise table
+    # And the leaderboard page, once rebuilt with both verdicts (the first verdict's rebuild
+    # already has both rows), ranks the tidy row first in its pairwise table
     def ranked() -> bool:
         driver.get(f"{base}/admin/experiments/{EXPERIMENT}")
         rows = driver.find_elements(By.CSS_SELECTOR, "#pairwise tbody tr")
-        return len(rows) == 2
+        return len(rows) == 2 and "2 verdicts by pat" in text_of(driver, "#pairwise-note")
 
     wait_until(ranked, timeout_s=90, what="the pairwise table")
     rows = driver.find_elements(By.CSS_SELECTOR, "#pairwise tbody tr")
