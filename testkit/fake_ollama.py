@@ -118,6 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
+        self._answered()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -239,11 +240,21 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
+    def _answered(self) -> None:
+        """A chat's answer is about to leave: it is no longer in flight (counted before the
+        answer is written: a client may send its next chat before this handler ends)."""
+        if getattr(self, "_chat_in_flight", False):
+            self._chat_in_flight = False
+            state = self.server.state
+            with state.lock:
+                state.in_flight -= 1
+
     def _chat(self, model: FakeModel, body: dict[str, Any]) -> None:
         state = self.server.state
         with state.lock:  # counted on arrival: what the client asks at once
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        self._chat_in_flight = True
         with state.slot_free:
             while state.slots and state.generating >= state.slots:
                 state.slot_free.wait()
@@ -254,8 +265,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout) or was killed
         finally:
+            self._answered()  # (a client that gave up got no answer)
             with state.lock:
-                state.in_flight -= 1
                 state.chat_spans.append((started, time.monotonic()))
                 state.model_spans.append((model.name, started, time.monotonic()))
             with state.slot_free:
@@ -269,6 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if model.name in state.malformed:
             data = b'{"model": "truncated'
+            self._answered()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
