@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from flask import Flask, Response, g, jsonify
+from flask import Flask, Response, g, jsonify, request
 from mlflow.exceptions import MlflowException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -90,6 +90,26 @@ def refusal_status(exc: TipbenchError) -> int:
     return (answer_for(exc) or (500, ""))[0]
 
 
+# A body over the limit is read and dropped, up to this much, before its 413 goes out: the
+# connection is closed after the answer, and a client still sending would otherwise get a
+# reset instead of the answer (gunicorn answers before the body has arrived).
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+
+
+def drain_body(environ: dict[str, Any]) -> None:
+    """Read what is left of the request's body (up to DRAIN_LIMIT_BYTES), for nothing."""
+    stream = environ.get("wsgi.input")
+    left = DRAIN_LIMIT_BYTES
+    try:
+        while stream is not None and left > 0:
+            chunk = stream.read(min(65536, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except Exception:  # noqa: BLE001 - the client left, was too slow or sent a broken body
+        return
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer every error, named, HTTP or unexpected, with the JSON shape."""
 
@@ -102,6 +122,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Response:
         limit = app.config.get("MAX_CONTENT_LENGTH")
+        drain_body(request.environ)
         return error_response(
             413,
             "request_entity_too_large",

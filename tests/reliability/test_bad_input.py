@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import redis
 from shared import tracking
 from shared.settings import Settings
 from testkit.processes import settings_env
-from tests.conftest import TIP_V1_SCORE, gateway_client, wait_until
+from tests.conftest import TIP_V1_SCORE, TOKEN, gateway_client, wait_until
 
 pytestmark = pytest.mark.slow
 RUN = "/api/bench/run"
@@ -574,3 +575,30 @@ def test_ids_and_names_are_checked_whole_at_the_edge_and_change_nothing(
             answered[response.status_code] = answered.get(response.status_code, 0) + 1
     assert state(rel_stack, rel_redis) == before
     figures("ids and names checked at the edge", cases=len(EDGE_CASES), answered=answered)
+
+
+def test_a_body_over_the_limit_gets_its_413_while_it_is_still_arriving(
+    rel_stack: Settings,
+) -> None:
+    # Given a client that sends the headers of a 5 MB body, then a first part of it, and
+    # the rest only after a pause (the gateway could answer and close meanwhile)
+    payload = b'{"experiment": "' + b"x" * 5_000_000 + b'"}'
+    head = (
+        f"POST {RUN} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", rel_stack.gateway_port), timeout=30) as sock:
+        sock.sendall(head + payload[:65536])
+        time.sleep(0.5)
+        # When the rest follows (a reset here is the defect: the answer is lost)
+        sock.sendall(payload[65536:])
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    # Then the answer is the 413 that says why
+    status, _, rest = answer.partition(b"\r\n")
+    assert b" 413 " in status, answer[:300]
+    assert b"larger than the limit" in rest
