@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -189,6 +193,53 @@ def test_a_recorder_asks_mlflow_for_an_experiment_once(
         "cell.json",
         "traces.json",
     ]
+
+
+# Counts, in a fresh process, the searches for MLflow's probed modules (PROBED_MODULES)
+# while a client asks the server three times: a finder first in line sees every search.
+_PROBE_SEARCHES = """
+import sys
+from mlflow.tracking import MlflowClient
+from shared import tracking
+from shared.settings import Settings
+
+class Spy:
+    searched = []
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name in tracking.PROBED_MODULES:
+            cls.searched.append(name)
+        return None
+
+sys.meta_path.insert(0, Spy)
+settings = Settings()
+client = tracking.make_client(settings) if sys.argv[1] == "tipbench" else MlflowClient(
+    settings.mlflow_uri
+)
+made = len(Spy.searched)  # (tipbench's client looks each up once, as it is made)
+for _ in range(3):
+    client.search_experiments(max_results=1)
+print(len(Spy.searched) - made)
+"""
+
+
+def test_an_mlflow_request_searches_for_no_absent_module(mlflow_server: str) -> None:
+    # MLflow's client tries to import Databricks' and Spark's modules on every request; not
+    # installed here, each try searched sys.path again (a quarter of the recorder's CPU).
+    def searches(client: str) -> int:
+        found = subprocess.run(
+            [sys.executable, "-c", _PROBE_SEARCHES, client],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ | {"TIPBENCH_MLFLOW_URI": mlflow_server},
+        )
+        return int(found.stdout.split()[-1])
+
+    assert searches("mlflow") >= 3  # MLflow's own client searches on each request
+    assert searches("tipbench") == 0
+    assert all(importlib.util.find_spec(name) is None for name in tracking.PROBED_MODULES)
 
 
 def test_a_recorder_asks_again_for_an_experiment_after_a_failed_call(
