@@ -6,7 +6,10 @@ For SQLite (the local default) and PostgreSQL (compose's; a throwaway database o
 server at TIPBENCH_BENCH_POSTGRES_URL, default postgres@127.0.0.1:5432), starts a real
 MLflow server on that backend, the gateway and the workers, and runs a 48-cell job
 (4 models x 3 prompts x 4 scenarios) against the fake Ollama with instant generations,
-so the recorder's MLflow writes are all that is measured. Reports: the recorder actor's
+so the recorder's MLflow writes are all that is measured; on PostgreSQL once more with the
+MLflow server MLflow runs by default (uvicorn and FastAPI in front of the same Flask app,
+with TCP_NODELAY: bench/uvicorn_nodelay.py) in place of the shipped one (gunicorn's
+threaded workers, tipbench/stack.py). Reports: the recorder actor's
 mean duration per cell (create the run, the generation's trace in two calls, one
 log_batch, the cell's record in one upload, terminate; from the workers' actor
 statistics), the job's wall time, the CPU each process used during the job, and the
@@ -42,6 +45,28 @@ POSTGRES_URL = os.environ.get(
 )
 JOB = {"models": MODELS, "prompts": PROMPTS, "n_scenarios": 4}
 _REQUEST = re.compile(r'"(GET|POST|PUT|PATCH|DELETE) ([^ ?"]+)')
+
+
+UVICORN_OPTS = "--http bench.uvicorn_nodelay:NoDelayHTTPProtocol"
+
+
+@contextmanager
+def uvicorn_server() -> Iterator[None]:
+    """Within: the stack's MLflow server is MLflow's default (uvicorn), not gunicorn."""
+    shipped = stack.mlflow_service
+
+    def on_uvicorn(settings: Settings) -> stack.Service:
+        service = shipped(settings)
+        argv = list(service.argv)
+        at = argv.index("--gunicorn-opts")
+        argv[at : at + 2] = ["--uvicorn-opts", UVICORN_OPTS]
+        return stack.Service(service.name, argv, service.env)
+
+    stack.mlflow_service = on_uvicorn
+    try:
+        yield
+    finally:
+        stack.mlflow_service = shipped
 
 
 @contextmanager
@@ -100,7 +125,7 @@ def mlflow_requests(log: Path, offset: int) -> Counter[str]:
     return found
 
 
-def measure(backend: str, backend_uri: str, fake: FakeOllama) -> dict[str, Any]:
+def measure(backend: str, backend_uri: str, fake: FakeOllama, label: str = "") -> dict[str, Any]:
     """One backend: a warm-up job, then the 48-cell job; its figures, the CPU each service
     used during it, and the MLflow server's requests."""
     settings = bench_settings(ollama_host=fake.url, mlflow_backend_uri=backend_uri)
@@ -125,7 +150,7 @@ def measure(backend: str, backend_uri: str, fake: FakeOllama) -> dict[str, Any]:
             requests = mlflow_requests(var / "log" / "mlflow.log", offset)
         mean_ms, cells = recorder_ms(settings)
         return {
-            "backend": backend,
+            "backend": label or backend,
             "cells": cells,
             "record_ms": mean_ms,
             "wall_s": wall,
@@ -146,11 +171,14 @@ def main() -> None:
         results = [measure("sqlite", "", fake)]
         with postgres_database() as uri:
             results.append(measure("postgresql", uri, fake))
+        with postgres_database() as uri, uvicorn_server():
+            label = "postgresql, MLflow's default server (uvicorn)"
+            results.append(measure("postgresql", uri, fake, label))
     finally:
         fake.stop()
     for r in results:
         print(
-            f"{r['backend']:>10}: {r['cells']} cells recorded, {r['record_ms']:.0f} ms per cell"
+            f"{r['backend']}: {r['cells']} cells recorded, {r['record_ms']:.0f} ms per cell"
             f" in the recorder; job {r['wall_s']:.1f} s wall,"
             f" {1000 * r['wall_s'] / r['cells']:.0f} ms per cell"
         )

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.settings import Settings
 from tests.conftest import unavailable
 from tipbench import stack
 
@@ -231,17 +232,15 @@ def test_mlflow_keeps_its_runs_in_postgres_and_its_artifacts_on_a_volume(
     assert mlflow["depends_on"] == {"postgres": {"condition": "service_healthy"}}
 
 
-def test_mlflow_serves_with_the_no_delay_protocol_mounted_read_only(
-    compose: dict[str, Any],
+def test_mlflow_serves_its_flask_app_under_gunicorn_as_the_local_stack_does(
+    compose: dict[str, Any], tmp_path: Path
 ) -> None:
     mlflow = compose["services"]["mlflow"]
     command = " ".join(mlflow["command"])
-    assert f'--uvicorn-opts="{stack.MLFLOW_UVICORN_OPTS}"' in command  # as the local stack
-    mounted = (
-        f"./shared/mlflow_http.py:{mlflow['environment']['PYTHONPATH']}/shared/mlflow_http.py:ro"
-    )
-    assert mounted in mlflow["volumes"]
-    assert (ROOT / mounted.split(":")[0]).is_file()
+    assert f'--gunicorn-opts="{stack.MLFLOW_GUNICORN_OPTS}"' in command
+    assert "--uvicorn-opts" not in command
+    local = stack.mlflow_service(Settings(var_dir=str(tmp_path))).argv
+    assert local[local.index("--gunicorn-opts") + 1] == stack.MLFLOW_GUNICORN_OPTS
 
 
 def test_stateful_services_persist_and_check_health(compose: dict[str, Any]) -> None:

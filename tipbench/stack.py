@@ -37,10 +37,16 @@ QUIET_ENV = {
     "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
-# uvicorn's HTTP protocol with TCP_NODELAY for the MLflow server (shared/mlflow_http.py:
-# without it every keep-alive request past the first waits ~40 ms; loading it also makes
-# the workers tick once a second at rest); compose names it too.
-MLFLOW_UVICORN_OPTS = "--http shared.mlflow_http:NoDelayHTTPProtocol"
+# The MLflow server runs its Flask app under gunicorn's threaded workers, MLflow's other
+# supported server: its default, uvicorn, serves the same handlers through FastAPI and a
+# bridge to Flask (ASGI to WSGI), which cost the recorder's writes about 40% more of the
+# server's CPU (docs/performance.md). gunicorn turns TCP_NODELAY on for its listening
+# socket, so a keep-alive request is not held back by Nagle's algorithm. What only the
+# FastAPI app serves (the OTLP span endpoint, server-side jobs, the AI gateway) tipbench
+# does not use: a trace's spans go as its artifact (tracking.spans_after_their_trace).
+# The access log goes to the server's log, as uvicorn's did. Compose names the same.
+MLFLOW_GUNICORN_OPTS = "--worker-class gthread --threads 4 --access-logfile -"
+MLFLOW_WORKERS = 2
 # The recorder's MLflow calls wait on the server most of their time: several in flight
 # keep up with a fast model (bench/promptfoo_compare.py).
 RECORDER_THREADS = 4
@@ -181,9 +187,9 @@ def mlflow_service(settings: Settings) -> Service:
             str(data / "artifacts"),
             "--serve-artifacts",
             "--workers",
-            "2",
-            "--uvicorn-opts",
-            MLFLOW_UVICORN_OPTS,
+            str(MLFLOW_WORKERS),
+            "--gunicorn-opts",
+            MLFLOW_GUNICORN_OPTS,
         ],
         {},
     )
