@@ -75,7 +75,7 @@ def measure(api: httpx.Client, fake: FakeOllama, bodies: list[dict[str, Any]]) -
 
 
 def main() -> None:
-    fake = FakeOllama()
+    fake = FakeOllama(keep_alive=True)  # as Ollama: connections kept open
     for model in FAKE_MODELS:
         fake.add(model)
     fake.start()

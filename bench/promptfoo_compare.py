@@ -200,7 +200,7 @@ def tipbench_jobs(fake: FakeOllama, backend_uri: str) -> dict[float | str, dict[
 
 def main() -> None:
     promptfoo_bin()  # installed before anything is timed
-    fake = FakeOllama()
+    fake = FakeOllama(keep_alive=True)  # as Ollama: connections kept open
     for model in FAKE_MODELS:
         fake.add(model)
     fake.start()

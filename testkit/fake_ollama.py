@@ -340,17 +340,31 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
+class _KeepAliveHandler(_Handler):
+    """HTTP/1.1 with connections kept open and Nagle's algorithm off, as Ollama's server."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     state: FakeOllamaState
 
 
 class FakeOllama:
-    """Runs the fake on 127.0.0.1 in a background thread."""
+    """Runs the fake on 127.0.0.1 in a background thread.
 
-    def __init__(self) -> None:
+    It answers HTTP/1.0, one connection per request, unless `keep_alive`: then HTTP/1.1
+    with each client's connection kept open, as Ollama's own server does, which spares a
+    connection and a handler thread per chat (the benchmarks' setting). A client's open
+    connection is served past `pause()`, so the specs that pause the fake use the default.
+    """
+
+    def __init__(self, *, keep_alive: bool = False) -> None:
         self.state = FakeOllamaState()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._handler = _KeepAliveHandler if keep_alive else _Handler
+        self._server = _Server(("127.0.0.1", 0), self._handler)
         self._server.state = self.state
         self._port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -366,7 +380,7 @@ class FakeOllama:
 
     def resume(self) -> None:
         """Listen again on the same port."""
-        self._server = _Server(("127.0.0.1", self._port), _Handler)
+        self._server = _Server(("127.0.0.1", self._port), self._handler)
         self._server.state = self.state
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

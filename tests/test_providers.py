@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,6 +61,26 @@ def test_ollama_generate_converts_nanoseconds_to_seconds(
     assert generation.tokens_per_s == pytest.approx(generation.completion_tokens / 0.4)
     sent = fake_ollama.state.calls_to("/api/chat")[-1]
     assert sent["options"] == {"temperature": 0.0, "seed": 7, "num_predict": 200, "num_ctx": 2048}
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_the_fake_keeps_a_connection_open_only_when_asked(keep_alive: bool) -> None:
+    fake = FakeOllama(keep_alive=keep_alive).start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", int(fake.url.rsplit(":", 1)[1]))
+        peers = []
+        for _ in range(2):
+            connection.request("GET", "/api/version")
+            answer = connection.getresponse()
+            assert answer.status == 200 and json.loads(answer.read())["version"]
+            peers.append(connection.sock.getsockname() if connection.sock else None)
+        connection.close()
+    finally:
+        fake.stop()
+    if keep_alive:  # both answers on one connection, left open
+        assert peers[0] is not None and peers[0] == peers[1]
+    else:  # HTTP/1.0: the server closes each connection after its answer
+        assert peers == [None, None]
 
 
 def test_ollama_missing_model_is_unknown(ollama: OllamaProvider) -> None:
