@@ -34,6 +34,13 @@ from shared.messaging import (
 from shared.settings import Settings
 
 QUEUES: Final = (COLLECT_QUEUE, RECORD_QUEUE, JUDGE_QUEUE, REPORT_QUEUE)
+# A queue's head: its first id and that id's payload, in one round trip (the collector asks
+# between two generations).
+_HEAD_SCRIPT: Final = """
+local id = redis.call('LINDEX', KEYS[1], 0)
+if not id then return false end
+return {id, redis.call('HGET', KEYS[2], id)}
+"""
 # The actor that generates a cell, as the routing table names it.
 GENERATE_ACTOR: Final = dict(ROUTES[CollectCell])[COLLECT_QUEUE]
 
@@ -103,6 +110,7 @@ class QueueInspector:
     def __init__(self, client: redis.Redis[bytes], settings: Settings) -> None:
         self._redis = client
         self._settings = settings
+        self._head_script = client.register_script(_HEAD_SCRIPT)
 
     def _key(self, name: str) -> str:
         return self._settings.key("dramatiq", name)
@@ -132,9 +140,11 @@ class QueueInspector:
     def _head(self, queue: str) -> tuple[str, bytes] | None:
         """The id and payload of the message the queue's consumer takes next."""
         # A consumer takes a queue's ids from the left: with prefetch 1 the head is next.
-        head = self._redis.lindex(self._key(queue), 0)
-        raw = self._redis.hget(self._key(f"{queue}.msgs"), head) if head is not None else None
-        return None if head is None or raw is None else (head.decode(), raw)
+        found = self._head_script(keys=[self._key(queue), self._key(f"{queue}.msgs")])
+        if not found or found[1] is None:
+            return None
+        head, raw = found
+        return bytes(head).decode(), bytes(raw)
 
     def ready_count(self, queue: str) -> int:
         """How many messages wait in the queue, ready to be taken (delayed ones not counted)."""

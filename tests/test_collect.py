@@ -32,6 +32,7 @@ from shared.contracts import BenchRequest, CollectCell
 from shared.messaging import COLLECT_QUEUE
 from shared.settings import Settings
 from shared.stores.answers import AnswerStore
+from shared.stores.models import ModelStatsStore
 from shared.suite import Suite
 from shared.suite_files import builtin_suite
 from testkit.cells import TIP_V1, a_collect_cell
@@ -87,6 +88,18 @@ def test_a_size_the_request_declared_is_recorded_as_declared(deps: CollectorDeps
     assert run_id is not None
     params = deps.mlflow.get_run(run_id).data.params
     assert (params["parameter_count_b"], params["parameter_count_source"]) == ("3.5", "declared")
+
+
+def test_a_generation_is_kept_and_counted_in_its_models_totals(deps: CollectorDeps) -> None:
+    cell = a_cell(deps, "collect-kept-counted")
+    stats = ModelStatsStore(deps.redis, deps.settings)
+    before = {t.model: t.cells for t in stats.totals()}.get(cell.model, 0)
+    assert generate_cell(cell, deps)
+    kept = deps.generated(cell.cell_key)
+    assert kept is not None and kept.params["model"] == cell.model
+    totals = {t.model: t for t in stats.totals()}[cell.model]
+    assert totals.cells == before + 1
+    assert totals.generation_s >= kept.metrics["generation_s"] > 0
 
 
 def cell_runs(client: MlflowClient, experiment: str, key: str) -> list[str]:
@@ -356,7 +369,7 @@ def test_a_cell_redelivered_after_redis_lost_its_index_finds_its_run_in_mlflow(
     assert generated is not None
     first = record_cell(cell, deps)
     loss(deps.redis, deps.settings.key("recorded", cell.job_id), cell.cell_key)
-    deps.keep_generated(cell.cell_key, generated)
+    deps.keep_generated(cell.cell_key, cell.model, generated)
     # When the recorder gets the cell again
     second = record_cell(cell, deps)
     # Then MLflow's run is the cell's run: no second one

@@ -133,7 +133,10 @@ def test_cancel_stops_a_running_job_and_refuses_an_ended_one(jobs: JobStore) -> 
     cells = new_job(jobs, "a:m b:m")
     job_id = cells["a"].job_id
     jobs.mark_cell(cells["a"], ok=True)
-    assert jobs.cancel(job_id) and jobs.is_cancelled(job_id)
+    assert jobs.cell_settled(cells["b"]) == (False, False)
+    assert jobs.cancel(job_id)
+    assert jobs.cell_settled(cells["a"]) == (True, True)
+    assert jobs.cell_settled(cells["b"]) == (True, False)
     jobs.mark_cell(cells["b"], ok=False, error="cancelled")
     assert jobs.get(job_id).status == "cancelled"
     assert not jobs.cancel(job_id)

@@ -15,6 +15,7 @@ from shared.base import Record
 from shared.queues import QueueInspector
 from shared.settings import Settings
 from shared.stores.jobs import JobStore
+from shared.stores.models import ModelStatsStore
 from shared.stores.suites import SuiteStore
 from shared.tracking import ExperimentIds
 
@@ -79,11 +80,18 @@ class CollectorDeps:
     def _generated_key(self, cell_key: str) -> str:
         return self.settings.key("generated", cell_key)
 
-    def keep_generated(self, cell_key: str, generated: GeneratedCell) -> None:
-        """Keep a generation until its run is written."""
-        self.redis.set(
-            self._generated_key(cell_key), generated.model_dump_json(), ex=GENERATED_TTL_S
-        )
+    def keep_generated(self, cell_key: str, model: str, generated: GeneratedCell) -> None:
+        """Keep a generation until its run is written, and count it in its model's totals
+        (one round trip: the collector does this between two generations)."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            ModelStatsStore(self.redis, self.settings).add_generation(
+                model,
+                load_s=generated.metrics["load_s"],
+                generation_s=generated.metrics["generation_s"],
+                pipe=pipe,
+            )
+            pipe.set(self._generated_key(cell_key), generated.model_dump_json(), ex=GENERATED_TTL_S)
+            pipe.execute()
 
     def generated(self, cell_key: str) -> GeneratedCell | None:
         """The generation of a cell waiting for its run, if any."""

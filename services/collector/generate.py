@@ -16,7 +16,6 @@ from services.collector.session import SIZE_SOURCE
 from shared import tracking
 from shared.contracts import CollectCell, RecordCell, is_registry_prompt
 from shared.messaging import send
-from shared.stores.models import ModelStatsStore
 from shared.suite import RenderedPrompt, Suite, render_prompt, render_registry_prompt
 from shared.tracking import FACET_PARAM
 
@@ -30,22 +29,18 @@ def generate_cell(cell: CollectCell, deps: CollectorDeps) -> bool:
     A cell of a cancelled job is skipped (marked failed as cancelled); a cell already
     done, or generated and waiting for its run, is not generated again.
     """
-    if deps.jobs.is_cancelled(cell.job_id):
+    cancelled, done = deps.jobs.cell_settled(cell)
+    if cancelled:
         finish_cell(cell, deps, ok=False, error="cancelled")
         return False
-    if deps.jobs.is_done(cell):
+    if done:
         return False
     if deps.generated(cell.cell_key) is not None:
         send(deps.broker, RecordCell(cell=cell))  # the recorder is idempotent
         return False
     deps.jobs.set_current_model(cell.job_id, cell.model)
     generated = _generate(cell, deps)
-    ModelStatsStore(deps.redis, deps.settings).add_generation(
-        cell.model,
-        load_s=generated.metrics["load_s"],
-        generation_s=generated.metrics["generation_s"],
-    )
-    deps.keep_generated(cell.cell_key, generated)
+    deps.keep_generated(cell.cell_key, cell.model, generated)
     send(deps.broker, RecordCell(cell=cell))
     return True
 

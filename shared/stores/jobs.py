@@ -251,13 +251,14 @@ class JobStore:
             raise JobNotFound(f"no job {job_id!r}")
         return bool(result)
 
-    def is_done(self, cell: CollectCell) -> bool:
-        """True if the cell is marked done."""
-        return bool(self._redis.sismember(self._key(cell.job_id, "done"), cell.cell_key))
-
-    def is_cancelled(self, job_id: str) -> bool:
-        """True if the job was cancelled."""
-        return self._redis.hget(self._key(job_id), "status") == b"cancelled"
+    def cell_settled(self, cell: CollectCell) -> tuple[bool, bool]:
+        """Whether the cell's job was cancelled and whether the cell is marked done, in one
+        round trip (the collector asks before each generation)."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._key(cell.job_id), "status")
+            pipe.sismember(self._key(cell.job_id, "done"), cell.cell_key)
+            status, done = pipe.execute()
+        return status == b"cancelled", bool(done)
 
     def parent_run(self, job_id: str) -> str | None:
         """The job's MLflow parent run, once opened; JobNotFound if there is no job."""

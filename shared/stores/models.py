@@ -33,13 +33,24 @@ class ModelStatsStore:
         self._redis = client
         self._key = settings.key("model-stats")
 
-    def add_generation(self, model: str, *, load_s: float, generation_s: float) -> None:
-        """Count one generated cell of `model`, with its load and generation time."""
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(self._key, f"{model}:cells", 1)
-            pipe.hincrbyfloat(self._key, f"{model}:load_s", load_s)
-            pipe.hincrbyfloat(self._key, f"{model}:generation_s", generation_s)
-            pipe.execute()
+    def add_generation(
+        self,
+        model: str,
+        *,
+        load_s: float,
+        generation_s: float,
+        pipe: redis.client.Pipeline[bytes] | None = None,
+    ) -> None:
+        """Count one generated cell of `model`, with its load and generation time: on `pipe`
+        if given (its owner executes it, with its own commands), else in one transaction."""
+        if pipe is None:
+            with self._redis.pipeline(transaction=True) as own:
+                self.add_generation(model, load_s=load_s, generation_s=generation_s, pipe=own)
+                own.execute()
+            return
+        pipe.hincrby(self._key, f"{model}:cells", 1)
+        pipe.hincrbyfloat(self._key, f"{model}:load_s", load_s)
+        pipe.hincrbyfloat(self._key, f"{model}:generation_s", generation_s)
 
     def totals(self) -> list[ModelTotals]:
         """Every model's totals, by model name."""
