@@ -129,14 +129,34 @@ def test_reopening_returns_only_the_failed_cells_and_the_job_runs_again(jobs: Jo
     assert jobs.reopen_failed(job_id) == []
 
 
+def test_a_cell_begun_names_its_model_as_the_jobs_current_one_unless_it_is_skipped(
+    jobs: JobStore,
+) -> None:
+    cells = new_job(jobs, "a:m b:n c:n")
+    job_id = cells["a"].job_id
+    assert jobs.get(job_id).current_model is None
+    assert jobs.begin_cell(cells["a"]) == (False, False)
+    assert jobs.get(job_id).current_model == "m"
+    jobs.mark_cell(cells["b"], ok=True)
+    assert jobs.begin_cell(cells["b"]) == (False, True)  # done: not generated again
+    assert jobs.get(job_id).current_model == "m"
+    assert jobs.cancel(job_id)
+    assert jobs.begin_cell(cells["c"]) == (True, False)  # cancelled: skipped
+    assert jobs.get(job_id).current_model == "m"
+    # a cell of a job that is not there (gone, or never written) leaves no record behind
+    stray = cells_of(uuid.uuid4().hex, "d:m")[0]
+    assert jobs.begin_cell(stray) == (False, False)
+    with pytest.raises(JobNotFound):
+        jobs.get(stray.job_id)
+
+
 def test_cancel_stops_a_running_job_and_refuses_an_ended_one(jobs: JobStore) -> None:
     cells = new_job(jobs, "a:m b:m")
     job_id = cells["a"].job_id
     jobs.mark_cell(cells["a"], ok=True)
-    assert jobs.cell_settled(cells["b"]) == (False, False)
     assert jobs.cancel(job_id)
-    assert jobs.cell_settled(cells["a"]) == (True, True)
-    assert jobs.cell_settled(cells["b"]) == (True, False)
+    assert jobs.begin_cell(cells["a"]) == (True, True)
+    assert jobs.begin_cell(cells["b"]) == (True, False)
     jobs.mark_cell(cells["b"], ok=False, error="cancelled")
     assert jobs.get(job_id).status == "cancelled"
     assert not jobs.cancel(job_id)

@@ -29,7 +29,7 @@ def generate_cell(cell: CollectCell, deps: CollectorDeps) -> bool:
     A cell of a cancelled job is skipped (marked failed as cancelled); a cell already
     done, or generated and waiting for its run, is not generated again.
     """
-    cancelled, done = deps.jobs.cell_settled(cell)
+    cancelled, done = deps.jobs.begin_cell(cell)  # (else its model is the job's current)
     if cancelled:
         finish_cell(cell, deps, ok=False, error="cancelled")
         return False
@@ -38,7 +38,6 @@ def generate_cell(cell: CollectCell, deps: CollectorDeps) -> bool:
     if deps.generated(cell.cell_key) is not None:
         send(deps.broker, RecordCell(cell=cell))  # the recorder is idempotent
         return False
-    deps.jobs.set_current_model(cell.job_id, cell.model)
     generated = _generate(cell, deps)
     deps.keep_generated(cell.cell_key, cell.model, generated)
     send(deps.broker, RecordCell(cell=cell))

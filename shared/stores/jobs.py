@@ -38,6 +38,18 @@ end
 
 _SET_STATUS = _SET_STATUS_FN + "set_status(KEYS[1], KEYS[2], ARGV[1])"
 
+# Before a cell is generated: is its job cancelled, is the cell done; if neither (and the
+# job exists), its model becomes the job's current one. One round trip between two
+# generations.
+_BEGIN_CELL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+local done = redis.call('SISMEMBER', KEYS[2], ARGV[1])
+if status and status ~= 'cancelled' and done == 0 then
+  redis.call('HSET', KEYS[1], 'current_model', ARGV[2])
+end
+return {status or '', done}
+"""
+
 # Jobs per status: built once from every job record (atomically, so no change is missed
 # or counted twice), then read as kept by set_status.
 _COUNT_STATES = """
@@ -179,6 +191,7 @@ class JobStore:
         self._cancel = client.register_script(_CANCEL)
         self._set_status = client.register_script(_SET_STATUS)
         self._count_states = client.register_script(_COUNT_STATES)
+        self._begin_cell = client.register_script(_BEGIN_CELL)
         self._states = settings.key("job-states")
         self._waiting = settings.key("cells-waiting")
 
@@ -251,13 +264,13 @@ class JobStore:
             raise JobNotFound(f"no job {job_id!r}")
         return bool(result)
 
-    def cell_settled(self, cell: CollectCell) -> tuple[bool, bool]:
-        """Whether the cell's job was cancelled and whether the cell is marked done, in one
-        round trip (the collector asks before each generation)."""
-        with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hget(self._key(cell.job_id), "status")
-            pipe.sismember(self._key(cell.job_id, "done"), cell.cell_key)
-            status, done = pipe.execute()
+    def begin_cell(self, cell: CollectCell) -> tuple[bool, bool]:
+        """Whether the cell's job was cancelled and whether the cell is marked done; when
+        neither, the cell's model is noted as the job's current one. One round trip."""
+        status, done = self._begin_cell(
+            keys=[self._key(cell.job_id), self._key(cell.job_id, "done")],
+            args=[cell.cell_key, cell.model],
+        )
         return status == b"cancelled", bool(done)
 
     def parent_run(self, job_id: str) -> str | None:
@@ -277,10 +290,6 @@ class JobStore:
         if raw is None:
             raise JobNotFound(f"no job {job_id!r}")
         return BenchRequest.model_validate_json(raw)
-
-    def set_current_model(self, job_id: str, model: str) -> None:
-        """Record which model the collector is generating with."""
-        self._redis.hset(self._key(job_id), "current_model", model)
 
     def get(self, job_id: str) -> JobStatus:
         """Read a job; JobNotFound if there is none."""
