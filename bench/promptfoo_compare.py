@@ -173,6 +173,7 @@ def tipbench_jobs(fake: FakeOllama, backend_uri: str) -> dict[float | str, dict[
             for delay in DELAYS_S:
                 fake.state.generation_delay_s = delay
                 fake.state.chat_spans.clear()
+                time.sleep(0.5)  # the last job's statistics, written just after its messages
                 client.delete(settings.key("actor-stats"))
                 started = time.monotonic()
                 wait_jobs(

@@ -85,12 +85,18 @@ def postgres_database() -> Iterator[str]:
         admin.close()
 
 
-def recorder_ms(settings: Settings) -> tuple[float, int]:
-    """The record_cell actor's mean duration (ms) and count since the last reset."""
+def recorder_ms(settings: Settings, expected: int = 48) -> tuple[float, int]:
+    """The record_cell actor's mean duration (ms) and count since the last reset, once the
+    counts of `expected` cells are in (a worker's statistics thread writes them just after
+    each message; at most 10 s)."""
+    deadline = time.monotonic() + 10
     with redis.Redis.from_url(settings.redis_url) as client:
-        stats = client.hgetall(settings.key("actor-stats"))
-    count = float(stats.get(b"record_cell:processed", 0))
-    return float(stats.get(b"record_cell:ms", 0)) / max(count, 1), int(count)
+        while True:
+            stats = client.hgetall(settings.key("actor-stats"))
+            count = float(stats.get(b"record_cell:processed", 0))
+            if count >= expected or time.monotonic() > deadline:
+                return float(stats.get(b"record_cell:ms", 0)) / max(count, 1), int(count)
+            time.sleep(0.05)
 
 
 def postgres_cpu_s() -> float:

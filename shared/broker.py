@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -33,6 +34,7 @@ HEARTBEAT_TIMEOUT_MS = 20_000
 
 
 REQUEST_ID_OPTION = "request_id"
+log = logging.getLogger("tipbench.broker")
 # How long a stopping worker waits for its last actor statistics to be written.
 WRITER_STOP_S = 5.0
 
@@ -74,28 +76,33 @@ class ActorStats(MessageEnd):
         self._key = settings.key("actor-stats")
         self._client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url)
         self._started: dict[str, float] = {}
-        # (actor, counts) to write; None asks the writer to stop once all before it are done
+        self._writer_lock = threading.Lock()
+        # the counts for the writer; None tells it to stop once all before it are written
         self._pending: queue.SimpleQueue[tuple[str, dict[str, float]] | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
-        self._writer_lock = threading.Lock()
 
     def _count(self, actor: str, counts: dict[str, float]) -> None:
-        """Hand the actor's counts to the writer (started here, in the process that counts:
-        a dramatiq worker process is forked from its parent)."""
-        self._pending.put((actor, counts))
+        """Hand the actor's counts to the writer, started here if there is none alive (in
+        the process that counts: a dramatiq worker process is forked from its parent)."""
         with self._writer_lock:
-            if self._writer is None:
+            self._pending.put((actor, counts))
+            if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(
-                    target=self._write_until_stopped, name="actor-stats", daemon=True
+                    target=self._write_until_stopped,
+                    args=(self._pending,),
+                    name="actor-stats",
+                    daemon=True,
                 )
                 self._writer.start()
 
-    def _write_until_stopped(self) -> None:
+    def _write_until_stopped(
+        self, pending: queue.SimpleQueue[tuple[str, dict[str, float]] | None]
+    ) -> None:
         while True:
-            batch = [self._pending.get()]
+            batch = [pending.get()]
             while True:
                 try:
-                    batch.append(self._pending.get_nowait())
+                    batch.append(pending.get_nowait())
                 except queue.Empty:
                     break
             counted = [item for item in batch if item is not None]
@@ -112,14 +119,17 @@ class ActorStats(MessageEnd):
                     for what, amount in counts.items():
                         pipe.hincrbyfloat(self._key, f"{actor}:{what}", amount)
                 pipe.execute()
-        except redis.RedisError:
-            pass  # statistics never fail a message
+        except Exception:  # statistics never fail a message, nor stop their writer
+            log.warning("actor statistics not written", exc_info=True)
 
     def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        # The stopping writer gets a queue of its own: counts that come later go to a new
+        # queue and a new writer, never past the stop.
         with self._writer_lock:
-            writer, self._writer = self._writer, None  # a later count starts a new one
+            writer, pending = self._writer, self._pending
+            self._writer, self._pending = None, queue.SimpleQueue()
         if writer is not None:
-            self._pending.put(None)
+            pending.put(None)
             writer.join(timeout=WRITER_STOP_S)
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:

@@ -141,7 +141,7 @@ class QueueInspector:
         """The id and payload of the message the queue's consumer takes next."""
         # A consumer takes a queue's ids from the left: with prefetch 1 the head is next.
         found = self._head_script(keys=[self._key(queue), self._key(f"{queue}.msgs")])
-        if not found or found[1] is None:
+        if not found or not found[1]:  # an empty queue, or an id whose payload is gone
             return None
         head, raw = found
         return bytes(head).decode(), bytes(raw)

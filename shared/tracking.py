@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.abc
 import importlib.util
 import json
 import sys
@@ -61,15 +62,34 @@ def experiment_name(name: str) -> str:
 PROBED_MODULES: Final = ("dbruntime", "IPython", "pyspark")
 
 
+class AbsentModules(importlib.abc.MetaPathFinder):
+    """First in line for every import: refuses the modules known not to be installed at
+    once, where the path finders would search sys.path for them again each time."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        """ModuleNotFoundError for an absent module or a submodule of one; else no answer,
+        and the next finder looks."""
+        if fullname.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+
+
 def remember_absent_modules() -> None:
     """Make an import of a PROBED_MODULES module that is not installed fail at once.
 
-    A None entry in sys.modules is Python's own mark of a module that cannot be imported:
-    `import` raises ModuleNotFoundError without a search. An installed module is left
-    alone, so nothing that could be imported becomes unimportable."""
-    for name in PROBED_MODULES:
-        if name not in sys.modules and importlib.util.find_spec(name) is None:
-            sys.modules[name] = None  # type: ignore[assignment]
+    An installed one is left alone, and sys.modules is not touched (code that asks
+    whether, say, pyspark was imported still hears no)."""
+    if any(isinstance(finder, AbsentModules) for finder in sys.meta_path):
+        return
+    absent = [
+        name
+        for name in PROBED_MODULES
+        if name not in sys.modules and importlib.util.find_spec(name) is None
+    ]
+    if absent:
+        sys.meta_path.insert(0, AbsentModules(absent))
 
 
 def make_client(settings: Settings) -> MlflowClient:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,6 +10,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
+from importlib.machinery import PathFinder
 from pathlib import Path
 
 import pytest
@@ -233,7 +233,13 @@ client = tracking.make_client(settings) if sys.argv[1] == "tipbench" else Mlflow
 made = len(Spy.searched)  # (tipbench's client looks each up once, as it is made)
 for _ in range(3):
     client.search_experiments(max_results=1)
-print(len(Spy.searched) - made)
+refused = False
+try:
+    import pyspark  # noqa: F401
+except ModuleNotFoundError:
+    refused = True
+marked = any(name in sys.modules for name in tracking.PROBED_MODULES)
+print(len(Spy.searched) - made, refused, marked)
 """
 
 
@@ -248,11 +254,16 @@ def test_an_mlflow_request_searches_for_no_absent_module(mlflow_server: str) -> 
             check=True,
             env=os.environ | {"TIPBENCH_MLFLOW_URI": mlflow_server},
         )
-        return int(found.stdout.split()[-1])
+        count, refused, marked = found.stdout.split()[-3:]
+        # an absent module is still refused, and not entered in sys.modules (code that
+        # asks whether it was imported must still hear no)
+        assert (refused, marked) == ("True", "False"), found.stdout
+        return int(count)
 
     assert searches("mlflow") >= 3  # MLflow's own client searches on each request
     assert searches("tipbench") == 0
-    assert all(importlib.util.find_spec(name) is None for name in tracking.PROBED_MODULES)
+    # (none of them is installed here: a path search finds none)
+    assert all(PathFinder.find_spec(name) is None for name in tracking.PROBED_MODULES)
 
 
 def test_a_recorder_asks_again_for_an_experiment_after_a_failed_call(

@@ -109,6 +109,20 @@ def test_next_queued_model_is_the_model_of_the_cell_the_collector_takes_next(
     assert inspector.next_queued_model() == "tidy:1b"
 
 
+def test_next_queued_model_is_none_when_the_head_lost_its_payload(
+    broker: RedisBroker, inspector: QueueInspector
+) -> None:
+    # Given a head id whose payload is gone (dramatiq deletes both; a crash between them)
+    send(broker, a_collect_cell("tidy:1b"))
+    client = broker.client
+    queue_key = f"{broker.namespace}:{COLLECT_QUEUE}"
+    head = client.lindex(queue_key, 0)
+    assert head is not None
+    client.hdel(f"{queue_key}.msgs", head)
+    # Then no model is named (and nothing fails)
+    assert inspector.next_queued_model() is None
+
+
 def test_next_queued_model_is_none_when_a_callback_is_next(
     broker: RedisBroker, inspector: QueueInspector
 ) -> None:

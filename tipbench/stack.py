@@ -39,7 +39,7 @@ QUIET_ENV = {
 }
 # The MLflow server runs its Flask app under gunicorn's threaded workers, MLflow's other
 # supported server: its default, uvicorn, serves the same handlers through FastAPI and a
-# bridge to Flask (ASGI to WSGI), which cost the recorder's writes about 40% more of the
+# bridge to Flask (ASGI to WSGI), which cost the recorder's writes 40-60% more of the
 # server's CPU (docs/performance.md). gunicorn turns TCP_NODELAY on for its listening
 # socket, so a keep-alive request is not held back by Nagle's algorithm. What only the
 # FastAPI app serves (the OTLP span endpoint, server-side jobs, the AI gateway) tipbench
