@@ -229,7 +229,10 @@ def test_a_dead_letter_can_be_requeued_purged_only_after_confirmation(
                 "message_id": message_id,
                 "message_timestamp": 1_700_000_000_000,
             }
-            client.zadd(core_settings.key("dramatiq", f"{queue}.XQ"), {message_id: 1})
+            # scored as dramatiq does, by when it died: one scored long ago would be gone
+            # at the next maintenance pass (dead letters live 7 days), which an enqueue may run
+            dead_at = int(time.time() * 1000)
+            client.zadd(core_settings.key("dramatiq", f"{queue}.XQ"), {message_id: dead_at})
             client.hset(
                 core_settings.key("dramatiq", f"{queue}.XQ.msgs"), message_id, json.dumps(body)
             )
@@ -276,7 +279,7 @@ def test_the_queues_page_names_a_dead_cell_by_model_prompt_and_scenario(
     dead, msgs = core_settings.key("dramatiq", f"{queue}.XQ"), f"{queue}.XQ.msgs"
     beats, worker = core_settings.key("dramatiq", "__heartbeats__"), uuid.uuid4().hex
     with redis.Redis.from_url(core_settings.redis_url) as client:
-        client.zadd(dead, {message_id: 1})
+        client.zadd(dead, {message_id: time.time() * 1000})  # when it died, as dramatiq does
         client.zadd(beats, {worker: time.time() * 1000})
         client.set(worker_name_key(core_settings, worker), "collector-x", ex=60)
         client.hset(core_settings.key("dramatiq", msgs), message_id, json.dumps(body))
