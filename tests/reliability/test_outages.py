@@ -277,6 +277,13 @@ def test_each_ollama_fault_ends_in_its_documented_state(
     if expected["error"]:
         (error,) = job["failed_cells"].values()
         assert expected["error"] in error, error
+        # the cell is marked failed inside the actor; its message reaches the dead letters
+        # when the actor has returned (dramatiq's nack), a moment later
+        wait_until(
+            lambda: dead_letters(rel_stack, rel_redis)["collect"] >= dead_before + 1,
+            timeout_s=10,
+            what="the cell's message in the dead letters",
+        )
         assert dead_letters(rel_stack, rel_redis)["collect"] == dead_before + 1
     else:
         runs = [
