@@ -3,8 +3,8 @@ process handles, once, never when its actor module is imported."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from functools import cache
 from typing import TypeVar
 
 import redis
@@ -25,14 +25,25 @@ def worker_deps(
     """`deps()`: what `build` makes of the worker's Redis client and MLflow client, made on
     the first call and kept. `traces`: the worker writes traces or assessments, so MLflow's
     process-wide tracking URI is pointed at the server too (`tracking.use_tracking_server`).
-    """
 
-    @cache
+    Built once even when a worker's threads take their first messages at the same moment:
+    the collector's model session, for one, must be the only one of its process.
+    """
+    built: list[D] = []
+    lock = threading.Lock()
+
     def deps() -> D:
-        client = redis.Redis.from_url(settings.redis_url)
-        mlflow = (
-            tracking.use_tracking_server(settings) if traces else tracking.make_client(settings)
-        )
-        return build(client, mlflow)
+        if built:
+            return built[0]
+        with lock:
+            if not built:
+                client = redis.Redis.from_url(settings.redis_url)
+                mlflow = (
+                    tracking.use_tracking_server(settings)
+                    if traces
+                    else tracking.make_client(settings)
+                )
+                built.append(build(client, mlflow))
+        return built[0]
 
     return deps

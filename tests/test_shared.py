@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from shared.model_names import gguf_file, gguf_models, parse_model
 from shared.settings import DEV_MODE_TOKEN, Settings
 from shared.suite import render_prompt
 from shared.suite_files import builtin_suite
+from shared.worker import worker_deps
 
 TIP_V1 = builtin_suite("tip-v1")
 
@@ -252,3 +255,27 @@ def test_mlflow_links_use_the_public_url_when_one_is_set() -> None:
     assert internal.mlflow_link_base() == "http://mlflow:5000"
     public = internal.model_copy(update={"mlflow_public_url": "https://mlflow.example.org/"})
     assert public.mlflow_link_base() == "https://mlflow.example.org"
+
+
+def test_a_workers_clients_are_built_once_when_its_threads_start_together(
+    core_settings: Settings,
+) -> None:
+    # Given a worker's deps, whose build is slow (the collector's opens its model session)
+    builds: list[object] = []
+
+    def build(client: object, mlflow: object) -> object:
+        time.sleep(0.2)
+        builds.append(object())
+        return builds[-1]
+
+    deps = worker_deps(core_settings, build)
+    # When 5 threads take their first messages at the same moment
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(deps())) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    # Then one was built, and every thread has it
+    assert len(builds) == 1
+    assert got == builds * 5
