@@ -48,7 +48,9 @@ def reference_fit(wins: np.ndarray, prior: float) -> np.ndarray:
     found = optimize.minimize(
         negative_log_likelihood, np.zeros(len(wins)), method="BFGS", options={"gtol": 1e-10}
     )
-    assert found.success, found.message
+    # at the maximum: BFGS may stop there reporting a precision loss (its finite-difference
+    # gradient cannot reach gtol), so the gradient itself is what is checked
+    assert found.success or np.abs(found.jac).max() < 1e-6, found.message
     result: np.ndarray = found.x - found.x.mean()
     return result
 
