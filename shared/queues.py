@@ -139,7 +139,8 @@ class QueueInspector:
 
     def _head(self, queue: str) -> tuple[str, bytes] | None:
         """The id and payload of the message the queue's consumer takes next."""
-        # A consumer takes a queue's ids from the left: with prefetch 1 the head is next.
+        # A consumer takes a queue's ids from the left: the head is the next it takes
+        # (the collector's cells already in hand are its session's, `ModelSession.held`).
         found = self._head_script(keys=[self._key(queue), self._key(f"{queue}.msgs")])
         if not found or not found[1]:  # an empty queue, or an id whose payload is gone
             return None

@@ -253,8 +253,9 @@ class Settings(BaseSettings):
 
     @property
     def collector_threads(self) -> int:
-        """The collector's threads: one per request it may keep in flight."""
-        return max(self.ollama_parallel, self.openai_parallel)
+        """The collector's threads: one per request it may keep in flight, and one more
+        holding the next cell ready to start when a generation ends."""
+        return max(self.ollama_parallel, self.openai_parallel) + 1
 
     def key(self, *parts: str) -> str:
         """A Redis key under this stack's namespace."""

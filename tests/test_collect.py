@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -20,7 +22,7 @@ from mlflow.tracing import reset as reset_tracing
 from mlflow.tracking import MlflowClient
 
 from services.collector.deps import CollectorDeps
-from services.collector.generate import generate_cell
+from services.collector.generate import generate_cell, release_unless_next
 from services.collector.providers.ollama import OllamaProvider
 from services.collector.record import record_cell
 from services.collector.session import ModelSession
@@ -37,6 +39,7 @@ from shared.suite import Suite
 from shared.suite_files import builtin_suite
 from testkit.cells import TIP_V1, a_collect_cell
 from testkit.fake_ollama import FakeOllama
+from tests.conftest import wait_until
 from tipbench import stack
 
 
@@ -440,3 +443,143 @@ def test_a_cell_renders_from_the_suite_version_it_names_not_the_newest(
     prompt = json.dumps(tracking.read_cell_part(deps.mlflow, run, tracking.PROMPT_ARTIFACT))
     assert "Older wording." in prompt and "Newer wording." not in prompt
     assert deps.mlflow.get_run(run_id).data.params["suite_version"] == older.content_version()
+
+
+def a_job(deps: CollectorDeps, experiment: str, prompts: list[str]) -> list[CollectCell]:
+    """A job of one cell per prompt version, all of tidy:1b."""
+    job_id = uuid.uuid4().hex
+    cells = [
+        a_collect_cell(experiment=experiment, job_id=job_id, prompt_version=prompt)
+        for prompt in prompts
+    ]
+    deps.jobs.create(job_id, BenchRequest(models=["tidy:1b"]), cells)
+    return cells
+
+
+def handle(cell: CollectCell, deps: CollectorDeps, outcome: list[bool]) -> threading.Thread:
+    """A collector thread handling a cell's message as the actor does, started."""
+
+    def run() -> None:
+        try:
+            outcome.append(generate_cell(cell, deps))
+        finally:
+            release_unless_next(deps, cell)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_cell_waiting_its_turn_is_not_generated_once_its_job_is_cancelled(
+    deps: CollectorDeps, fake_ollama: FakeOllama
+) -> None:
+    # Given a cell generating, and the next one of its job in hand, waiting its turn
+    fake_ollama.state.generation_delay_s = 0.5
+    first, second = a_job(deps, "collect-next-cancelled", ["v1", "v2-mentor"])
+    outcome: list[bool] = []
+    threads = [handle(first, deps, outcome)]
+    wait_until(lambda: fake_ollama.state.in_flight == 1, timeout_s=10, what="the first chat")
+    threads.append(handle(second, deps, outcome))
+    time.sleep(0.1)  # (it renders its prompt and waits in the model session)
+    # When the job is cancelled before the first generation ends
+    assert fake_ollama.state.in_flight == 1
+    assert deps.jobs.cancel(first.job_id)
+    for thread in threads:
+        thread.join(timeout=30)
+    # Then the cell in hand was never generated: one chat, the second cell cancelled
+    assert sorted(outcome) == [False, True]
+    assert len(fake_ollama.state.calls_to("/api/chat")) == 1
+    assert deps.jobs.get(first.job_id).failed_cells == {second.cell_key: "cancelled"}
+
+
+def test_the_model_of_a_cell_in_hand_stays_loaded_between_two_generations(
+    deps: CollectorDeps, fake_ollama: FakeOllama
+) -> None:
+    # Given two cells of one model and no other cell queued: the first one's end would
+    # unload a model no queued cell needs
+    cells = a_job(deps, "collect-next-held", ["v1", "v2-mentor"])
+    outcome: list[bool] = []
+
+    def unloads() -> int:
+        return sum(c["keep_alive"] == 0 for c in fake_ollama.state.calls_to("/api/generate"))
+
+    # When the first is generated while the second's message is in hand (not yet waiting
+    # its turn: its thread still renders it)
+    with deps.session.holding(cells[1].model, cells[1].cell_key):
+        # (taken: of the job's cells, none is still to come but the one in hand)
+        taken = deps.jobs.begin_cell(cells[1], deps.generated_key(cells[1].cell_key), turn=False)
+        assert taken == "go"
+        handle(cells[0], deps, outcome).join(timeout=30)
+        assert outcome == [True]
+        # Then the model stays loaded for it
+        assert unloads() == 0
+    handle(cells[1], deps, outcome).join(timeout=30)
+    # and both were generated on one load; the model was unloaded once, at the end
+    assert outcome == [True, True]
+    assert fake_ollama.state.loads == ["tidy:1b"]
+    assert unloads() == 1
+
+
+def test_a_cell_whose_message_two_threads_hold_is_generated_once(
+    deps: CollectorDeps, fake_ollama: FakeOllama
+) -> None:
+    # Given a cell generating, and its message delivered again to the other thread
+    fake_ollama.state.generation_delay_s = 0.3
+    (cell,) = a_job(deps, "collect-next-twice", ["v1"])
+    outcome: list[bool] = []
+    threads = [handle(cell, deps, outcome)]
+    wait_until(lambda: fake_ollama.state.in_flight == 1, timeout_s=10, what="the first chat")
+    threads.append(handle(cell, deps, outcome))
+    for thread in threads:
+        thread.join(timeout=30)
+    # Then it was generated once
+    assert sorted(outcome) == [False, True]
+    assert len(fake_ollama.state.calls_to("/api/chat")) == 1
+
+
+def test_a_cell_of_a_cancelled_job_is_skipped_before_its_suite_is_read(
+    deps: CollectorDeps, fake_ollama: FakeOllama
+) -> None:
+    # Given a cancelled job whose cell names a suite version the store does not have
+    (cell,) = a_job(deps, "collect-cancelled-unread", ["v1"])
+    cell = cell.model_copy(update={"suite_version": "f" * 12})
+    assert deps.jobs.cancel(cell.job_id)
+    # When its message is handled, then it is skipped as cancelled, nothing generated
+    assert not generate_cell(cell, deps)
+    assert deps.jobs.get(cell.job_id).failed_cells == {cell.cell_key: "cancelled"}
+    assert fake_ollama.state.calls_to("/api/chat") == []
+
+
+def test_a_model_stays_loaded_until_its_jobs_last_cell_has_reached_the_collector(
+    deps: CollectorDeps, fake_ollama: FakeOllama
+) -> None:
+    # Given a job of two cells of one model, the second not yet enqueued (the gateway
+    # enqueues a job's cells one by one) when the first's generation ends
+    first, second = a_job(deps, "collect-next-coming", ["v1", "v2-mentor"])
+    outcome: list[bool] = []
+    handle(first, deps, outcome).join(timeout=30)
+
+    def unloads() -> int:
+        return sum(c["keep_alive"] == 0 for c in fake_ollama.state.calls_to("/api/generate"))
+
+    # Then the model stays loaded for the second, and is unloaded after it
+    assert unloads() == 0
+    handle(second, deps, outcome).join(timeout=30)
+    assert outcome == [True, True]
+    assert fake_ollama.state.loads == ["tidy:1b"]
+    assert unloads() == 1
+
+
+def test_a_cancelled_jobs_last_cell_unloads_its_model(
+    deps: CollectorDeps, fake_ollama: FakeOllama
+) -> None:
+    # Given a job of two cells of one model, cancelled after the first was generated
+    first, second = a_job(deps, "collect-next-cancel-unload", ["v1", "v2-mentor"])
+    outcome: list[bool] = []
+    handle(first, deps, outcome).join(timeout=30)
+    assert deps.jobs.cancel(first.job_id)
+    # When the second's message comes, skipped
+    handle(second, deps, outcome).join(timeout=30)
+    # Then the model is unloaded: no cell of it is coming
+    assert outcome == [True, False]
+    assert deps.session.resident_model() is None

@@ -313,11 +313,16 @@ def test_the_proxy_configs_are_valid_nginx(config: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_collector_is_single_concurrency(compose: dict[str, Any]) -> None:
+def test_collector_is_one_process_with_the_threads_of_the_settings(
+    compose: dict[str, Any],
+) -> None:
+    # one generation at a time (one slot by default), and a thread holding the next cell
+    threads = Settings().collector_threads
+    assert threads == 2
     collector = compose["services"]["collector"]
     command = " ".join(collector["command"])
-    assert "--processes 1 --threads 1 --queues collect" in command
-    assert collector["environment"]["dramatiq_queue_prefetch"] == "1"
+    assert f"--processes 1 --threads {threads} --queues collect" in command
+    assert collector["environment"]["dramatiq_queue_prefetch"] == str(threads)
     assert "gunicorn" in compose["services"]["gateway"]["command"]
 
 
@@ -482,7 +487,8 @@ def test_the_hosts_override_runs_one_collector_per_host_on_its_queue(
         host = name.removeprefix("collector-")
         assert service["extends"] == {"file": "compose.yaml", "service": "collector"}
         assert service["environment"] == {"TIPBENCH_COLLECTOR_HOST": host}
-        assert "--threads 1 --queues " + f"collect.{host}" in " ".join(service["command"])
+        threads = Settings().collector_threads
+        assert f"--threads {threads} --queues collect.{host}" in " ".join(service["command"])
     # every app service reads the hosts: the gateway plans, the judge waits for every queue
     for name in APP_SERVICES:
         assert "TIPBENCH_HOSTS" in compose["services"][name]["environment"], name

@@ -129,23 +129,39 @@ def test_reopening_returns_only_the_failed_cells_and_the_job_runs_again(jobs: Jo
     assert jobs.reopen_failed(job_id) == []
 
 
+def kept_at(cell: CollectCell) -> str:
+    """A key where a spec keeps (or not) a cell's generation waiting for its run."""
+    return f"tipbench-spec:jobs:generated:{cell.job_id}:{cell.cell_key}"
+
+
 def test_a_cell_begun_names_its_model_as_the_jobs_current_one_unless_it_is_skipped(
-    jobs: JobStore,
+    jobs: JobStore, core_settings: Settings
 ) -> None:
-    cells = new_job(jobs, "a:m b:n c:n")
+    cells = new_job(jobs, "a:m b:n c:n d:n")
     job_id = cells["a"].job_id
     assert jobs.get(job_id).current_model is None
-    assert jobs.begin_cell(cells["a"]) == (False, False)
+    assert jobs.more_to_take(job_id, "m")
+    assert jobs.begin_cell(cells["a"], kept_at(cells["a"]), turn=False) == "go"
+    assert jobs.get(job_id).current_model is None  # taken, its turn not yet come
+    assert not jobs.more_to_take(job_id, "m") and jobs.more_to_take(job_id, "n")
+    assert jobs.begin_cell(cells["a"], kept_at(cells["a"])) == "go"
     assert jobs.get(job_id).current_model == "m"
     jobs.mark_cell(cells["b"], ok=True)
-    assert jobs.begin_cell(cells["b"]) == (False, True)  # done: not generated again
+    assert jobs.begin_cell(cells["b"], kept_at(cells["b"])) == "done"  # not again
+    assert jobs.get(job_id).current_model == "m"
+    with redis.Redis.from_url(core_settings.redis_url) as client:
+        client.set(kept_at(cells["d"]), b"{}", ex=60)
+        try:  # generated, its run not yet written: not generated again
+            assert jobs.begin_cell(cells["d"], kept_at(cells["d"])) == "generated"
+        finally:
+            client.delete(kept_at(cells["d"]))
     assert jobs.get(job_id).current_model == "m"
     assert jobs.cancel(job_id)
-    assert jobs.begin_cell(cells["c"]) == (True, False)  # cancelled: skipped
+    assert jobs.begin_cell(cells["c"], kept_at(cells["c"])) == "cancelled"  # skipped
     assert jobs.get(job_id).current_model == "m"
     # a cell of a job that is not there (gone, or never written) leaves no record behind
     stray = cells_of(uuid.uuid4().hex, "d:m")[0]
-    assert jobs.begin_cell(stray) == (False, False)
+    assert jobs.begin_cell(stray, kept_at(stray)) == "go"
     with pytest.raises(JobNotFound):
         jobs.get(stray.job_id)
 
@@ -155,8 +171,8 @@ def test_cancel_stops_a_running_job_and_refuses_an_ended_one(jobs: JobStore) -> 
     job_id = cells["a"].job_id
     jobs.mark_cell(cells["a"], ok=True)
     assert jobs.cancel(job_id)
-    assert jobs.begin_cell(cells["a"]) == (True, True)
-    assert jobs.begin_cell(cells["b"]) == (True, False)
+    assert jobs.begin_cell(cells["a"], kept_at(cells["a"])) == "cancelled"
+    assert jobs.begin_cell(cells["b"], kept_at(cells["b"])) == "cancelled"
     jobs.mark_cell(cells["b"], ok=False, error="cancelled")
     assert jobs.get(job_id).status == "cancelled"
     assert not jobs.cancel(job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,12 +94,41 @@ def test_one_slot_keeps_generations_one_at_a_time(fake: FakeOllama) -> None:
     assert fake.state.max_in_flight == 1
 
 
+def test_a_waiting_generation_of_the_old_model_never_unloads_the_new_one(
+    fake: FakeOllama,
+) -> None:
+    # Given 2 slots, both taken by generations of tidy:1b
+    fake.state.generation_delay_s = 0.4
+    provider = OllamaProvider(fake.url, timeout_s=10, load_timeout_s=10)
+    session = ModelSession({"ollama": provider}, {"ollama": 2})
+
+    def generate(model: str) -> None:
+        with session.generating(model, max_model_b=4.0, allow_unknown_size=False) as held:
+            provider.generate(held.ref.name, MESSAGES, OPTIONS)
+
+    threads = [threading.Thread(target=generate, args=("tidy:1b",)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: fake.state.in_flight == 2, timeout_s=10, what="two chats")
+    # When a generation of another model waits for them, then a third of tidy:1b waits
+    # for a slot, and both are woken when the first two end
+    for model in ("tidy-b:0.5b", "tidy:1b"):
+        threads.append(threading.Thread(target=generate, args=(model,)))
+        threads[-1].start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join(timeout=30)
+    # Then the models never generated together and one was resident at a time
+    assert not models_overlap(fake, "tidy:1b", "tidy-b:0.5b")
+    assert fake.state.max_resident == 1
+
+
 @pytest.fixture
 def parallel_stack(
     settings: Settings, mlflow_server: str, tmp_path: Path, fake: FakeOllama
 ) -> Iterator[Settings]:
     """The stack, as real processes on a namespace of their own, its collector told that
-    Ollama serves 4 requests at once (so it runs 4 threads)."""
+    Ollama serves 4 requests at once (so it runs 5 threads: one holds the next cell)."""
     ours = settings.model_copy(
         update={
             "namespace": f"{settings.namespace}-parallel",
@@ -109,7 +139,7 @@ def parallel_stack(
         }
     )
     collector = next(s for s in stack.services(ours) if s.name == "collector")
-    assert collector.argv[collector.argv.index("--threads") + 1] == "4"
+    assert collector.argv[collector.argv.index("--threads") + 1] == "5"
     with stack_running(ours) as running:
         yield running
 

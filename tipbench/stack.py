@@ -86,8 +86,8 @@ def worker_argv(module: str, queue: str, *, threads: int) -> list[str]:
 def services(settings: Settings, reporters: int = 1) -> list[Service]:
     """The application processes, in start order (MLflow and Redis are handled apart)."""
     # The collector holds one message per request it may keep in flight (one, unless a
-    # provider serves parallel requests), none prefetched beyond; like every worker it is
-    # woken by the enqueue itself (shared/wakeup.py), so the model never waits.
+    # provider serves parallel requests) and one more, the next cell waiting its turn;
+    # like every worker it is woken by the enqueue itself (shared/wakeup.py).
     threads = settings.collector_threads
     single = {"dramatiq_queue_prefetch": str(threads)}
     # Traces are written before a run counts as recorded: export them synchronously.

@@ -1,14 +1,17 @@
 """Collector entrypoints, two processes of one service:
 
-    dramatiq services.collector.actors -p 1 -t 1 -Q collect   (generation)
+    dramatiq services.collector.actors -p 1 -t 2 -Q collect   (generation)
     dramatiq services.collector.actors -p 1 -t 4 -Q record    (MLflow runs: jobs' and cells')
 
 With several generation hosts (TIPBENCH_HOSTS), one generation process per host, started
 with TIPBENCH_COLLECTOR_HOST=<name> and -Q collect.<name>, generates on that host alone.
 
-The generation process runs with the environment dramatiq_queue_prefetch=1.
-One generation consumer with no prefetch keeps at most one candidate model in memory;
-the recorder writes runs meanwhile, so the model never waits for MLflow.
+The generation process generates one cell at a time (or up to a provider's parallel
+slots, all of the loaded model): at most one candidate model in memory. It runs one thread
+more than it has slots, with as many messages in hand (dramatiq_queue_prefetch): that
+thread holds the next cell rendered and checked, waiting its turn in the model session,
+so the next generation starts the moment the current one ends (services/collector/
+session.py). The recorder writes runs meanwhile, so the model never waits for MLflow.
 """
 
 from __future__ import annotations
@@ -114,7 +117,7 @@ def collect_cell(payload: dict[str, Any]) -> None:
         finish_cell(cell, deps(), ok=False, error=f"{type(exc).__name__}: {exc}")
         raise  # `throws` sends it to the dead letters without retrying
     finally:
-        release_unless_next(deps())
+        release_unless_next(deps(), cell)
 
 
 @dramatiq.actor(actor_name="collect_cell_exhausted", queue_name=GENERATE_QUEUE, max_retries=3)
@@ -125,7 +128,7 @@ def collect_cell_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) 
     error = f"failed after {retries} retries: {_last_error(message)}"
     log.warning("cell %s failed: %s", cell.cell_key, error)
     finish_cell(cell, deps(), ok=False, error=error)
-    release_unless_next(deps())
+    release_unless_next(deps(), cell)
 
 
 @dramatiq.actor(actor_name="open_job_run", **RECORDER_RETRIES)

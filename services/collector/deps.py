@@ -77,7 +77,8 @@ class CollectorDeps:
             _TEMPLATES[uri] = found.template
         return _TEMPLATES[uri]
 
-    def _generated_key(self, cell_key: str) -> str:
+    def generated_key(self, cell_key: str) -> str:
+        """Where a cell's generation waits for its run."""
         return self.settings.key("generated", cell_key)
 
     def keep_generated(self, cell_key: str, model: str, generated: GeneratedCell) -> None:
@@ -90,14 +91,14 @@ class CollectorDeps:
                 generation_s=generated.metrics["generation_s"],
                 pipe=pipe,
             )
-            pipe.set(self._generated_key(cell_key), generated.model_dump_json(), ex=GENERATED_TTL_S)
+            pipe.set(self.generated_key(cell_key), generated.model_dump_json(), ex=GENERATED_TTL_S)
             pipe.execute()
 
     def generated(self, cell_key: str) -> GeneratedCell | None:
         """The generation of a cell waiting for its run, if any."""
-        raw = self.redis.get(self._generated_key(cell_key))
+        raw = self.redis.get(self.generated_key(cell_key))
         return None if raw is None else GeneratedCell.model_validate_json(raw)
 
     def forget_generated(self, cell_key: str) -> None:
         """Drop a generation once its run is written."""
-        self.redis.delete(self._generated_key(cell_key))
+        self.redis.delete(self.generated_key(cell_key))

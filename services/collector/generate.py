@@ -7,6 +7,7 @@ the run, so the model is never idle while a run is being written.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from services.collector.cells import finish_cell
 from services.collector.deps import CollectorDeps, GeneratedCell
@@ -16,6 +17,7 @@ from services.collector.session import SIZE_SOURCE
 from shared import tracking
 from shared.contracts import CollectCell, RecordCell, is_registry_prompt
 from shared.messaging import send
+from shared.stores.jobs import CellStart
 from shared.suite import RenderedPrompt, Suite, render_prompt, render_registry_prompt
 from shared.tracking import FACET_PARAM
 
@@ -23,32 +25,58 @@ NUM_CTX = 4096
 TOKENS_PER_TIP = 60  # generous: a tip is at most ~30 words
 
 
+class _Skipped(Exception):
+    """A cell given up: what begin_cell found instead of "go"."""
+
+    def __init__(self, found: CellStart) -> None:
+        super().__init__(found)
+        self.found = found
+
+
+def _begin(cell: CollectCell, deps: CollectorDeps, *, turn: bool) -> None:
+    """Go on with the cell, or raise _Skipped (see JobStore.begin_cell)."""
+    found = deps.jobs.begin_cell(cell, deps.generated_key(cell.cell_key), turn=turn)
+    if found != "go":
+        raise _Skipped(found)
+
+
 def generate_cell(cell: CollectCell, deps: CollectorDeps) -> bool:
     """Generate a cell and send it to the recorder; False if there was nothing to generate.
 
     A cell of a cancelled job is skipped (marked failed as cancelled); a cell already
-    done, or generated and waiting for its run, is not generated again.
+    done, or generated and waiting for its run, is not generated again; nor is a cell whose
+    message another thread of this process holds (the same message delivered twice).
     """
-    cancelled, done = deps.jobs.begin_cell(cell)  # (else its model is the job's current)
-    if cancelled:
-        finish_cell(cell, deps, ok=False, error="cancelled")
-        return False
-    if done:
-        return False
-    if deps.generated(cell.cell_key) is not None:
-        send(deps.broker, RecordCell(cell=cell))  # the recorder is idempotent
-        return False
-    generated = _generate(cell, deps)
-    deps.keep_generated(cell.cell_key, cell.model, generated)
+    with deps.session.holding(cell.model, cell.cell_key) as fresh:
+        if not fresh:
+            return False
+        try:
+            _begin(cell, deps, turn=False)  # before its suite is read: skipped, it needs none
+            generated = _generate(cell, deps)
+        except _Skipped as skipped:
+            if skipped.found == "cancelled":
+                finish_cell(cell, deps, ok=False, error="cancelled")
+            elif skipped.found == "generated":
+                send(deps.broker, RecordCell(cell=cell))  # the recorder is idempotent
+            return False
+        deps.keep_generated(cell.cell_key, cell.model, generated)
     send(deps.broker, RecordCell(cell=cell))
     return True
 
 
-def release_unless_next(deps: CollectorDeps) -> None:
-    """Unload the resident model unless the next queued cell uses it too."""
+def release_unless_next(deps: CollectorDeps, cell: CollectCell) -> None:
+    """After `cell`: unload the resident model unless a cell in hand or the next queued
+    cell uses it, or cells of it in the cell's job have yet to reach the collector (the
+    gateway enqueues a job's cells one by one: a fast model can empty the queue before
+    the last of them is in)."""
     resident = deps.session.resident_model()
-    if resident is not None and deps.queues.next_queued_model() != resident:
-        deps.session.release_if_idle()
+    if (
+        resident is not None
+        and not deps.session.held(resident)
+        and deps.queues.next_queued_model() != resident
+        and not (cell.model == resident and deps.jobs.more_to_take(cell.job_id, resident))
+    ):
+        deps.session.release_if_idle(resident)
 
 
 def render_cell(cell: CollectCell, suite: Suite, deps: CollectorDeps) -> RenderedPrompt:
@@ -74,6 +102,8 @@ def _generate(cell: CollectCell, deps: CollectorDeps) -> GeneratedCell:
         max_model_b=cell.max_model_b,
         allow_unknown_size=cell.allow_unknown_size,
         declared_b=cell.declared_params_b,
+        # checked again when its turn comes: its job may have been cancelled meanwhile
+        admit=partial(_begin, cell, deps, turn=True),
     ) as resident:
         started = time.perf_counter()
         generation = deps.session.provider(resident.ref).generate(

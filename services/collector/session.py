@@ -4,13 +4,22 @@ A provider that serves parallel requests for one model (Ollama with OLLAMA_NUM_P
 vLLM, llama-server's slots) may get up to its `slots` generations at once, all of the
 resident model; a generation of another model waits until they are done, then replaces
 the model. With one slot (the default, and always for the embedded provider) generations
-run one at a time, as they always did.
+run one at a time.
+
+The collector runs one thread more than it has slots: that thread holds the next cell,
+rendered and waiting its turn here, while the model generates the current one, so the next
+generation starts as soon as the current one ends (generations still one at a time per
+slot, one model resident). Its checks (`admit`) are made when its turn comes, before the
+model is loaded: a cell of a job cancelled while it waited is never generated. A cell in
+hand (`holding`) keeps its model from being unloaded between two generations.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -41,7 +50,34 @@ class ModelSession:
         self._resident: Resident | None = None
         self._busy = 0  # generations of the resident model under way
         self._changed = threading.Condition()
+        self._held: Counter[str] = Counter()  # model -> cells in hand (see `holding`)
+        self._held_cells: set[str] = set()
         self.loads = 0
+
+    @contextmanager
+    def holding(self, model: str, cell_key: str) -> Iterator[bool]:
+        """Hold a cell of `model` in hand while its message is handled: the model is not
+        unloaded meanwhile (release_if_idle). Yields False, holding nothing, if the same cell
+        is in hand already (its message delivered twice): it must not be generated twice."""
+        with self._changed:
+            fresh = cell_key not in self._held_cells
+            if fresh:
+                self._held_cells.add(cell_key)
+                self._held[model] += 1
+        try:
+            yield fresh
+        finally:
+            if fresh:
+                with self._changed:
+                    self._held_cells.discard(cell_key)
+                    self._held[model] -= 1
+                    if not self._held[model]:
+                        del self._held[model]
+
+    def held(self, model: str) -> bool:
+        """Whether a cell of `model` is in hand."""
+        with self._changed:
+            return bool(self._held[model])
 
     @contextmanager
     def generating(
@@ -51,16 +87,24 @@ class ModelSession:
         max_model_b: float,
         allow_unknown_size: bool,
         declared_b: float | None = None,
+        admit: Callable[[], None] | None = None,
     ) -> Iterator[Resident]:
         """Hold `model` resident for one generation, beside at most slots - 1 others of the
-        same model; another model's generation waits for them to end."""
+        same model; another model's generation waits for them to end.
+
+        `admit`, called when the turn comes and before any load, may raise to give the
+        generation up (the exception propagates; nothing is loaded, no slot is taken)."""
         ref = parse_model(model)
         slots = self._slots.get(ref.provider, 1)
         with self._changed:
-            while self._busy and (self._resident is None or self._resident.ref != ref):
+            # one condition, checked again after every wake-up: a generation waiting for a
+            # slot may find another model resident by then
+            while self._busy and (
+                self._resident is None or self._resident.ref != ref or self._busy >= slots
+            ):
                 self._changed.wait()
-            while self._busy >= slots:
-                self._changed.wait()
+            if admit is not None:
+                admit()
             resident = self.use(
                 model,
                 max_model_b=max_model_b,
@@ -74,11 +118,17 @@ class ModelSession:
             with self._changed:
                 self._busy -= 1
                 self._changed.notify_all()
+            # let a thread waiting its turn take the interpreter now: its request goes out
+            # while this one parses and keeps the answer (else it waits for this thread's
+            # first network call)
+            time.sleep(0)
 
-    def release_if_idle(self) -> None:
-        """Unload the resident model unless a generation is using it."""
+    def release_if_idle(self, model: str) -> None:
+        """Unload `model` if it is the resident one, unless a generation is using it or a
+        cell in hand waits for it (another thread may have loaded another meanwhile)."""
         with self._changed:
-            if not self._busy:
+            resident = self.resident_model()
+            if resident == model and not self._busy and not self._held[model]:
                 self.release()
 
     def provider(self, ref: ModelRef) -> ModelProvider:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from typing import get_args
+from typing import Literal, cast, get_args
 
 import redis
 from pydantic import Field
@@ -20,6 +20,9 @@ from shared.contracts.messages import CollectCell
 from shared.contracts.requests import BenchRequest
 from shared.errors import JobNotFound
 from shared.settings import Settings
+
+# What begin_cell finds for a cell about to be generated.
+CellStart = Literal["go", "cancelled", "done", "generated"]
 
 # Every change of a job's status goes through set_status, which keeps the count of jobs per
 # status (KEYS[states], a hash) in step, so counting them never reads every job. The hash is
@@ -43,11 +46,12 @@ _SET_STATUS = _SET_STATUS_FN + "set_status(KEYS[1], KEYS[2], ARGV[1])"
 # generations.
 _BEGIN_CELL = """
 local status = redis.call('HGET', KEYS[1], 'status')
-local done = redis.call('SISMEMBER', KEYS[2], ARGV[1])
-if status and status ~= 'cancelled' and done == 0 then
-  redis.call('HSET', KEYS[1], 'current_model', ARGV[2])
-end
-return {status or '', done}
+if status and ARGV[3] == '0' then redis.call('HINCRBY', KEYS[4], ARGV[2], 1) end
+if status == 'cancelled' then return 'cancelled' end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'done' end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'generated' end
+if status and ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'current_model', ARGV[2]) end
+return 'go'
 """
 
 # Jobs per status: built once from every job record (atomically, so no change is missed
@@ -264,14 +268,32 @@ class JobStore:
             raise JobNotFound(f"no job {job_id!r}")
         return bool(result)
 
-    def begin_cell(self, cell: CollectCell) -> tuple[bool, bool]:
-        """Whether the cell's job was cancelled and whether the cell is marked done; when
-        neither, the cell's model is noted as the job's current one. One round trip."""
-        status, done = self._begin_cell(
-            keys=[self._key(cell.job_id), self._key(cell.job_id, "done")],
-            args=[cell.cell_key, cell.model],
+    def begin_cell(self, cell: CollectCell, generated_key: str, *, turn: bool = True) -> CellStart:
+        """What to do with a cell about to be generated, in one round trip: "cancelled"
+        (its job was), "done" (marked so), "generated" (its generation, at `generated_key`,
+        waits for its run), else "go". The collector asks twice: when it takes the cell's
+        message (`turn=False`: the cell is counted as taken, see more_to_take), and when
+        the cell's turn to generate comes (then, on "go", its model is noted as the job's
+        current one)."""
+        found = self._begin_cell(
+            keys=[
+                self._key(cell.job_id),
+                self._key(cell.job_id, "done"),
+                generated_key,
+                self._key(cell.job_id, "taken_by_model"),
+            ],
+            args=[cell.cell_key, cell.model, "1" if turn else "0"],
         )
-        return status == b"cancelled", bool(done)
+        return cast(CellStart, bytes(found).decode())
+
+    def more_to_take(self, job_id: str, model: str) -> bool:
+        """Whether cells of `model` in the job have not reached the collector yet (being
+        enqueued, or queued behind others): then it keeps the model loaded."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._key(job_id, "total_by_model"), model)
+            pipe.hget(self._key(job_id, "taken_by_model"), model)
+            total, taken = pipe.execute()
+        return int(total or 0) > int(taken or 0)
 
     def parent_run(self, job_id: str) -> str | None:
         """The job's MLflow parent run, once opened; JobNotFound if there is no job."""
