@@ -64,6 +64,8 @@ class FakeOllamaState:
     in_flight: int = 0  # chat calls being answered right now
     max_in_flight: int = 0  # the most chat calls answered at once
     chat_spans: list[tuple[float, float]] = field(default_factory=list)  # monotonic start, end
+    # per chat: when its request line arrived (before the fake parsed it) and its answer left
+    chat_requests: list[tuple[float, float]] = field(default_factory=list)
     model_spans: list[tuple[str, float, float]] = field(default_factory=list)  # per chat
     # Parallel slots, as OLLAMA_NUM_PARALLEL: chats beyond them wait; 0 = no limit.
     slots: int = 0
@@ -85,6 +87,7 @@ class FakeOllamaState:
             self.hanging.clear()
             self.empty.clear()
             self.chat_spans.clear()
+            self.chat_requests.clear()
             self.model_spans.clear()
             self.max_in_flight = 0
             self.slots = 0
@@ -115,6 +118,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
         return
+
+    def parse_request(self) -> bool:
+        # called as soon as the request line is read: the moment the request reached the
+        # server, before the fake's own parsing (Ollama's server parses in microseconds)
+        self._arrived = time.monotonic()
+        return super().parse_request()
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -266,9 +275,11 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (a timeout) or was killed
         finally:
             self._answered()  # (a client that gave up got no answer)
+            ended = time.monotonic()
             with state.lock:
-                state.chat_spans.append((started, time.monotonic()))
-                state.model_spans.append((model.name, started, time.monotonic()))
+                state.chat_spans.append((started, ended))
+                state.chat_requests.append((self._arrived, ended))
+                state.model_spans.append((model.name, started, ended))
             with state.slot_free:
                 state.generating -= 1
                 state.slot_free.notify_all()
