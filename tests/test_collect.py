@@ -456,6 +456,11 @@ def a_job(deps: CollectorDeps, experiment: str, prompts: list[str]) -> list[Coll
     return cells
 
 
+def unloads(fake: FakeOllama) -> int:
+    """How many times the fake was asked to unload a model."""
+    return sum(c["keep_alive"] == 0 for c in fake.state.calls_to("/api/generate"))
+
+
 def handle(cell: CollectCell, deps: CollectorDeps, outcome: list[bool]) -> threading.Thread:
     """A collector thread handling a cell's message as the actor does, started."""
 
@@ -499,10 +504,6 @@ def test_the_model_of_a_cell_in_hand_stays_loaded_between_two_generations(
     # unload a model no queued cell needs
     cells = a_job(deps, "collect-next-held", ["v1", "v2-mentor"])
     outcome: list[bool] = []
-
-    def unloads() -> int:
-        return sum(c["keep_alive"] == 0 for c in fake_ollama.state.calls_to("/api/generate"))
-
     # When the first is generated while the second's message is in hand (not yet waiting
     # its turn: its thread still renders it)
     with deps.session.holding(cells[1].model, cells[1].cell_key):
@@ -512,12 +513,12 @@ def test_the_model_of_a_cell_in_hand_stays_loaded_between_two_generations(
         handle(cells[0], deps, outcome).join(timeout=30)
         assert outcome == [True]
         # Then the model stays loaded for it
-        assert unloads() == 0
+        assert unloads(fake_ollama) == 0
     handle(cells[1], deps, outcome).join(timeout=30)
     # and both were generated on one load; the model was unloaded once, at the end
     assert outcome == [True, True]
     assert fake_ollama.state.loads == ["tidy:1b"]
-    assert unloads() == 1
+    assert unloads(fake_ollama) == 1
 
 
 def test_a_cell_whose_message_two_threads_hold_is_generated_once(
@@ -558,16 +559,12 @@ def test_a_model_stays_loaded_until_its_jobs_last_cell_has_reached_the_collector
     first, second = a_job(deps, "collect-next-coming", ["v1", "v2-mentor"])
     outcome: list[bool] = []
     handle(first, deps, outcome).join(timeout=30)
-
-    def unloads() -> int:
-        return sum(c["keep_alive"] == 0 for c in fake_ollama.state.calls_to("/api/generate"))
-
     # Then the model stays loaded for the second, and is unloaded after it
-    assert unloads() == 0
+    assert unloads(fake_ollama) == 0
     handle(second, deps, outcome).join(timeout=30)
     assert outcome == [True, True]
     assert fake_ollama.state.loads == ["tidy:1b"]
-    assert unloads() == 1
+    assert unloads(fake_ollama) == 1
 
 
 def test_a_cancelled_jobs_last_cell_unloads_its_model(
