@@ -41,9 +41,10 @@ end
 
 _SET_STATUS = _SET_STATUS_FN + "set_status(KEYS[1], KEYS[2], ARGV[1])"
 
-# Before a cell is generated: is its job cancelled, is the cell done; if neither (and the
-# job exists), its model becomes the job's current one. One round trip between two
-# generations.
+# Before a cell is generated (JobStore.begin_cell): is its job cancelled, is the cell done,
+# is its generation kept waiting for its run. ARGV[3] '0': the collector takes the cell's
+# message (counted as taken, if the job exists); '1': its turn has come (on "go", and if
+# the job exists, its model becomes the job's current one).
 _BEGIN_CELL = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status and ARGV[3] == '0' then redis.call('HINCRBY', KEYS[4], ARGV[2], 1) end
