@@ -58,6 +58,7 @@ class FakeOllamaState:
     generation_delay_s: float = 0.0
     load_delay_s: float = 0.0  # the cost of loading a model that is not resident
     failing: dict[str, int] = field(default_factory=dict)  # model -> HTTP status of /api/chat
+    unload_failures: dict[str, int] = field(default_factory=dict)  # model -> unloads to refuse
     malformed: set[str] = field(default_factory=set)  # models whose chat answer is cut short
     hanging: dict[str, float] = field(default_factory=dict)  # model -> seconds before answering
     empty: set[str] = field(default_factory=set)  # models whose chat answer has no content
@@ -83,6 +84,7 @@ class FakeOllamaState:
             self.generation_delay_s = 0.0
             self.load_delay_s = 0.0
             self.failing.clear()
+            self.unload_failures.clear()
             self.malformed.clear()
             self.hanging.clear()
             self.empty.clear()
@@ -233,7 +235,14 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if not body.get("prompt") and body.get("keep_alive") in (0, "0", "0s"):
             with state.lock:
-                state.resident.discard(model.name)
+                refused = state.unload_failures.get(model.name, 0) > 0
+                if refused:  # a server busy or restarting: the model stays resident
+                    state.unload_failures[model.name] -= 1
+                else:
+                    state.resident.discard(model.name)
+            if refused:
+                self._send(503, {"error": f"injected failure to unload {model.name}"})
+                return
             reason = "unload"
         else:
             state._load(model.name)

@@ -14,6 +14,7 @@ import pytest
 from services.collector.providers import GenerationOptions
 from services.collector.providers.ollama import OllamaProvider
 from services.collector.session import ModelSession
+from shared.errors import ProviderBadResponse
 from shared.settings import Settings
 from testkit.fake_ollama import FakeOllama
 from testkit.processes import free_port
@@ -177,3 +178,23 @@ def test_a_job_on_a_parallel_provider_runs_every_cell_once_one_model_at_a_time(
     assert 2 <= fake.state.max_in_flight <= 4
     assert fake.state.max_resident == 1
     assert not models_overlap(fake, "tidy:1b", "tidy-b:0.5b")
+
+
+def test_a_model_that_failed_to_unload_is_unloaded_before_the_next_loads(
+    fake: FakeOllama,
+) -> None:
+    # Given tidy:1b resident, and a server that refuses the next unload of it
+    provider = OllamaProvider(fake.url, timeout_s=10, load_timeout_s=10)
+    session = ModelSession({"ollama": provider})
+    session.use("tidy:1b", max_model_b=4.0, allow_unknown_size=False)
+    fake.state.unload_failures["tidy:1b"] = 1
+    # When a cell of another model asks for it: the unload fails, and so does the cell
+    with pytest.raises(ProviderBadResponse, match="unload tidy:1b"):
+        session.use("tidy-b:0.5b", max_model_b=4.0, allow_unknown_size=False)
+    assert fake.state.resident == {"tidy:1b"}
+    assert session.resident_model() == "tidy:1b"
+    # Then its retry unloads tidy:1b first: never two models on the server
+    session.use("tidy-b:0.5b", max_model_b=4.0, allow_unknown_size=False)
+    assert fake.state.resident == {"tidy-b:0.5b"}
+    assert fake.state.max_resident == 1
+    assert session.resident_model() == "tidy-b:0.5b"

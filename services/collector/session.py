@@ -180,11 +180,13 @@ class ModelSession:
         """Unload the resident model, if any."""
         if self._resident is None:
             return
-        resident, self._resident = self._resident, None
         try:
-            self.provider(resident.ref).unload(resident.ref.name)
+            self.provider(self._resident.ref).unload(self._resident.ref.name)
         except UnknownModel:
             pass  # the server no longer has it: nothing is resident
+        # Only now: an unload that failed leaves the model resident, to be unloaded again
+        # before any other loads (a retry of the cell that asked for the other model).
+        self._resident = None
 
     @staticmethod
     def _check_size(resident: Resident, max_model_b: float, allow_unknown_size: bool) -> None:
