@@ -35,8 +35,9 @@ THREADS, CONNECTIONS = 2, 8
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(url: str, script: str | None = None) -> dict[str, float]:
-    """Run wrk; returns requests/s, p50 and p99 latency (ms), requests and errors."""
+def wrk(url: str, problems: list[str], script: str | None = None) -> dict[str, float]:
+    """Run wrk; returns requests/s, p50 and p99 latency (ms), requests and errors; adds
+    what wrk says of the errors to `problems`."""
     argv = [
         "wrk",
         f"-t{THREADS}",
@@ -65,6 +66,13 @@ def wrk(url: str, script: str | None = None) -> dict[str, float]:
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
         sum(int(g) for g in sockets.groups()) if sockets else 0
     )
+    # what went wrong, for the message that fails the run: wrk's counts, and the first
+    # refusals' statuses and bodies (printed by the POST script's response hook)
+    problems.extend(
+        line.strip()
+        for line in out.splitlines()
+        if line.lstrip().startswith(("Non-2xx", "Socket errors", "refused "))
+    )
     return {
         "rps": float(rate.group(1)),
         "p50_ms": latency("50"),
@@ -81,6 +89,7 @@ def main() -> None:
     fake.add(FakeModel("tidy:1b", parameter_size="1B", reply=tidy_reply))
     fake.start()
     settings = bench_settings(ollama_host=fake.url)
+    problems: list[str] = []
     base = f"http://127.0.0.1:{settings.gateway_port}"
     try:
         stack.up(settings)
@@ -109,7 +118,7 @@ def main() -> None:
             while client.get(f"/api/bench/jobs/{busy_job}").json()["done"] < 1:
                 time.sleep(0.5)  # the model is loaded and generating
             board_url = f"{base}/api/bench/leaderboard/load-board"
-            during = wrk(board_url)
+            during = wrk(board_url, problems)
             still_running = client.get(f"/api/bench/jobs/{busy_job}").json()["status"] == "running"
             assert still_running, "the busy job ended during the measurement: make it longer"
         for name in stack.recorded(settings):
@@ -128,11 +137,18 @@ def main() -> None:
                 'wrk.method = "POST"\n'
                 'wrk.headers["Content-Type"] = "application/json"\n'
                 f"wrk.body = '{job}'\n"
+                "local shown = 0\n"
+                "response = function(status, headers, body)\n"
+                "  if status >= 300 and shown < 3 then\n"
+                "    shown = shown + 1\n"
+                '    io.write("refused " .. status .. ": " .. body .. "\\n")\n'
+                "  end\n"
+                "end\n"
             )
         results = {
-            "GET /api/bench/leaderboard/<experiment>": wrk(board_url),
+            "GET /api/bench/leaderboard/<experiment>": wrk(board_url, problems),
             "same, while the collector generates (embedded model)": during,
-            "POST /api/bench/run (1 cell)": wrk(f"{base}/api/bench/run", lua.name),
+            "POST /api/bench/run (1 cell)": wrk(f"{base}/api/bench/run", problems, lua.name),
         }
         Path(lua.name).unlink()
     finally:
@@ -149,7 +165,7 @@ def main() -> None:
         )
     failed = {name: r["errors"] for name, r in results.items() if r["errors"]}
     if failed:
-        raise SystemExit(f"errors under load: {failed}")
+        raise SystemExit(f"errors under load: {failed}\n" + "\n".join(problems))
 
 
 if __name__ == "__main__":
