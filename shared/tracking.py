@@ -18,9 +18,7 @@ from mlflow.entities import Experiment, Run, RunStatus, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-from mlflow.tracing.constant import TraceMetadataKey
 from mlflow.tracing.export.mlflow_v3 import MlflowV3SpanExporter
-from mlflow.tracing.trace_manager import InMemoryTraceManager
 from mlflow.tracking import MlflowClient
 
 from shared.settings import Settings
@@ -144,14 +142,6 @@ def spans_after_their_trace() -> None:
 
     MlflowV3SpanExporter.__init__ = spans_as_artifact  # type: ignore[method-assign]
     MlflowV3SpanExporter._tipbench_spans_after = True  # type: ignore[attr-defined]
-
-
-def link_trace_to_run(trace_id: str, run_id: str) -> None:
-    """Name `run_id` as the source run of a trace started in this process and not ended yet,
-    as `MlflowClient.start_trace(run_id=...)` does; for a run created after its trace."""
-    InMemoryTraceManager.get_instance().set_trace_metadata(  # type: ignore[no-untyped-call]
-        trace_id, TraceMetadataKey.SOURCE_RUN, run_id
-    )
 
 
 def find_experiment(client: MlflowClient, name: str) -> Experiment | None:

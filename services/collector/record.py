@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric, Param, RunTag
 
 from services.collector.cells import finish_cell
 from services.collector.deps import CollectorDeps, GeneratedCell
@@ -79,17 +79,6 @@ def write_run(
     replaces.
     """
     parent_run_id = parent_run_of(deps, cell)
-    # The generation as an MLflow trace linked to the run: judges' assessments attach to it.
-    # Started first (nothing is sent before it ends) so that the run is created with the
-    # trace's id among its tags: log_batch then writes no tag, one transaction fewer for
-    # the server. Should the creation fail, the unfinished trace is never sent, and
-    # MLflow's in-memory buffer drops it (after an hour, or beyond 1,000 traces).
-    span = deps.mlflow.start_trace(
-        name="generate_tips",
-        inputs={"messages": generated.artifacts[tracking.PROMPT_ARTIFACT]},
-        experiment_id=experiment_id,
-        tags={tracking.TAG_CELL_KEY: cell.cell_key},
-    )
     run = deps.mlflow.create_run(
         experiment_id,
         run_name=f"{cell.model} | {cell.prompt_version} | {cell.scenario_id}",
@@ -100,18 +89,25 @@ def write_run(
             tracking.TAG_CELL_KEY: cell.cell_key,
             tracking.TAG_JUDGE_PENDING: "true",
             tracking.TAG_RUBRIC_ID: str(generated.artifacts[tracking.RUBRIC_ARTIFACT]["id"]),  # type: ignore[index]
-            tracking.TAG_TRACE_ID: span.trace_id,
         },
     )
     run_id: str = run.info.run_id
-    tracking.link_trace_to_run(span.trace_id, run_id)
     fault_point("record.run_created")  # reliability suite: a crash with the run unfinished
+    # The generation as an MLflow trace linked to the run: judges' assessments attach to it.
+    span = deps.mlflow.start_trace(
+        name="generate_tips",
+        inputs={"messages": generated.artifacts[tracking.PROMPT_ARTIFACT]},
+        experiment_id=experiment_id,
+        run_id=run_id,
+        tags={tracking.TAG_CELL_KEY: cell.cell_key},
+    )
     deps.mlflow.end_trace(span.trace_id, outputs=generated.artifacts[tracking.CANDIDATES_ARTIFACT])
     now = int(time.time() * 1000)
     deps.mlflow.log_batch(
         run_id,
         metrics=[Metric(k, v, now, 0) for k, v in generated.metrics.items()],
         params=[Param(k, v) for k, v in generated.params.items()],
+        tags=[RunTag(tracking.TAG_TRACE_ID, span.trace_id)],
     )
     # one upload for the whole record (each part was a file of its own: three more requests)
     with tempfile.TemporaryDirectory(prefix="tipbench-cell-") as folder:
