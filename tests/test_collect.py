@@ -461,6 +461,25 @@ def unloads(fake: FakeOllama) -> int:
     return sum(c["keep_alive"] == 0 for c in fake.state.calls_to("/api/generate"))
 
 
+def test_a_refused_unload_after_a_jobs_last_cell_keeps_the_cell_and_the_model(
+    deps: CollectorDeps, fake_ollama: FakeOllama
+) -> None:
+    # Given a one-cell job's cell generated, and a server that refuses the next unload
+    [cell] = a_job(deps, "collect-unload-refused", ["v1"])
+    assert generate_cell(cell, deps)
+    fake_ollama.state.unload_failures["tidy:1b"] = 1
+    # When the collector lets the model go after the job's last cell: no error
+    release_unless_next(deps, cell)
+    # Then the cell stays generated, and the model resident on the server and in the session
+    assert deps.generated(cell.cell_key) is not None
+    assert fake_ollama.state.resident == {"tidy:1b"}
+    assert deps.session.resident_model() == "tidy:1b"
+    # and the next attempt unloads it
+    release_unless_next(deps, cell)
+    assert fake_ollama.state.resident == set()
+    assert deps.session.resident_model() is None
+
+
 def handle(cell: CollectCell, deps: CollectorDeps, outcome: list[bool]) -> threading.Thread:
     """A collector thread handling a cell's message as the actor does, started."""
 

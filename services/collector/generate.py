@@ -6,6 +6,7 @@ the run, so the model is never idle while a run is being written.
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import partial
 
@@ -16,6 +17,7 @@ from services.collector.providers import GenerationOptions
 from services.collector.session import SIZE_SOURCE
 from shared import tracking
 from shared.contracts import CollectCell, RecordCell, is_registry_prompt
+from shared.errors import TransientError
 from shared.messaging import send
 from shared.stores.jobs import CellStart
 from shared.suite import RenderedPrompt, Suite, render_prompt, render_registry_prompt
@@ -23,6 +25,8 @@ from shared.tracking import FACET_PARAM
 
 NUM_CTX = 4096
 TOKENS_PER_TIP = 60  # generous: a tip is at most ~30 words
+
+log = logging.getLogger("tipbench.collector")
 
 
 class _Skipped(Exception):
@@ -76,7 +80,12 @@ def release_unless_next(deps: CollectorDeps, cell: CollectCell) -> None:
         and deps.queues.next_queued_model() != resident
         and not (cell.model == resident and deps.jobs.more_to_take(cell.job_id, resident))
     ):
-        deps.session.release_if_idle(resident)
+        try:
+            deps.session.release_if_idle(resident)
+        except TransientError as exc:
+            # The cell is done either way: the model stays the resident one, and the next
+            # load of another model unloads it first (ModelSession.release).
+            log.warning("unloading %s after cell %s failed: %s", resident, cell.cell_key, exc)
 
 
 def render_cell(cell: CollectCell, suite: Suite, deps: CollectorDeps) -> RenderedPrompt:
