@@ -7,7 +7,6 @@ format specs), so a template can neither reach into objects nor blow up its outp
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
@@ -102,12 +101,6 @@ class Suite(Record):
 
     def content_version(self) -> str:
         """The version id: a hash of the suite's canonical JSON (same content, same id)."""
-        return self._content_version
-
-    @functools.cached_property
-    def _content_version(self) -> str:
-        # computed once per suite object: a record is immutable, and a submission asks
-        # three times (half a millisecond each for tip-v1)
         return content_hash(self.model_dump(mode="json"))[:12]
 
     def prompt(self, version: str) -> PromptVersion:
