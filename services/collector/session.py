@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -50,8 +49,7 @@ class ModelSession:
         self._resident: Resident | None = None
         self._busy = 0  # generations of the resident model under way
         self._changed = threading.Condition()
-        self._held: Counter[str] = Counter()  # model -> cells in hand (see `holding`)
-        self._held_cells: set[str] = set()
+        self._held: dict[str, str] = {}  # cell key -> its model, cells in hand (`holding`)
         self.loads = 0
 
     @contextmanager
@@ -60,24 +58,20 @@ class ModelSession:
         unloaded meanwhile (release_if_idle). Yields False, holding nothing, if the same cell
         is in hand already (its message delivered twice): it must not be generated twice."""
         with self._changed:
-            fresh = cell_key not in self._held_cells
+            fresh = cell_key not in self._held
             if fresh:
-                self._held_cells.add(cell_key)
-                self._held[model] += 1
+                self._held[cell_key] = model
         try:
             yield fresh
         finally:
             if fresh:
                 with self._changed:
-                    self._held_cells.discard(cell_key)
-                    self._held[model] -= 1
-                    if not self._held[model]:
-                        del self._held[model]
+                    del self._held[cell_key]
 
     def held(self, model: str) -> bool:
         """Whether a cell of `model` is in hand."""
         with self._changed:
-            return bool(self._held[model])
+            return model in self._held.values()
 
     @contextmanager
     def generating(
@@ -128,7 +122,7 @@ class ModelSession:
         cell in hand waits for it (another thread may have loaded another meanwhile)."""
         with self._changed:
             resident = self.resident_model()
-            if resident == model and not self._busy and not self._held[model]:
+            if resident == model and not self._busy and model not in self._held.values():
                 self.release()
 
     def provider(self, ref: ModelRef) -> ModelProvider:
